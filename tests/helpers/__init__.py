@@ -1,0 +1,1 @@
+"""Builders of small real components shared by the project's tests."""
