@@ -171,19 +171,20 @@ def parse_thresholds(where: str, key: str, value: Any) -> dict[str, dict[str, fl
     if not isinstance(value, Mapping):
         raise _fail(where, key, f"a mapping of {', '.join(ASPECTS)} to thresholds", value)
     out: dict[str, dict[str, float]] = {}
+    prefix = f"{key}." if key else ""
     for aspect, table in value.items():
         if aspect not in THRESHOLD_KEYS:
-            raise ConfigError(f"{where} {key}.{aspect}: unknown aspect{closest(aspect, ASPECTS)} (accepted: {', '.join(ASPECTS)})")
+            raise ConfigError(f"{where} {prefix}{aspect}: unknown aspect{closest(aspect, ASPECTS)} (accepted: {', '.join(ASPECTS)})")
         if not isinstance(table, Mapping):
-            raise _fail(where, f"{key}.{aspect}", "a mapping like {max_rate: 0.05}", table)
+            raise _fail(where, f"{prefix}{aspect}", "a mapping like {max_rate: 0.05}", table)
         accepted = THRESHOLD_KEYS[aspect]
         parsed: dict[str, float] = {}
         for name, number in table.items():
             if name not in accepted:
                 raise ConfigError(
-                    f"{where} {key}.{aspect}.{name}: unknown key{closest(name, accepted)} (accepted: {', '.join(accepted)})"
+                    f"{where} {prefix}{aspect}.{name}: unknown key{closest(name, accepted)} (accepted: {', '.join(accepted)})"
                 )
-            parsed[name] = _float(where, f"{key}.{aspect}.{name}", number)
+            parsed[name] = _float(where, f"{prefix}{aspect}.{name}", number)
         out[aspect] = parsed
     return out
 

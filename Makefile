@@ -1,0 +1,39 @@
+# Two entry points for a fresh machine (see README): `make audit` and `make test`.
+# Each creates/uses the local virtualenv .venv; every pip call uses constraints.txt,
+# which pins the torch/torchvision pair that installs from this machine's disk.
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.igmu-installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install audit test lint report bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+## The main job: the ready-made audit suites on the embedded default model (the toy world).
+audit: install
+	$(PY) -m igmu_audit.cli audit
+
+## The project's own checks: lint, then the test suite.
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check igmu_audit
+
+bench: install
+	$(PY) benchmarks/bench_generation.py
+
+clean:
+	rm -rf .igmu .pytest_cache .hypothesis

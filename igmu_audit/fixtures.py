@@ -1,0 +1,93 @@
+"""igmu-audit's pytest fixtures, pulled in by ``pytest_plugins`` in ``plugin.py``.
+
+All are session-scoped (per xdist worker) and lazy: a model loads the first time a test
+asks for it, on this worker's device. A test that asks for something the user did not
+configure is skipped with the option that would configure it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from igmu_audit.config import AuditConfig
+from igmu_audit.session import AuditSession
+
+if TYPE_CHECKING:
+    from igmu_audit.pipelines.cache import ImageCache
+    from igmu_audit.pipelines.generation import GenerationSettings
+    from igmu_audit.pipelines.loading import LoadedPipeline
+    from igmu_audit.prompts.splits import DataIGM
+
+
+def _session(request: pytest.FixtureRequest) -> AuditSession:
+    from igmu_audit.plugin import audit_session_key
+
+    return request.config.stash[audit_session_key]
+
+
+@pytest.fixture(scope="session")
+def igmu_config(request: pytest.FixtureRequest) -> AuditConfig:
+    """The merged igmu-audit configuration; ``igmu_config.sources`` says where each value came from."""
+    return _session(request).config
+
+
+@pytest.fixture(scope="session")
+def igmu_cache(request: pytest.FixtureRequest) -> ImageCache | None:
+    """The content-addressed generation cache shared by all workers (``None`` with --igmu-no-cache)."""
+    return _session(request).cache
+
+
+@pytest.fixture(scope="session")
+def igmu_generation_settings(request: pytest.FixtureRequest) -> GenerationSettings:
+    """Generation settings (steps, guidance, resolution, batch size) from the config."""
+    return _session(request).settings
+
+
+@pytest.fixture(scope="session")
+def igmu_device(request: pytest.FixtureRequest) -> str:
+    """This worker's device, e.g. ``cpu`` or ``cuda:1``."""
+    return _session(request).device
+
+
+@pytest.fixture(scope="session")
+def unlearned_pipeline(request: pytest.FixtureRequest) -> LoadedPipeline:
+    """The unlearned model (``--igmu-model``), loaded once per worker; skips when unset."""
+    session = _session(request)
+    if not session.is_configured("model"):
+        pytest.skip(session.missing_message("model"))
+    return session.model("model")
+
+
+@pytest.fixture(scope="session")
+def original_pipeline(request: pytest.FixtureRequest) -> LoadedPipeline:
+    """The original model (``--igmu-original``), loaded once per worker; skips when unset."""
+    session = _session(request)
+    if not session.is_configured("original"):
+        pytest.skip(session.missing_message("original"))
+    return session.model("original")
+
+
+@pytest.fixture(scope="session")
+def dataigm(request: pytest.FixtureRequest) -> DataIGM:
+    """The DataIGM prompt split (configured with ``prompts:``, else the one shipped)."""
+    return _session(request).dataigm
+
+
+@pytest.fixture(scope="session")
+def forget_prompts(request: pytest.FixtureRequest, dataigm: DataIGM) -> list[str]:
+    """Forget prompts of the configured ``dataigm_task``; skips when no task is set."""
+    task = _session(request).config.dataigm_task
+    if task is None:
+        pytest.skip("igmu-audit: no DataIGM task configured; set `dataigm_task:` in the audit spec")
+    return dataigm[task].forget_prompts()
+
+
+@pytest.fixture(scope="session")
+def retain_prompts(request: pytest.FixtureRequest, dataigm: DataIGM) -> list[str]:
+    """Retain prompts of the configured ``dataigm_task``; skips when no task is set."""
+    task = _session(request).config.dataigm_task
+    if task is None:
+        pytest.skip("igmu-audit: no DataIGM task configured; set `dataigm_task:` in the audit spec")
+    return dataigm[task].retain_prompts()

@@ -1,0 +1,91 @@
+"""The pytest11 entry point: options, ini keys, the ``igmu`` marker, the report header.
+
+Loaded by every pytest run in an environment where igmu-audit is installed, including
+runs that audit nothing, so it imports no torch / diffusers / open_clip: the fixtures
+and assertions import them on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from igmu_audit._version import __version__
+from igmu_audit.config import load_config
+from igmu_audit.errors import ConfigError
+from igmu_audit.session import AuditSession, activate
+
+pytest_plugins = ["igmu_audit.fixtures"]
+
+audit_session_key = pytest.StashKey[AuditSession]()
+
+#: (flag, schema key, argparse keywords); one table drives the options and their mapping
+OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("--igmu-spec", "spec", {"metavar": "YAML", "help": "audit spec YAML file (lowest-precedence settings)"}),
+    ("--igmu-model", "model", {"metavar": "PATH", "help": "the unlearned model: diffusers folder, single file or hub id"}),
+    ("--igmu-original", "original", {"metavar": "PATH", "help": "the original model, same forms as --igmu-model"}),
+    ("--igmu-device", "devices", {"metavar": "DEV", "help": "auto, cpu, cuda:N or a comma list (one per xdist worker)"}),
+    ("--igmu-seeds", "seeds", {"metavar": "SEEDS", "help": "seeds: '0-3', '0,1,5' or a count"}),
+    ("--igmu-steps", "steps", {"metavar": "N", "help": "denoising steps"}),
+    ("--igmu-guidance", "guidance_scale", {"metavar": "G", "help": "classifier-free guidance scale"}),
+    ("--igmu-resolution", "resolution", {"metavar": "HxW", "help": "image size, e.g. 512 or 512x768"}),
+    ("--igmu-dtype", "dtype", {"metavar": "DTYPE", "help": "float32, float16 or bfloat16"}),
+    ("--igmu-batch-size", "batch_size", {"metavar": "N", "help": "images per pipeline call"}),
+    ("--igmu-cache-dir", "cache_dir", {"metavar": "DIR", "help": "generation cache folder"}),
+    ("--igmu-evidence-dir", "evidence_dir", {"metavar": "DIR", "help": "evidence folder"}),
+    ("--igmu-detector", "detector", {"metavar": "NAME", "help": "detector name or profile"}),
+    ("--igmu-profile", "profile", {"metavar": "NAME", "help": "settings profile, e.g. ci"}),
+)
+FLAGS = (
+    ("--igmu-no-cache", "use_cache", False, "generate every image afresh and cache nothing"),
+    ("--igmu-allow-pickle", "allow_pickle", True, "allow pickle checkpoints (loaded with weights_only=True)"),
+)
+#: run-level knobs also settable as pytest ini keys (``-o igmu_device=cpu`` works)
+INI_KEYS = ("spec", "model", "original", "devices", "seeds", "steps", "guidance_scale",
+            "resolution", "dtype", "batch_size", "cache_dir", "evidence_dir", "detector")  # fmt: skip
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register ``--igmu-*`` options and ``igmu_*`` ini keys."""
+    group = parser.getgroup("igmu-audit", "igmu-audit: audits of unlearned text-to-image models")
+    for flag, key, kwargs in OPTIONS:
+        group.addoption(flag, dest=f"igmu_{key}", default=None, **kwargs)
+    for flag, key, value, help_text in FLAGS:
+        group.addoption(flag, dest=f"igmu_{key}", action="store_const", const=value, default=None, help=help_text)
+    for key in INI_KEYS:
+        parser.addini(f"igmu_{key}", f"igmu-audit {key} (see --help for --igmu-*)", type="string", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Merge the configuration once per process and keep it in the stash."""
+    config.addinivalue_line(
+        "markers", "igmu(task=None, concept=None, **thresholds): igmu-audit settings for one audit test"
+    )
+    cli = {key: config.getoption(f"igmu_{key}") for _, key, _ in OPTIONS}
+    cli.update({key: config.getoption(f"igmu_{key}") for _, key, _, _ in FLAGS})
+    spec = cli.pop("spec")
+    ini = {key: config.getini(f"igmu_{key}") for key in INI_KEYS}
+    try:
+        audit_config = load_config(config.rootpath, cli=cli, ini=ini, spec=spec, invocation_dir=config.invocation_params.dir)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"igmu-audit: {exc}") from None
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    session = AuditSession(audit_config, worker_id=worker)
+    config.stash[audit_session_key] = session
+    activate(session)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Forget the session so a later in-process run (pytester) starts clean."""
+    if audit_session_key in config.stash:
+        activate(None)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """One line with what differs from the defaults (hypothesis' show_changed idiom)."""
+    if audit_session_key not in config.stash:
+        return None
+    from igmu_audit.reporting.terminal import header_line
+
+    return header_line(config.stash[audit_session_key].config, config.rootpath)

@@ -1,0 +1,1 @@
+"""Everything written for people and machines: terminal lines, evidence, Allure, records."""
