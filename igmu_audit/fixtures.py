@@ -15,9 +15,10 @@ from igmu_audit.config import AuditConfig
 from igmu_audit.session import AuditSession
 
 if TYPE_CHECKING:
+    from igmu_audit.pipelines.loading import LoadedPipeline
+
     from igmu_audit.pipelines.cache import ImageCache
     from igmu_audit.pipelines.generation import GenerationSettings
-    from igmu_audit.pipelines.loading import LoadedPipeline
     from igmu_audit.prompts.splits import DataIGM
 
 

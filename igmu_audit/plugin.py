@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from igmu_audit._version import __version__
 from igmu_audit.config import load_config
 from igmu_audit.errors import ConfigError
 from igmu_audit.session import AuditSession, activate

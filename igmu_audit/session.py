@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from igmu_audit.config import AuditConfig, load_config
 
 if TYPE_CHECKING:
+    from igmu_audit.pipelines.loading import LoadedPipeline
+
     from igmu_audit.pipelines.cache import ImageCache
     from igmu_audit.pipelines.generation import GenerationSettings
-    from igmu_audit.pipelines.loading import LoadedPipeline
     from igmu_audit.prompts.splits import DataIGM
 
 Role = Literal["model", "original"]

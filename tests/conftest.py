@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers.tiny_sd import save_tiny_pipeline  # noqa: E402
+from helpers.tiny_sd import save_tiny_pipeline
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ file fails with the file, the JSON path inside it and what was expected.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,7 @@ class DataIGM:
     def __contains__(self, task: object) -> bool:
         return task in self.tasks
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(self.tasks)
 
     def __len__(self) -> int:

@@ -46,7 +46,7 @@ def test_missing_entry_is_a_miss(tmp_path: Path) -> None:
 def test_png_without_sidecar_is_invisible(tmp_path: Path) -> None:
     cache = ImageCache(tmp_path)
     key = cache_key({"x": 1})
-    png, sidecar = cache.paths(key)
+    _, sidecar = cache.paths(key)
     cache.put(key, image(1), {})
     sidecar.unlink()
     assert cache.get(key) is None
