@@ -1,0 +1,194 @@
+"""Detector registry: names and profiles to lazy factories.
+
+Importing this module imports no backend: built-in factories import their detector module
+on first use, and third-party detectors, declared in the entry-point group
+``igmu_audit.detectors``, are discovered on the first lookup and loaded only when their
+name is asked for. A third-party package declares one in its ``pyproject.toml``::
+
+    [project.entry-points."igmu_audit.detectors"]
+    my-detector = "my_package.detectors:MyDetector"   # any callable(**options) -> Detector
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import warnings
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any
+
+from igmu_audit.detectors.base import Detector
+from igmu_audit.detectors.profiles import PROFILES, DetectorProfile
+from igmu_audit.errors import ConfigError
+
+#: The entry-point group third-party detectors register under.
+ENTRY_POINT_GROUP = "igmu_audit.detectors"
+
+DetectorFactory = Callable[..., Detector]
+
+
+def _lazy(module: str, attribute: str) -> DetectorFactory:
+    """A factory that imports ``module`` only when a detector is actually built."""
+
+    def factory(**options: Any) -> Detector:
+        cls = getattr(importlib.import_module(module), attribute)
+        return cls(**options)
+
+    factory.__qualname__ = f"{module}.{attribute}"
+    factory.__doc__ = f"Build a `{attribute}` (imports `{module}` on first use)."
+    return factory
+
+
+_BUILTINS: dict[str, tuple[str, str]] = {
+    "clip-head": ("igmu_audit.detectors.clip_head", "CLIPHeadDetector"),
+    "clip-zero-shot": ("igmu_audit.detectors.clip_zero_shot", "CLIPZeroShotDetector"),
+    "custom": ("igmu_audit.detectors.custom", "CustomDetector"),
+    "nudenet": ("igmu_audit.detectors.nudenet", "NudeNetDetector"),
+    "toyworld": ("igmu_audit.detectors.toy_world", "ToyWorldDetector"),
+}
+
+_registered: dict[str, DetectorFactory] = {}
+_entry_points: dict[str, metadata.EntryPoint] | None = None
+
+
+def _builtins() -> dict[str, DetectorFactory]:
+    """Built-in factories whose module exists (toy_world may not yet), without importing it."""
+    return {
+        name: _lazy(module, attribute)
+        for name, (module, attribute) in _BUILTINS.items()
+        if importlib.util.find_spec(module) is not None
+    }
+
+
+def _discover_entry_points() -> dict[str, metadata.EntryPoint]:
+    """Read the entry-point group once; clashing names lose to built-ins, with a warning."""
+    global _entry_points
+    if _entry_points is None:
+        found: dict[str, metadata.EntryPoint] = {}
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in _BUILTINS or ep.name in PROFILES or ep.name in found:
+                warnings.warn(
+                    f"ignoring entry point {ep.name!r} = {ep.value!r} in group "
+                    f"{ENTRY_POINT_GROUP!r}: the name is already taken",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                continue
+            found[ep.name] = ep
+        _entry_points = found
+    return _entry_points
+
+
+def _factories() -> dict[str, DetectorFactory | metadata.EntryPoint]:
+    return {**_discover_entry_points(), **_builtins(), **_registered}
+
+
+def available_detectors() -> tuple[str, ...]:
+    """Registry names that ``get_detector`` accepts, sorted (profiles not included).
+
+    Returns:
+        Built-in, registered and entry-point detector names.
+    """
+    return tuple(sorted(_factories()))
+
+
+def register_detector(
+    name: str, factory: DetectorFactory, *, overwrite: bool = False
+) -> None:
+    """Register a detector factory under ``name``.
+
+    Args:
+        name: the registry name, e.g. ``"my-detector"``.
+        factory: any callable ``(**options) -> Detector``, typically the detector class.
+        overwrite: replace an existing registration instead of raising.
+
+    Raises:
+        ConfigError: ``name`` is empty, ``factory`` is not callable, or the name is taken
+            (by a detector or a profile) and ``overwrite`` is false.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"`name` must be a non-empty string, got {name!r}")
+    if not callable(factory):
+        raise ConfigError(
+            f"`factory` for detector {name!r} must be callable, got {factory!r}"
+        )
+    if not overwrite and (name in _factories() or name in PROFILES):
+        raise ConfigError(
+            f"a detector or profile named {name!r} already exists; "
+            "pass overwrite=True to replace it"
+        )
+    _registered[name] = factory
+
+
+def get_detector(name_or_profile: str | DetectorProfile, **options: Any) -> Detector:
+    """Build a detector by registry name or profile.
+
+    A profile (a ``DetectorProfile`` or the name of a shipped one) builds its detector with
+    ``profile=<the profile>`` plus ``options``, which override the profile's settings.
+
+    Args:
+        name_or_profile: e.g. ``"nudenet"``, ``"nudenet-igmu"`` or a ``DetectorProfile``.
+        **options: keyword options for the detector's constructor.
+
+    Returns:
+        A detector following the ``Detector`` protocol.
+
+    Raises:
+        ConfigError: unknown name (the message lists the known names and the closest
+            one), an entry point that fails to load, or a factory that returns something
+            that is not a detector.
+    """
+    if isinstance(name_or_profile, DetectorProfile):
+        profile: DetectorProfile | None = name_or_profile
+        name = name_or_profile.detector
+    elif isinstance(name_or_profile, str):
+        profile = PROFILES.get(name_or_profile)
+        name = profile.detector if profile is not None else name_or_profile
+    else:
+        raise ConfigError(
+            "`name_or_profile` must be a detector name, a profile name or a DetectorProfile, "
+            f"got {type(name_or_profile).__name__}"
+        )
+    factories = _factories()
+    if name not in factories:
+        raise ConfigError(_unknown_message(name, factories))
+    factory = factories[name]
+    if isinstance(factory, metadata.EntryPoint):
+        factory = _load_entry_point(factory)
+    if profile is not None:
+        options = {"profile": profile, **options}
+    detector = factory(**options)
+    if not isinstance(detector, Detector):
+        raise ConfigError(
+            f"the factory for detector {name!r} returned a {type(detector).__name__}, which "
+            "does not follow the Detector protocol (needs name, threshold, profile, __call__)"
+        )
+    return detector
+
+
+def _load_entry_point(ep: metadata.EntryPoint) -> DetectorFactory:
+    try:
+        factory = ep.load()
+    except Exception as exc:
+        dist = f" from {ep.dist.name} {ep.dist.version}" if ep.dist is not None else ""
+        raise ConfigError(
+            f"entry point {ep.name!r} = {ep.value!r}{dist} in group {ENTRY_POINT_GROUP!r} "
+            f"failed to load: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not callable(factory):
+        raise ConfigError(f"entry point {ep.name!r} = {ep.value!r} is not callable")
+    return factory
+
+
+def _unknown_message(name: str, factories: dict[str, Any]) -> str:
+    known = sorted(factories)
+    profiles = sorted(PROFILES)
+    close = difflib.get_close_matches(name, known + profiles, n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return (
+        f"unknown detector {name!r}.{hint} Known detectors: {', '.join(known)}; "
+        f"profiles: {', '.join(profiles)}. Third-party detectors register through the "
+        f"entry-point group {ENTRY_POINT_GROUP!r}."
+    )
