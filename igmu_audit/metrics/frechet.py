@@ -95,7 +95,9 @@ class FrechetDistance:
         feature_space: str = "caller-supplied features",
     ) -> None:
         self.feature_extractor = feature_extractor
-        self.feature_space = feature_extractor.name if feature_extractor else feature_space
+        self.feature_space = (
+            feature_extractor.name if feature_extractor else feature_space
+        )
         self._real = _Moments()
         self._fake = _Moments()
 

@@ -15,7 +15,9 @@ def check_confidence(confidence: float) -> float:
             f"(type={type(confidence).__name__})"
         )
     if not 0.0 < float(confidence) < 1.0:
-        raise ValueError(f"`confidence` must lie strictly between 0 and 1, got {confidence!r}")
+        raise ValueError(
+            f"`confidence` must lie strictly between 0 and 1, got {confidence!r}"
+        )
     return float(confidence)
 
 
@@ -56,9 +58,13 @@ def check_vector(x: torch.Tensor, name: str, *, min_len: int = 1) -> torch.Tenso
 def check_features(x: torch.Tensor, name: str, *, min_rows: int = 1) -> torch.Tensor:
     """Check a finite 2-d float tensor of features ``(N, D)`` with ``N >= min_rows``."""
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"`{name}` must be a torch.Tensor (N, D), got {type(x).__name__}")
+        raise ValueError(
+            f"`{name}` must be a torch.Tensor (N, D), got {type(x).__name__}"
+        )
     if x.ndim != 2:
-        raise ValueError(f"`{name}` must be 2-d (N, D) features, got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"`{name}` must be 2-d (N, D) features, got shape {tuple(x.shape)}"
+        )
     if x.shape[0] < min_rows:
         raise ValueError(f"`{name}` needs at least {min_rows} rows, got {x.shape[0]}")
     if not x.is_floating_point():
@@ -68,7 +74,9 @@ def check_features(x: torch.Tensor, name: str, *, min_rows: int = 1) -> torch.Te
     return x
 
 
-def check_same_length(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
+def check_same_length(
+    a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str
+) -> None:
     """Paired inputs must have the same number of rows."""
     if a.shape[0] != b.shape[0]:
         raise ValueError(

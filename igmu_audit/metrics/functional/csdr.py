@@ -17,7 +17,9 @@ from igmu_audit.metrics.functional._checks import check_same_length, check_vecto
 from igmu_audit.metrics.functional.intervals import MeanEstimate, mean_estimate
 
 
-def csdr_per_pair(scores_original: torch.Tensor, scores_unlearned: torch.Tensor) -> torch.Tensor:
+def csdr_per_pair(
+    scores_original: torch.Tensor, scores_unlearned: torch.Tensor
+) -> torch.Tensor:
     """Per-pair ``|CS_orig - CS_unlearned| / CS_orig`` as float64 ``(N,)``.
 
     Args:
@@ -35,11 +37,15 @@ def csdr_per_pair(scores_original: torch.Tensor, scores_unlearned: torch.Tensor)
     """
     check_vector(scores_original, "scores_original")
     check_vector(scores_unlearned, "scores_unlearned")
-    check_same_length(scores_original, scores_unlearned, "scores_original", "scores_unlearned")
+    check_same_length(
+        scores_original, scores_unlearned, "scores_original", "scores_unlearned"
+    )
     a = scores_original.detach().to(torch.float64)
     b = scores_unlearned.detach().to(device=a.device, dtype=torch.float64)
     if bool((a < 0).any()) or bool((b < 0).any()):
-        raise ValueError("CLIP scores are clamped at 0; got negative values in the inputs")
+        raise ValueError(
+            "CLIP scores are clamped at 0; got negative values in the inputs"
+        )
     zero = (a == 0).nonzero().flatten().tolist()
     if zero:
         raise ValueError(

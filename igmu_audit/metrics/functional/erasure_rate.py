@@ -37,24 +37,34 @@ class RateEstimate:
 def presence_from_scores(scores: torch.Tensor, threshold: float) -> torch.Tensor:
     """Detector convention: the concept is present where ``score >= threshold``."""
     if not isinstance(scores, torch.Tensor) or scores.ndim != 1:
-        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        shape = (
+            tuple(scores.shape)
+            if isinstance(scores, torch.Tensor)
+            else type(scores).__name__
+        )
         raise ValueError(f"`scores` must be a 1-d tensor (N,), got {shape}")
     if scores.is_floating_point() and not bool(torch.isfinite(scores).all()):
-        raise ValueError("`scores` contains NaN or inf: a detector failure is never 'absent'")
+        raise ValueError(
+            "`scores` contains NaN or inf: a detector failure is never 'absent'"
+        )
     return scores >= threshold
 
 
 def check_present(present: torch.Tensor) -> torch.Tensor:
     """Check a 1-d bool presence tensor (a float tensor means unthresholded scores)."""
     if not isinstance(present, torch.Tensor):
-        raise ValueError(f"`present` must be a bool tensor (N,), got {type(present).__name__}")
+        raise ValueError(
+            f"`present` must be a bool tensor (N,), got {type(present).__name__}"
+        )
     if present.dtype != torch.bool:
         raise ValueError(
             f"`present` must have dtype torch.bool, got {present.dtype}; threshold scores "
             "first with presence_from_scores(scores, threshold)"
         )
     if present.ndim != 1:
-        raise ValueError(f"`present` must be 1-d (N,), got shape {tuple(present.shape)}")
+        raise ValueError(
+            f"`present` must be 1-d (N,), got shape {tuple(present.shape)}"
+        )
     return present
 
 

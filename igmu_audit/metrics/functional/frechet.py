@@ -63,7 +63,9 @@ def frechet_distance_from_statistics(
             raise ValueError(f"`{name}` must have shape ({d},), got {tuple(mu.shape)}")
     for name, sigma in (("sigma1", sigma1), ("sigma2", sigma2)):
         if sigma.shape != (d, d):
-            raise ValueError(f"`{name}` must have shape ({d}, {d}), got {tuple(sigma.shape)}")
+            raise ValueError(
+                f"`{name}` must have shape ({d}, {d}), got {tuple(sigma.shape)}"
+            )
     dev = sigma1.device
     m1, m2 = mu1.to(dev, torch.float64), mu2.to(dev, torch.float64)
     s1, s2 = sigma1.to(dev, torch.float64), sigma2.to(dev, torch.float64)

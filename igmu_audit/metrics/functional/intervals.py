@@ -48,7 +48,9 @@ class Interval:
 
     def __post_init__(self) -> None:
         if not self.low <= self.high:
-            raise ValueError(f"`low` must be <= `high`, got low={self.low!r}, high={self.high!r}")
+            raise ValueError(
+                f"`low` must be <= `high`, got low={self.low!r}, high={self.high!r}"
+            )
 
     def contains(self, x: float) -> bool:
         """Whether ``low <= x <= high``."""
