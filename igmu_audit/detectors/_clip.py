@@ -87,7 +87,13 @@ def read_state_dict(
                 "from safetensors.torch import save_file; "
                 f"save_file(torch.load('{path}', weights_only=True), '{target}')\""
             )
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise ConfigError(
+                f"{what} {str(path)!r} could not be read with torch.load(weights_only=True) "
+                f"(it must hold only tensors): {type(exc).__name__}: {exc}"
+            ) from exc
     else:
         raise ConfigError(
             f"{what} {str(path)!r}: unknown file kind {suffix!r}; expected .safetensors "
@@ -163,6 +169,7 @@ def load_open_clip(
         )
     path = Path(checkpoint)
     preprocess_cfg: Mapping[str, Any] = {}
+    architecture = model_name if model_config is None else "model_config"
     if path.is_dir():
         config_file = path / "open_clip_config.json"
         if not config_file.is_file():
@@ -170,7 +177,9 @@ def load_open_clip(
                 f"checkpoint folder {str(path)!r} has no open_clip_config.json"
             )
         folder_config = json.loads(config_file.read_text(encoding="utf-8"))
-        model_config = model_config or folder_config.get("model_cfg")
+        if model_config is None and "model_cfg" in folder_config:
+            model_config = folder_config["model_cfg"]
+            architecture = str(config_file)
         preprocess_cfg = folder_config.get("preprocess_cfg", {})
         weights = [path / f for f in _DIR_WEIGHTS if (path / f).is_file()]
         if not weights:
@@ -213,7 +222,7 @@ def load_open_clip(
     )
     model.eval()
     record = {
-        "architecture": model_name or "custom model_config",
+        "architecture": architecture,
         "weights_file": path.name,
         "weights_sha256": sha256_file(path),
         "image_size": config.get("vision_cfg", {}).get("image_size", 224),

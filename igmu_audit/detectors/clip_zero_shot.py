@@ -94,6 +94,7 @@ class CLIPZeroShotDetector:
             record = {
                 "architecture": model_name or type(model).__qualname__,
                 "weights_sha256": sha256_state_dict(model),
+                "image_size": _model_image_size(model),
             }
         if tokenizer is None:
             from open_clip.tokenizer import SimpleTokenizer
@@ -115,7 +116,9 @@ class CLIPZeroShotDetector:
         own_scale = getattr(model, "logit_scale", None)
         if logit_scale is None:
             logit_scale = (
-                float(own_scale.exp()) if isinstance(own_scale, torch.Tensor) else 100.0
+                float(own_scale.detach().exp())
+                if isinstance(own_scale, torch.Tensor)
+                else 100.0
             )
         self.logit_scale = float(logit_scale)
         prompts = [template.format(t) for t in (*self.concepts, *self.counter_concepts)]
@@ -195,3 +198,12 @@ def _texts(texts: str | Sequence[str], argument: str) -> tuple[str, ...]:
             f"`{argument}` must be one or more non-empty strings, got {texts!r}"
         )
     return items
+
+
+def _model_image_size(model: Any) -> Any:
+    """Input size of an open_clip (``visual.image_size``) or transformers CLIP model."""
+    size = getattr(getattr(model, "visual", None), "image_size", None)
+    if size is None:
+        vision = getattr(getattr(model, "config", None), "vision_config", None)
+        size = getattr(vision, "image_size", None)
+    return list(size) if isinstance(size, tuple) else size
