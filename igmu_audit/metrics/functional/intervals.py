@@ -289,7 +289,8 @@ def mean_estimate(
     """Mean of ``values`` with a ``"bootstrap"`` or ``"t"`` interval (shared by the mean metrics)."""
     check_method(interval, "interval", ("bootstrap", "t"))
     check_vector(values, "values", min_len=2 if interval == "t" else 1)
-    v = values.detach().to(torch.float64)
+    # Sorted: sums then depend only on the multiset, so merged shards match bit for bit.
+    v = values.detach().to("cpu", torch.float64).sort().values
     if interval == "t":
         iv = t_interval(v, confidence)
     else:
