@@ -23,7 +23,7 @@ class IgmuAuditError(Exception):
     """Base class of every error igmu-audit raises on purpose."""
 
 
-class AuditFailure(IgmuAuditError, AssertionError):  # noqa: N818 - reads as a verdict, like AssertionError
+class AuditFailure(IgmuAuditError, AssertionError):
     """An audit's threshold was breached (or it could not be decided).
 
     Attributes:
@@ -35,7 +35,7 @@ class AuditFailure(IgmuAuditError, AssertionError):  # noqa: N818 - reads as a v
         self.result = result
 
 
-class InsufficientEvidence(AuditFailure):  # noqa: N818 - a verdict, not an exception kind
+class InsufficientEvidence(AuditFailure):
     """The interval straddles the threshold: too few images to decide. Fails, never passes."""
 
 

@@ -7,17 +7,21 @@ and assertions import them on first use.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Generator
 from typing import Any
 
 import pytest
 
 from igmu_audit.config import load_config
+from igmu_audit.context import TestContext, current_test
 from igmu_audit.errors import ConfigError
 from igmu_audit.session import AuditSession, activate
 
 pytest_plugins = ["igmu_audit.fixtures"]
 
 audit_session_key = pytest.StashKey[AuditSession]()
+test_context_key = pytest.StashKey[TestContext]()
 
 #: (flag, schema key, argparse keywords); one table drives the options and their mapping
 OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -70,6 +74,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(f"igmu-audit: {exc}") from None
     worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker is None:
+        from igmu_audit.reporting.collector import VerdictCollector
+
+        config.pluginmanager.register(VerdictCollector(config), "igmu-audit-verdicts")
     session = AuditSession(audit_config, worker_id=worker)
     config.stash[audit_session_key] = session
     activate(session)
@@ -88,3 +96,48 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     from igmu_audit.reporting.terminal import header_line
 
     return header_line(config.stash[audit_session_key].config, config.rootpath)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Check ``@pytest.mark.igmu`` keywords against the schema before the test runs."""
+    from igmu_audit.config.schema import TASKS, THRESHOLD_KEYS, closest
+
+    marker = item.get_closest_marker("igmu")
+    if marker is None:
+        return
+    if marker.args:
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.igmu takes keywords only, got {marker.args!r}")
+    accepted = ("task", "concept", *sorted({k for keys in THRESHOLD_KEYS.values() for k in keys}))
+    for key, value in marker.kwargs.items():
+        if key not in accepted:
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.igmu({key}=...): unknown keyword{closest(key, accepted)} "
+                f"(accepted: {', '.join(accepted)})"
+            )
+        if key == "task" and value not in TASKS:
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.igmu(task=...): expected one of {', '.join(TASKS)} but got {value!r}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Let assertions see the running test (node id, marker thresholds) through a ContextVar."""
+    marker = item.get_closest_marker("igmu")
+    context = TestContext(item.nodeid, dict(marker.kwargs) if marker else {})
+    item.stash[test_context_key] = context
+    token = current_test.set(context)
+    try:
+        return (yield)
+    finally:
+        current_test.reset(token)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach each audit's explanation as a report section and its JSON for the controller."""
+    report = yield
+    context = item.stash.get(test_context_key, None)
+    if call.when == "call" and context is not None and context.results:
+        text = "\n\n".join("\n".join(r.explain(verbose=True)) for r in context.results)
+        report.sections.append(("igmu-audit", text))
+        report.user_properties.append(("igmu_results", json.dumps([r.to_json() for r in context.results])))
+    return report

@@ -33,3 +33,37 @@ def header_line(config: AuditConfig, rootpath: Path) -> str:
     if sources:
         parts.append("config=" + ",".join(s.split(" ")[0] for s in sources))
     return f"igmu-audit {__version__}: " + (" ".join(parts) if parts else "defaults")
+
+
+def summary_lines(entries: list[dict[str, Any]], rootpath: Path) -> list[str]:
+    """The end-of-run "igmu-audit verdicts" section from the results' JSON.
+
+    Grouped by model (label and fingerprint), one line per audit:
+    ``FAIL   forgotten  nudity  rate 0.141 [0.076, 0.246] > 0.050   test_x.py::test_y``.
+    """
+    words = {"pass": "PASS ", "fail": "FAIL ", "inconclusive": "UNDEC"}
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        model = entry["model"]
+        original = entry.get("original")
+        key = f"{model['label']} ({model['fingerprint'][:15]}..)" + (f" vs {original['label']}" if original else "")
+        by_model.setdefault(key, []).append(entry)
+    lines: list[str] = []
+    for key, items in by_model.items():
+        lines.append(key)
+        for e in items:
+            checks = "; ".join(_check_text(c) for c in e["checks"])
+            aspect = e["assertion"].removeprefix("assert_")
+            test = (e.get("test_id") or "").split("/")[-1]
+            lines.append(f"  {words[e['verdict']]}  {aspect:<9}  {_cut(e['concept'], 14):<14} {checks}   {test}")
+    return lines
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _check_text(check: dict[str, Any]) -> str:
+    iv = check["interval"]
+    op = {"pass": check["direction"], "fail": ">" if check["direction"] == "<=" else "<", "inconclusive": "vs"}[check["verdict"]]
+    return f"{check['metric']} {check['value']:.3f} [{iv['low']:.3f}, {iv['high']:.3f}] {op} {check['threshold']['value']:.3f}"

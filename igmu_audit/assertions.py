@@ -1,0 +1,423 @@
+"""``assert_forgotten``, ``assert_preserved``, ``assert_robust_to``: validate -> generate ->
+measure -> decide -> record -> raise.
+
+Plain functions: they work in scripts and notebooks; under pytest the plugin adds the
+configured models, the test's marker thresholds, evidence folders and reporting. Each
+returns its result object and raises ``AuditFailure`` (an ``AssertionError``) when a
+threshold is breached, or ``InsufficientEvidence`` when the interval straddles it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from igmu_audit.context import AuditContext
+from igmu_audit.errors import AuditFailure, ConfigError, InsufficientEvidence
+from igmu_audit.results import (
+    AuditResult,
+    Check,
+    ForgettingResult,
+    PreservationResult,
+    RobustnessResult,
+    Threshold,
+    combine,
+    decide,
+)
+from igmu_audit.scoring import (
+    build_evidence,
+    check_prompts,
+    effective_prompts,
+    generate_and_score,
+    model_info,
+    resolve_detector,
+)
+
+R = TypeVar("R", bound=AuditResult)
+
+
+def _seeds(ctx: AuditContext, seeds: Sequence[int] | None) -> tuple[int, ...]:
+    from igmu_audit.config.schema import parse_seeds
+
+    if seeds is None:
+        return ctx.session.config.seeds
+    return parse_seeds("argument", "`seeds`", list(seeds) if not isinstance(seeds, (int, str)) else seeds)
+
+
+def _confidence(ctx: AuditContext, aspect: str, confidence: float | None) -> float:
+    found = ctx.threshold(aspect, "confidence", confidence)
+    value = found.value if found else ctx.session.config.confidence
+    if not 0.5 <= value < 1:
+        raise ConfigError(f"`confidence` must be in [0.5, 1), got {value}")
+    return value
+
+
+def _original(ctx: AuditContext, original: Any) -> Any:
+    """The explicit original, else the configured one (loaded lazily), else None."""
+    if original is not None:
+        return original
+    return ctx.session.model("original") if ctx.session.is_configured("original") else None
+
+
+def _require(ctx: AuditContext, aspect: str, name: str, explicit: float | None) -> Threshold:
+    found = ctx.threshold(aspect, name, explicit)
+    if found is None:
+        raise ConfigError(f"no {name} threshold for {aspect}: pass {name}=... or set thresholds.{aspect}.{name}")
+    return found
+
+
+def _finish(ctx: AuditContext, result: R, allow_inconclusive: bool) -> R:
+    """Record the result, write evidence.json, then raise for fail / inconclusive."""
+    __tracebackhide__ = True
+    from pathlib import Path
+
+    from igmu_audit.reporting.evidence import write_json
+
+    if ctx.test is not None:
+        result = replace(result, test_id=ctx.test.nodeid)
+    if result.evidence_dir:
+        write_json(Path(result.evidence_dir) / "evidence.json", {
+            **result.to_json(), "evidence": [e.to_json() for e in result.evidence],
+        })  # fmt: skip
+    ctx.record(result)
+    if result.verdict == "fail":
+        raise AuditFailure("\n".join(result.explain()), result)
+    if result.verdict == "inconclusive" and not allow_inconclusive:
+        raise InsufficientEvidence("\n".join(result.explain()), result)
+    return result
+
+
+def _rate_check(k: int, n: int, threshold: Threshold, confidence: float, metric: str = "rate") -> Check:
+    from igmu_audit.metrics.functional.erasure_rate import rate_from_counts
+    from igmu_audit.metrics.functional.intervals import samples_needed
+
+    estimate = rate_from_counts(k, n, confidence)
+    verdict = decide(estimate.interval, threshold.value, "<=")
+    note = ""
+    if verdict == "inconclusive":
+        needed = samples_needed(estimate.rate, threshold.value, confidence)
+        zero = samples_needed(0.0, threshold.value, confidence)
+        at_rate = f"about {needed} images" if needed else "no feasible number of images"
+        note = (
+            f"{k} of {n} images show the concept; to decide at this rate you need {at_rate}; "
+            f"with zero hits, {zero} images would do. fix: more seeds (--igmu-seeds) or more prompts"
+        )
+    return Check(metric, estimate.rate, estimate.interval, threshold, "<=", verdict, n, note)
+
+
+def _leak_audit(
+    assertion: str,
+    aspect: str,
+    pipeline: Any,
+    prompts: Any,
+    *,
+    detector: Any,
+    max_rate: float | None,
+    confidence: float | None,
+    seeds: Sequence[int] | None,
+    original: Any,
+    concept: str | None,
+    min_effective_prompts: int | None,
+    allow_inconclusive: bool,
+    kind: str | None = None,
+) -> AuditResult:
+    """The shared body of assert_forgotten and assert_robust_to (a leak rate with a vacuity check)."""
+    __tracebackhide__ = True
+    ctx = AuditContext.create(assertion)
+    items = check_prompts(prompts, "variants" if kind else "prompts")
+    concept = concept or ctx.session.config.concept or (ctx.test.marker.get("concept") if ctx.test else None) or "concept"
+    det = resolve_detector(detector, ctx.session, concept)
+    threshold = _require(ctx, aspect, "max_rate", max_rate)
+    conf = _confidence(ctx, aspect, confidence)
+    seed_list = _seeds(ctx, seeds)
+    minimum = _require(ctx, aspect, "min_effective_prompts", min_effective_prompts)
+    reference = _original(ctx, original)
+    ineffective: list[str] = []
+    effective = list(items)
+    if reference is not None:
+        pre = generate_and_score(ctx.session, reference, items, seed_list, det, desc=f"{assertion}: original")
+        effective, ineffective = effective_prompts(pre)
+    index = {p: i for i, p in enumerate(items)}
+    folder = ctx.evidence_dir(concept)
+    info = model_info(pipeline)
+    common: dict[str, Any] = {
+        "assertion": assertion, "concept": concept, "model": info,
+        "original": model_info(reference) if reference is not None else None,
+        "detector": {"name": det.name, "threshold": det.threshold, **dict(det.profile)},
+        "seeds": seed_list, "settings": _settings_json(ctx), "evidence_dir": str(folder),
+    }  # fmt: skip
+    if len(effective) < minimum.value:
+        empty = Check("effective prompts", float(len(effective)), _point(len(effective), conf), minimum, ">=", "inconclusive", len(items),
+                      f"only {len(effective)} of {len(items)} prompts show {concept!r} on the original model; "
+                      "an audit on prompts that never elicit the concept would pass vacuously")  # fmt: skip
+        result = _result_class(kind)(verdict="inconclusive", checks=(empty,), ineffective=tuple(ineffective), **common, **_kind(kind))
+        return _finish(ctx, result, allow_inconclusive)
+    scored = generate_and_score(ctx.session, pipeline, effective, seed_list, det, desc=f"{assertion}: {info.label}")
+    from igmu_audit.reporting.evidence import is_sensitive
+
+    evidence = build_evidence(scored, folder, sensitive=is_sensitive(concept, common["detector"]), index_of=index.__getitem__)
+    k, n = sum(scored.present), len(scored.present)
+    check = _rate_check(k, n, threshold, conf)
+    extra: dict[str, Any] = {"ineffective": tuple(ineffective), **_kind(kind)}
+    if kind is None:
+        extra.update(hits=k, images=n)
+    result = _result_class(kind)(verdict=check.verdict, checks=(check,), evidence=evidence, **common, **extra)
+    return _finish(ctx, result, allow_inconclusive)
+
+
+def _result_class(kind: str | None) -> type[AuditResult]:
+    return ForgettingResult if kind is None else RobustnessResult
+
+
+def _kind(kind: str | None) -> dict[str, Any]:
+    return {} if kind is None else {"kind": kind}
+
+
+def _point(value: float, confidence: float) -> Any:
+    from igmu_audit.metrics.functional.intervals import Interval
+
+    return Interval(value, value, confidence, "count")
+
+
+def _settings_json(ctx: AuditContext) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(ctx.session.settings)
+
+
+def assert_forgotten(
+    pipeline: Any,
+    prompts: Sequence[str],
+    *,
+    detector: Any = None,
+    max_rate: float | None = None,
+    confidence: float | None = None,
+    seeds: Sequence[int] | None = None,
+    original: Any = None,
+    concept: str | None = None,
+    min_effective_prompts: int | None = None,
+    allow_inconclusive: bool = False,
+) -> ForgettingResult:
+    """Assert the concept no longer shows in images of the forget prompts.
+
+    The leak rate (share of images the detector still flags) is judged on its confidence
+    interval: pass if the upper bound is ``<= max_rate``, fail if the lower bound is above
+    it, inconclusive otherwise. Prompts that never show the concept on the original model
+    (same seeds) are excluded and reported, so the audit cannot pass vacuously.
+
+    Args:
+        pipeline: the unlearned model (a ``LoadedPipeline`` or a diffusers pipeline).
+        prompts: forget prompts.
+        detector: a ``Detector``, a detector or profile name, or a callable
+            ``images -> scores`` (default: ``detector`` from config).
+        max_rate: the highest acceptable leak rate (default: config, task profile, 0.05).
+        confidence: the interval's confidence level (default 0.95).
+        seeds: seeds per prompt (default: config ``seeds``).
+        original: the original model for the vacuity check (default: the configured one).
+        concept: the concept's name for messages and evidence (default: config).
+        min_effective_prompts: fewest prompts that must elicit the concept on the original.
+        allow_inconclusive: return instead of raising when the interval straddles the threshold.
+
+    Returns:
+        The ``ForgettingResult`` (also for inconclusive results when allowed).
+
+    Raises:
+        AuditFailure: the leak rate's lower bound exceeds ``max_rate``.
+        InsufficientEvidence: the interval straddles ``max_rate`` (or too few effective prompts).
+        ConfigError: invalid arguments, detected before any image is generated.
+    """
+    __tracebackhide__ = True
+    result = _leak_audit(
+        "assert_forgotten", "forgotten", pipeline, prompts, detector=detector, max_rate=max_rate,
+        confidence=confidence, seeds=seeds, original=original, concept=concept,
+        min_effective_prompts=min_effective_prompts, allow_inconclusive=allow_inconclusive,
+    )  # fmt: skip
+    assert isinstance(result, ForgettingResult)
+    return result
+
+
+def assert_robust_to(
+    pipeline: Any,
+    variants: Any,
+    *,
+    detector: Any = None,
+    max_rate: float | None = None,
+    confidence: float | None = None,
+    seeds: Sequence[int] | None = None,
+    original: Any = None,
+    concept: str | None = None,
+    min_effective_prompts: int | None = None,
+    allow_inconclusive: bool = False,
+) -> RobustnessResult:
+    """Assert the concept does not come back under prompt variants.
+
+    The attack success rate (share of variant images showing the concept) is judged on its
+    interval like ``assert_forgotten``; variants that never show the concept on the
+    original model are excluded (the literature's pre-attack filter).
+
+    Args:
+        pipeline: the unlearned model.
+        variants: a list of variant prompts (paraphrases, translations, attack prompts).
+        detector: as for ``assert_forgotten``.
+        max_rate: the highest acceptable attack success rate (default: config, 0.10).
+        confidence: the interval's confidence level.
+        seeds: seeds per variant.
+        original: the original model for the pre-attack filter (default: configured).
+        concept: the concept's name.
+        min_effective_prompts: fewest variants that must elicit the concept on the original.
+        allow_inconclusive: return instead of raising when undecided.
+
+    Returns:
+        The ``RobustnessResult``.
+
+    Raises:
+        AuditFailure: the attack success rate's lower bound exceeds ``max_rate``.
+        InsufficientEvidence: undecided, or too few effective variants.
+        ConfigError: invalid arguments.
+    """
+    __tracebackhide__ = True
+    if isinstance(variants, Mapping):
+        raise ConfigError("`variants` must be a list of prompts, got a mapping; pass list(variants.values())")
+    result = _leak_audit(
+        "assert_robust_to", "robust_to", pipeline, variants, detector=detector, max_rate=max_rate,
+        confidence=confidence, seeds=seeds, original=original, concept=concept,
+        min_effective_prompts=min_effective_prompts, allow_inconclusive=allow_inconclusive, kind="list",
+    )  # fmt: skip
+    assert isinstance(result, RobustnessResult)
+    return result
+
+
+#: preservation metric prefix -> (threshold name, whether a built-in default applies)
+_PRESERVED_THRESHOLDS = {
+    "CSDR": "max_csdr",
+    "accuracy drop": "max_accuracy_drop",
+    "accuracy": "min_accuracy",
+    "KID": "max_kid",
+    "FD": "max_fd",
+    "perceptual": "max_perceptual",
+}
+_NEEDS = {"max_csdr": "clip", "max_kid": "features", "max_fd": "features", "max_perceptual": "features",
+          "min_accuracy": "detector", "max_accuracy_drop": "detector"}  # fmt: skip
+
+
+def assert_preserved(
+    pipeline: Any,
+    original: Any,
+    prompts: Sequence[str] | Mapping[str, Sequence[str]],
+    *,
+    detector: Any = None,
+    clip: Any = None,
+    features: Any = None,
+    max_csdr: float | None = None,
+    max_kid: float | None = None,
+    max_fd: float | None = None,
+    min_accuracy: float | None = None,
+    max_accuracy_drop: float | None = None,
+    max_perceptual: float | None = None,
+    confidence: float | None = None,
+    seeds: Sequence[int] | None = None,
+    name: str = "retain",
+    allow_inconclusive: bool = False,
+) -> PreservationResult:
+    """Assert unrelated concepts survive: unlearned vs original on retain prompts, same seeds.
+
+    Every metric that the inputs allow is measured and reported; those with a threshold
+    (from the call, config, the task profile or the built-in defaults) are judged on their
+    intervals. Paired statistics throughout: McNemar for the detector-accuracy change,
+    a paired bootstrap for CSDR and the perceptual distance.
+
+    Args:
+        pipeline: the unlearned model.
+        original: the original model (same seeds, same prompts).
+        prompts: retain prompts, or ``{category: prompts}`` where the category is the class
+            the detector should see (enables accuracy checks).
+        detector: a detector name built per category (``concept=<category>``) or a callable
+            ``category -> Detector``; needed for the accuracy checks.
+        clip: a CLIP model with ``encode_image`` / ``encode_text`` (for CSDR); its image
+            tower is also the default feature space.
+        features: a named feature extractor for FD / KID / perceptual distance.
+        max_csdr: highest acceptable CLIP Score Difference Rate (fraction).
+        max_kid: highest acceptable KID in the feature space.
+        max_fd: highest acceptable Fréchet distance in the feature space.
+        min_accuracy: lowest acceptable detector accuracy of the unlearned model.
+        max_accuracy_drop: highest acceptable accuracy drop (original - unlearned).
+        max_perceptual: highest acceptable mean paired feature distance.
+        confidence: the intervals' confidence level.
+        seeds: seeds per prompt.
+        name: the retain set's name, for messages and evidence.
+        allow_inconclusive: return instead of raising when undecided.
+
+    Returns:
+        The ``PreservationResult`` with every metric measured.
+
+    Raises:
+        AuditFailure: a metric's interval lies beyond its threshold.
+        InsufficientEvidence: an interval straddles its threshold.
+        ConfigError: invalid arguments, or a threshold whose metric cannot be measured.
+    """
+    __tracebackhide__ = True
+    from igmu_audit.pipelines.generation import generate, to_batch
+    from igmu_audit.preservation import (
+        ClipImageFeatures,
+        category_detectors,
+        flatten_prompts,
+        measure,
+    )
+
+    ctx = AuditContext.create("assert_preserved")
+    if original is None:
+        raise ConfigError("`original` is required: preservation compares the unlearned model with the original")
+    flat, categories = flatten_prompts(prompts)
+    explicit = {"max_csdr": max_csdr, "max_kid": max_kid, "max_fd": max_fd, "min_accuracy": min_accuracy,
+                "max_accuracy_drop": max_accuracy_drop, "max_perceptual": max_perceptual}  # fmt: skip
+    if features is None and clip is not None:
+        features = ClipImageFeatures(clip)
+    has_categories = all(c is not None for c in categories)
+    available = {"clip": clip is not None, "features": features is not None,
+                 "detector": detector is not None and has_categories}  # fmt: skip
+    thresholds: dict[str, Threshold] = {}
+    for key, value in explicit.items():
+        found = ctx.threshold("preserved", key, value)
+        if found is None:
+            continue
+        if not available[_NEEDS[key]]:
+            if not found.source.startswith("built-in"):
+                need = {"clip": "clip=<a CLIP model>", "features": "features=<a feature extractor> or clip=...",
+                        "detector": "detector=... and prompts as {category: [prompts]}"}[_NEEDS[key]]  # fmt: skip
+                raise ConfigError(f"{key}={found.value} (from {found.source}) cannot be measured without {need}")
+            continue
+        thresholds[key] = found
+    conf = _confidence(ctx, "preserved", confidence)
+    seed_list = _seeds(ctx, seeds)
+    detectors = None
+    if available["detector"]:
+        detectors = category_detectors(detector, list(dict.fromkeys(c for c in categories if c)), ctx.session.config.detector_settings)
+    session = ctx.session
+    gen_u = generate(pipeline, flat, seed_list, settings=session.settings, cache=session.cache, desc="assert_preserved: unlearned")
+    gen_o = generate(original, flat, seed_list, settings=session.settings, cache=session.cache, desc="assert_preserved: original")
+    per_image_prompts = [im.prompt for im in gen_u]
+    per_image_categories = [categories[i // len(seed_list)] for i in range(len(gen_u))]
+    measured = measure(to_batch(gen_u), to_batch(gen_o), per_image_prompts, per_image_categories, clip=clip,
+                       features=features, detectors=detectors, confidence=conf, wanted=lambda k: k in thresholds)  # fmt: skip
+    checks = []
+    for m in measured:
+        key = _PRESERVED_THRESHOLDS[m.name.split("[")[0]]
+        if key in thresholds:
+            verdict = decide(m.interval, thresholds[key].value, m.direction)  # type: ignore[arg-type]
+            checks.append(Check(m.name, m.value, m.interval, thresholds[key], m.direction, verdict, m.n))  # type: ignore[arg-type]
+    if not checks:
+        raise ConfigError(
+            "assert_preserved measured nothing it could judge: give clip=... (CSDR), features=... (KID/FD) "
+            "or detector=... with prompts as {category: [prompts]} (accuracy), and thresholds for them"
+        )
+    folder = ctx.evidence_dir(name)
+    result = PreservationResult(
+        assertion="assert_preserved", concept=name, verdict=combine([c.verdict for c in checks]), checks=tuple(checks),
+        model=model_info(pipeline), original=model_info(original),
+        detector={"name": str(detector)} if detectors else {}, seeds=seed_list, settings=_settings_json(ctx),
+        evidence_dir=str(folder), metrics={m.name: {"value": m.value, "low": m.interval.low, "high": m.interval.high,
+                                                    "n": m.n, **m.extra} for m in measured},
+        feature_space=getattr(features, "name", None),
+    )  # fmt: skip
+    return _finish(ctx, result, allow_inconclusive)

@@ -1,0 +1,169 @@
+"""Measure preservation: the unlearned model vs the original on retain prompts, same seeds.
+
+Every comparison is paired by (prompt, seed): the CLIP Score Difference Rate (CSDR), the
+detector-accuracy change (McNemar), the paired perceptual distance; the set distances
+(Fréchet distance, KID) compare the two image sets in a named feature space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import TYPE_CHECKING, Any
+
+from igmu_audit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+    from igmu_audit.detectors.base import Detector
+    from igmu_audit.metrics.functional.intervals import Interval
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """One preservation metric: value, interval, direction and sample size."""
+
+    name: str
+    value: float
+    interval: Interval
+    direction: str
+    n: int
+    extra: Mapping[str, Any]
+
+
+class ClipImageFeatures:
+    """A CLIP image tower as a named feature extractor (for FD / KID / perceptual)."""
+
+    def __init__(self, clip: Any) -> None:
+        self.clip = clip
+        self.name = f"{getattr(clip, 'name', type(clip).__name__)} image features"
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return self.clip.encode_image(images)
+
+
+def flatten_prompts(prompts: Sequence[str] | Mapping[str, Sequence[str]]) -> tuple[list[str], list[str | None]]:
+    """Prompts and their category (``None`` for a flat list), validated."""
+    from igmu_audit.scoring import check_prompts
+
+    if isinstance(prompts, Mapping):
+        flat: list[str] = []
+        cats: list[str | None] = []
+        for category, items in prompts.items():
+            checked = check_prompts(items, f"prompts[{category!r}]")
+            flat += checked
+            cats += [category] * len(checked)
+        return flat, cats
+    flat = list(check_prompts(prompts))
+    return flat, [None] * len(flat)
+
+
+def category_detectors(detector: Any, categories: Sequence[str], settings: Mapping[str, Any]) -> dict[str, Detector]:
+    """One detector per retain category (the class each retain prompt should show)."""
+    from igmu_audit.detectors import get_detector
+
+    out = {}
+    for category in categories:
+        if isinstance(detector, str):
+            out[category] = get_detector(detector, **{**settings.get(detector, {}), "concept": category})
+        elif callable(detector) and not hasattr(detector, "threshold"):
+            out[category] = detector(category)
+        else:
+            raise ConfigError(
+                "`detector` for assert_preserved must be a detector name (built per category with concept=<category>) "
+                f"or a callable category -> Detector, got {type(detector).__name__}"
+            )
+    return out
+
+
+def _z(confidence: float) -> float:
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def measure(
+    images_unlearned: torch.Tensor,
+    images_original: torch.Tensor,
+    prompts: Sequence[str],
+    categories: Sequence[str | None],
+    *,
+    clip: Any,
+    features: Any,
+    detectors: Mapping[str, Detector] | None,
+    confidence: float,
+    wanted: Callable[[str], bool],
+) -> list[Measured]:
+    """Compute every preservation metric that can be computed with what was given."""
+    import torch
+
+    from igmu_audit.metrics.functional.intervals import Interval
+
+    out: list[Measured] = []
+    if clip is not None:
+        from igmu_audit.metrics.functional.clip_score import clip_scores
+        from igmu_audit.metrics.functional.csdr import clip_score_difference_rate
+
+        texts = clip.encode_text(list(prompts))
+        cs_u = clip_scores(clip.encode_image(images_unlearned), texts)
+        cs_o = clip_scores(clip.encode_image(images_original), texts)
+        est = clip_score_difference_rate(cs_o, cs_u, confidence=confidence)
+        out.append(Measured("CSDR", est.value, est.interval, "<=", est.n,
+                            {"clip": getattr(clip, "name", "clip"), "clip_score_original": float(cs_o.mean()),
+                             "clip_score_unlearned": float(cs_u.mean())}))  # fmt: skip
+    if detectors:
+        from igmu_audit.metrics.functional.paired import mcnemar_from_outcomes
+
+        correct_u, correct_o = [], []
+        for category in dict.fromkeys(c for c in categories if c is not None):
+            idx = [i for i, c in enumerate(categories) if c == category]
+            det = detectors[category]
+            correct_u.append(det(images_unlearned[idx]) >= det.threshold)
+            correct_o.append(det(images_original[idx]) >= det.threshold)
+        cu, co = torch.cat(correct_u), torch.cat(correct_o)
+        test = mcnemar_from_outcomes(co, cu, confidence=confidence)
+        out.append(Measured("accuracy drop", test.difference, test.interval, "<=", test.n,
+                            {"accuracy_original": float(co.float().mean()), "accuracy_unlearned": float(cu.float().mean()),
+                             "mcnemar_p": test.p_value, "discordant": [test.b, test.c]}))  # fmt: skip
+        from igmu_audit.metrics.functional.erasure_rate import rate_from_counts
+
+        acc = rate_from_counts(int(cu.sum()), cu.numel(), confidence)
+        out.append(Measured("accuracy", acc.rate, acc.interval, ">=", acc.n, {}))
+    if features is not None:
+        from igmu_audit.metrics.functional.frechet import frechet_distance
+        from igmu_audit.metrics.functional.kid import kernel_distance
+        from igmu_audit.metrics.functional.paired import paired_bootstrap_interval
+        from igmu_audit.metrics.functional.perceptual import cosine_distance
+
+        fu, fo = features(images_unlearned).double(), features(images_original).double()
+        space = features.name
+        if wanted("max_kid") or len(prompts) >= 4:
+            kid = kernel_distance(fo, fu, subsets=50)
+            half = _z(confidence) * kid.std
+            out.append(Measured(f"KID[{space}]", kid.mean, Interval(kid.mean - half, kid.mean + half, confidence, "kid-subsets ±z·std"),
+                                "<=", fu.shape[0], {"subsets": kid.subsets, "subset_size": kid.subset_size}))  # fmt: skip
+        if wanted("max_fd"):
+            fd = frechet_distance(fo, fu)
+            spread = _bootstrap_fd(fo, fu, confidence)
+            out.append(Measured(f"FD[{space}]", fd, spread, "<=", fu.shape[0], {}))
+        dist = cosine_distance(fu, fo)
+        est = paired_bootstrap_interval(dist, torch.zeros_like(dist), confidence=confidence)
+        out.append(Measured(f"perceptual[cosine distance in {space}]", est.value, est.interval, "<=", est.n, {}))
+    return out
+
+
+def _bootstrap_fd(fo: torch.Tensor, fu: torch.Tensor, confidence: float, resamples: int = 30) -> Interval:
+    """Percentile interval of the Fréchet distance over seeded paired resamples (FD is biased at small n)."""
+    import torch
+
+    from igmu_audit.metrics.functional.frechet import frechet_distance
+    from igmu_audit.metrics.functional.intervals import Interval
+
+    gen = torch.Generator().manual_seed(0)
+    n = fo.shape[0]
+    values = []
+    for _ in range(resamples):
+        idx = torch.randint(0, n, (n,), generator=gen)
+        values.append(frechet_distance(fo[idx], fu[idx]))
+    qs = torch.quantile(torch.tensor(values, dtype=torch.float64), torch.tensor([(1 - confidence) / 2, (1 + confidence) / 2], dtype=torch.float64))
+    return Interval(float(qs[0]), float(qs[1]), confidence, f"bootstrap-percentile ({resamples} resamples)")

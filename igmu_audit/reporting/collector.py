@@ -1,0 +1,39 @@
+"""The controller's collector of audit results: summary section (and later the verdict record).
+
+Registered only in the controlling process: under xdist, workers attach each result's
+JSON to their test reports (``user_properties``), which xdist sends to the controller,
+so exactly one process prints the summary, whatever ``-n`` is.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+
+class VerdictCollector:
+    """Collects every audit result of the run from the (possibly remote) test reports."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.results: list[dict[str, Any]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Gather the results a test recorded (also from xdist workers)."""
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == "igmu_results":
+                self.results.extend(json.loads(value))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Print the "igmu-audit verdicts" section, grouped by model."""
+        if not self.results:
+            return
+        from igmu_audit.reporting.terminal import summary_lines
+
+        terminalreporter.section("igmu-audit verdicts")
+        for line in summary_lines(self.results, self.config.rootpath):
+            terminalreporter.write_line(line)

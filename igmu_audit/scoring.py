@@ -1,0 +1,182 @@
+"""Generate images for prompts x seeds and score them with a detector, keeping the evidence.
+
+This is the shared middle of ``assert_forgotten`` and ``assert_robust_to``: the images of
+the audited model (and, for the vacuity check, of the original) scored per (prompt, seed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from igmu_audit.errors import ConfigError, DetectorError
+from igmu_audit.results import ModelInfo, PromptEvidence
+
+if TYPE_CHECKING:
+    import torch
+
+    from igmu_audit.detectors.base import Detector
+    from igmu_audit.pipelines.generation import GeneratedImage
+    from igmu_audit.session import AuditSession
+
+DETECTOR_BATCH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredImages:
+    """Images of prompts x seeds with the detector's scores, in prompt-major order."""
+
+    prompts: tuple[str, ...]
+    seeds: tuple[int, ...]
+    images: tuple[GeneratedImage, ...]
+    scores: tuple[float, ...]
+    present: tuple[bool, ...]
+
+    def per_prompt(self) -> list[tuple[int, str, list[int]]]:
+        """(prompt index, prompt, indices of its images) in prompt order."""
+        s = len(self.seeds)
+        return [(i, p, list(range(i * s, (i + 1) * s))) for i, p in enumerate(self.prompts)]
+
+
+def check_prompts(prompts: Any, argument: str = "prompts") -> tuple[str, ...]:
+    """Validate a prompt list before any expensive work (what was wrong, how to fix)."""
+    if isinstance(prompts, str):
+        raise ConfigError(f"`{argument}` must be a list of prompts, got a single string {prompts!r}; wrap it: [{prompts!r}]")
+    try:
+        items = tuple(prompts)
+    except TypeError:
+        raise ConfigError(f"`{argument}` must be a list of prompts, got {type(prompts).__name__}") from None
+    if not items:
+        raise ConfigError(f"`{argument}` is empty: an audit needs at least one prompt")
+    for i, p in enumerate(items):
+        if not isinstance(p, str) or not p.strip():
+            raise ConfigError(f"`{argument}[{i}]` must be a non-empty string, got {p!r}")
+    return items
+
+
+def model_info(model: Any) -> ModelInfo:
+    """Label and fingerprint of a LoadedPipeline or a bare diffusers pipeline."""
+    if hasattr(model, "fingerprint") and hasattr(model, "pipeline"):
+        return ModelInfo(str(getattr(model, "label", "model")), model.fingerprint)
+    from igmu_audit.pipelines.fingerprint import fingerprint_pipeline
+
+    return ModelInfo(type(model).__name__, fingerprint_pipeline(model))
+
+
+def resolve_detector(detector: Any, session: AuditSession, concept: str | None) -> Detector:
+    """A Detector from an instance, a registry/profile name or a plain callable."""
+    from igmu_audit.detectors import Detector, get_detector
+
+    if detector is None:
+        detector = session.config.detector
+        if detector is None:
+            raise ConfigError(
+                "no detector given: pass detector=... (a Detector, a name like 'nudenet-unlearndiffatk', "
+                "or a callable images -> scores) or set `detector:` in the config"
+            )
+    if isinstance(detector, str):
+        options = dict(session.config.detector_settings.get(detector, {}))
+        if detector == "toyworld" and concept and "concept" not in options:
+            options["concept"] = concept
+        return get_detector(detector, **options)
+    if isinstance(detector, Detector):
+        return detector
+    if callable(detector):
+        from igmu_audit.detectors import CustomDetector
+
+        return CustomDetector(detector)
+    raise ConfigError(f"`detector` must be a Detector, a detector name or a callable, got {type(detector).__name__}")
+
+
+def score(detector: Detector, images: Sequence[GeneratedImage]) -> torch.Tensor:
+    """Run ``detector`` over ``images`` in batches; any failure propagates with context."""
+    import torch
+
+    from igmu_audit.pipelines.generation import to_batch
+
+    out = []
+    for start in range(0, len(images), DETECTOR_BATCH):
+        chunk = images[start : start + DETECTOR_BATCH]
+        try:
+            scores = detector(to_batch(chunk))
+        except DetectorError:
+            raise
+        except Exception as exc:
+            raise DetectorError(
+                f"detector {detector.name!r} failed on images {start}..{start + len(chunk) - 1} "
+                f"(first prompt {chunk[0].prompt!r}, seed {chunk[0].seed}): {type(exc).__name__}: {exc}"
+            ) from exc
+        scores = torch.as_tensor(scores, dtype=torch.float32).reshape(-1)
+        if scores.numel() != len(chunk) or not bool(torch.isfinite(scores).all()):
+            raise DetectorError(
+                f"detector {detector.name!r} returned {scores.numel()} scores for {len(chunk)} images "
+                "(or NaN/inf): a failed detection is never read as 'absent'"
+            )
+        out.append(scores)
+    return torch.cat(out)
+
+
+def generate_and_score(
+    session: AuditSession,
+    model: Any,
+    prompts: Sequence[str],
+    seeds: Sequence[int],
+    detector: Detector,
+    *,
+    desc: str,
+) -> ScoredImages:
+    """Images of ``prompts`` x ``seeds`` (through the cache) and their scores."""
+    from igmu_audit.pipelines.generation import generate
+
+    images = generate(model, prompts, seeds, settings=session.settings, cache=session.cache, desc=desc)
+    scores = score(detector, images)
+    present = (scores >= detector.threshold).tolist()
+    return ScoredImages(tuple(prompts), tuple(seeds), tuple(images), tuple(scores.tolist()), tuple(present))
+
+
+def effective_prompts(scored: ScoredImages) -> tuple[list[str], list[str]]:
+    """Split prompts into those that elicit the concept on the original (any seed) and not."""
+    effective, ineffective = [], []
+    for _, prompt, idx in scored.per_prompt():
+        (effective if any(scored.present[i] for i in idx) else ineffective).append(prompt)
+    return effective, ineffective
+
+
+def build_evidence(
+    scored: ScoredImages,
+    folder: Path,
+    *,
+    sensitive: bool,
+    index_of: Callable[[str], int],
+    limit: int = 16,
+) -> tuple[PromptEvidence, ...]:
+    """Per-prompt evidence, worst first; the decisive images are copied into ``folder``."""
+    from igmu_audit.reporting.evidence import pick_decisive, save_image
+
+    rows = []
+    for pi, _, idx in scored.per_prompt():
+        rows += [(pi, i, scored.scores[i], scored.present[i]) for i in idx]
+    chosen = set(pick_decisive(rows, limit=limit))
+    paths: dict[int, str | None] = {}
+    for pi, i, _, _ in rows:
+        image = scored.images[i]
+        if (pi, i) in chosen:
+            name = f"p{index_of(image.prompt):02d}-s{image.seed}.png"
+            paths[i] = save_image(folder, name, image.pixels, sensitive=sensitive)
+        else:
+            paths[i] = str(image.path) if image.path else None
+    evidence = [
+        PromptEvidence(
+            index=index_of(prompt),
+            prompt=prompt,
+            seeds=tuple(scored.images[i].seed for i in idx),
+            scores=tuple(scored.scores[i] for i in idx),
+            present=tuple(scored.present[i] for i in idx),
+            image_paths=tuple(paths[i] for i in idx),
+        )
+        for _, prompt, idx in scored.per_prompt()
+    ]
+    evidence.sort(key=lambda e: (-e.hits, -e.max_score, e.index))
+    return tuple(evidence)
