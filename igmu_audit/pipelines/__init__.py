@@ -1,0 +1,1 @@
+"""Loading, fingerprinting and running the diffusion pipelines under audit."""

@@ -1,0 +1,465 @@
+"""``ModelSpec`` and ``load_pipeline()``: the model under audit, loaded offline and fingerprinted.
+
+A model is a diffusers folder, a single-file checkpoint or a hub id (``path``), plus the
+files an unlearning method ships on top of it: a full or partial UNet state dict, a text
+encoder (dict or folder) and LoRA weights. Loading follows diffusers' habits (CPU and
+fp32 unless asked; ``torch_dtype``, ``variant``), checks its inputs before touching any
+weights, never unpickles without ``allow_pickle=True`` and never needs the network for
+local files. torch and diffusers are imported inside functions: the pytest plugin
+imports ``ModelSpec`` at start-up.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from igmu_audit.errors import ConfigError, UnsafeCheckpointError
+from igmu_audit.pipelines.checkpoints import (
+    WEIGHT_SUFFIXES,
+    check_pickle_policy,
+    is_pickle,
+    refusal_message,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from igmu_audit.pipelines.overrides import OverrideReport
+
+logger = logging.getLogger("igmu_audit.pipelines")
+
+#: Accepted ``torch_dtype`` names (and common aliases) -> canonical torch name.
+DTYPES = {
+    "float32": "float32", "fp32": "float32", "float": "float32",
+    "float16": "float16", "fp16": "float16", "half": "float16",
+    "bfloat16": "bfloat16", "bf16": "bfloat16",
+}  # fmt: skip
+_PATH_FIELDS = ("unet", "text_encoder", "lora", "single_file_config")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _fail(name: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"ModelSpec.{name}: expected {expected}, got {value!r} ({type(value).__name__})")
+
+
+def _as_path_str(name: str, value: Any, *, optional: bool) -> str | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(name, "a non-empty path string" + (" or null" if optional else ""), value)
+    return value
+
+
+def looks_like_hub_id(path: str) -> bool:
+    """Whether ``path`` reads as ``org/name`` (and is not an existing local path)."""
+    return (
+        bool(_HUB_ID.match(path))
+        and not Path(path).exists()
+        and not path.lower().endswith(WEIGHT_SUFFIXES)
+    )
+
+
+def _short_name(path: str) -> str:
+    if looks_like_hub_id(path):
+        return path
+    p = Path(path)
+    name = p.stem if p.suffix.lower() in WEIGHT_SUFFIXES else p.name
+    return name or Path(path).resolve().name
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model to audit, JSON-serialisable and validated on construction.
+
+    Path-valued fields accept ``str`` or ``os.PathLike`` and are stored as ``str``.
+
+    Attributes:
+        path: a diffusers folder, a single-file checkpoint (``.safetensors``/``.ckpt``)
+            or a hub id (needs the network or a warm HF cache).
+        unet: override file (or folder) with a full or partial UNet state dict; a DoCo
+            dict nested under ``"unet"`` is accepted.
+        text_encoder: override file with a full or partial text-encoder state dict, or a
+            folder with ``config.json`` (AdvUnlearn ships both).
+        lora: LoRA weights file, loaded with diffusers' ``load_lora_weights`` and fused.
+        lora_scale: the LoRA multiplier.
+        allow_pickle: allow ``.pt``/``.ckpt``/``.bin``/``.pth`` (read with
+            ``torch.load(weights_only=True)`` only).
+        label: short display name; derived from the paths when not given.
+        torch_dtype: ``"float32"`` (default when unset), ``"float16"`` or ``"bfloat16"``.
+        variant: diffusers weights variant, e.g. ``"fp16"``.
+        single_file_config: a local diffusers folder giving the configs for a single-file
+            ``path``, so it loads offline.
+    """
+
+    path: str
+    unet: str | None = None
+    text_encoder: str | None = None
+    lora: str | None = None
+    lora_scale: float = 1.0
+    allow_pickle: bool = False
+    label: str | None = None
+    torch_dtype: str | None = None
+    variant: str | None = None
+    single_file_config: str | None = None
+
+    def __post_init__(self) -> None:
+        # Frozen: normalised values are written with object.__setattr__.
+        setattr_ = object.__setattr__
+        setattr_(self, "path", _as_path_str("path", self.path, optional=False))
+        for name in _PATH_FIELDS:
+            setattr_(self, name, _as_path_str(name, getattr(self, name), optional=True))
+        scale = self.lora_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+            raise _fail("lora_scale", "a finite number", scale)
+        setattr_(self, "lora_scale", float(scale))
+        if not isinstance(self.allow_pickle, bool):
+            raise _fail("allow_pickle", "true or false", self.allow_pickle)
+        if self.torch_dtype is not None:
+            if not isinstance(self.torch_dtype, str) or self.torch_dtype.lower() not in DTYPES:
+                raise _fail("torch_dtype", "one of 'float32', 'float16', 'bfloat16'", self.torch_dtype)
+            setattr_(self, "torch_dtype", DTYPES[self.torch_dtype.lower()])
+        for name in ("variant", "label"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise _fail(name, "a non-empty string or null", value)
+        if self.label is None:
+            parts = [self.path, *(p for p in (self.unet, self.text_encoder, self.lora) if p)]
+            setattr_(self, "label", "+".join(_short_name(p) for p in parts))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain JSON types (the inverse of :meth:`from_dict`)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
+        """Build a spec from a mapping of field names.
+
+        Args:
+            data: e.g. ``{"path": "ckpt/sd-1.5", "unet": "esd-x.safetensors"}``.
+
+        Returns:
+            The validated spec.
+
+        Raises:
+            ConfigError: not a mapping, an unknown key (naming the nearest field), a
+                missing ``path`` or an invalid value.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"ModelSpec: expected a mapping of fields, got {type(data).__name__}")
+        names = [f.name for f in fields(cls)]
+        for key in data:
+            if key not in names:
+                near = difflib.get_close_matches(str(key), names, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise ConfigError(f"ModelSpec: unknown key {key!r}{hint}; accepted: {', '.join(names)}")
+        if "path" not in data:
+            raise ConfigError("ModelSpec.path: missing (a diffusers folder, single file or hub id)")
+        return cls(**dict(data))
+
+    @classmethod
+    def coerce(cls, value: ModelSpec | str | os.PathLike[str] | Mapping[str, Any]) -> ModelSpec:
+        """A spec from a spec, a path / hub id, or a mapping of fields."""
+        if isinstance(value, ModelSpec):
+            return value
+        if isinstance(value, (str, os.PathLike)):
+            return cls(path=os.fspath(value))
+        return cls.from_dict(value)
+
+
+class LoadedPipeline:
+    """A loaded model: the diffusers pipeline plus what identifies it.
+
+    Attributes:
+        pipeline: the diffusers pipeline, on ``device``, in eval mode.
+        spec: the ``ModelSpec`` it was loaded from.
+        fingerprint: ``"sha256:<hex>"`` over weight files, overrides, scheduler config.
+        label: short display name (``spec.label``).
+        component_fingerprints: per file, ``{"unet/diffusion_pytorch_model.safetensors":
+            "sha256:..", "override:unet": "sha256:..", ...}``.
+        device: the torch device string the pipeline is on.
+        torch_dtype: the dtype name the weights were loaded in.
+        overrides: one ``OverrideReport`` per override file, in the order applied.
+    """
+
+    __slots__ = (
+        "component_fingerprints", "device", "fingerprint", "label", "overrides",
+        "pipeline", "spec", "torch_dtype",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        pipeline: Any,
+        spec: ModelSpec,
+        fingerprint: str,
+        component_fingerprints: dict[str, str],
+        device: str,
+        torch_dtype: str,
+        overrides: tuple[OverrideReport, ...] = (),
+    ) -> None:
+        self.pipeline = pipeline
+        self.spec = spec
+        self.fingerprint = fingerprint
+        self.label = spec.label or spec.path
+        self.component_fingerprints = component_fingerprints
+        self.device = device
+        self.torch_dtype = torch_dtype
+        self.overrides = overrides
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable summary for verdict records."""
+        return {
+            "label": self.label,
+            "fingerprint": self.fingerprint,
+            "spec": self.spec.to_dict(),
+            "device": self.device,
+            "torch_dtype": self.torch_dtype,
+            "component_fingerprints": dict(self.component_fingerprints),
+            "overrides": [o.to_dict() for o in self.overrides],
+        }
+
+    def __repr__(self) -> str:
+        return f"LoadedPipeline({self.label!r}, {self.fingerprint[:19]}.., device={self.device!r})"
+
+
+def resolve_dtype(value: str | torch.dtype | None) -> torch.dtype:
+    """``torch.float32`` for ``None``, else the named or given float dtype.
+
+    Raises:
+        ConfigError: not one of float32 / float16 / bfloat16 (or their aliases).
+    """
+    import torch
+
+    if value is None:
+        return torch.float32
+    if isinstance(value, torch.dtype):
+        name = str(value).removeprefix("torch.")
+    elif isinstance(value, str):
+        name = DTYPES.get(value.lower().removeprefix("torch."), "")
+    else:
+        name = ""
+    if name not in ("float32", "float16", "bfloat16"):
+        raise ConfigError(f"torch_dtype: expected 'float32', 'float16' or 'bfloat16', got {value!r}")
+    return getattr(torch, name)
+
+
+def resolve_device(value: str | torch.device) -> torch.device:
+    """Parse ``value`` (``"cpu"``, ``"cuda:1"``, ``"mps"``...) and check the device exists.
+
+    Raises:
+        ConfigError: an unparsable name, or a CUDA device this machine lacks.
+    """
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device: {value!r} is not a torch device ({exc})") from exc
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise ConfigError(f"device: {value!r} requested but this machine has {count} CUDA device(s)")
+    return device
+
+
+def _offline_error(spec: ModelSpec, exc: BaseException) -> ConfigError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ConfigError(
+        f"model path {spec.path!r} was not found locally, and loading a hub id needs network "
+        f"access (HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', 'unset')}) or a copy in the "
+        "Hugging Face cache. Point `path` at a local diffusers folder or single-file "
+        f"checkpoint, or download it once with network. ({type(exc).__name__}: {first})"
+    )
+
+
+def _load_folder(root: Path, spec: ModelSpec, dtype: torch.dtype, cls: Any) -> tuple[Any, dict[str, Path]]:
+    from igmu_audit.pipelines.fingerprint import folder_weight_files
+
+    if not (root / "model_index.json").is_file():
+        what = (
+            "a single component folder (config.json); give it as `unet:` or `text_encoder:` "
+            "on top of the original model"
+            if (root / "config.json").is_file()
+            else "not a diffusers pipeline folder (no model_index.json)"
+        )
+        raise ConfigError(f"model path {str(root)!r} is {what}")
+    files = folder_weight_files(root, variant=spec.variant)
+    pickles = [name for name, p in files.items() if is_pickle(p)]
+    if pickles and not spec.allow_pickle:
+        raise UnsafeCheckpointError(
+            refusal_message(root / pickles[0], field="path")
+            + f"\n  ({len(pickles)} pickle weight file(s) in this folder; no safetensors alternative)"
+        )
+    kwargs: dict[str, Any] = {"torch_dtype": dtype, "local_files_only": True, "use_safetensors": None if pickles else True}
+    if spec.variant:
+        kwargs["variant"] = spec.variant
+    try:
+        return cls.from_pretrained(str(root), **kwargs), files
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"model path {str(root)!r}: diffusers could not load this folder: {exc}") from exc
+
+
+def _load_single_file(root: Path, spec: ModelSpec, dtype: torch.dtype, cls: Any) -> Any:
+    check_pickle_policy(root, allow_pickle=spec.allow_pickle, field="path")
+    kwargs: dict[str, Any] = {"torch_dtype": dtype, "local_files_only": True}
+    if spec.single_file_config:
+        config = Path(spec.single_file_config)
+        if not (config / "model_index.json").is_file():
+            raise ConfigError(
+                f"model single_file_config {spec.single_file_config!r} is not a local diffusers "
+                "folder (no model_index.json)"
+            )
+        kwargs["config"] = str(config)
+    try:
+        return cls.from_single_file(str(root), **kwargs)
+    except (OSError, ValueError) as exc:
+        hint = "" if spec.single_file_config else (
+            "; offline, set `single_file_config` to a local diffusers folder of the same "
+            "architecture so the configs need not be downloaded"
+        )
+        raise ConfigError(f"model path {str(root)!r}: could not load the single-file checkpoint: {exc}{hint}") from exc
+
+
+def _hub_files(spec: ModelSpec) -> dict[str, Path] | None:
+    from igmu_audit.pipelines.fingerprint import folder_weight_files
+
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = snapshot_download(spec.path, local_files_only=True)
+        return folder_weight_files(folder, variant=spec.variant)
+    except Exception:  # best effort: the caller hashes the loaded tensors instead
+        return None
+
+
+def load_pipeline(
+    spec_or_path: ModelSpec | str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    device: str | torch.device = "cpu",
+    torch_dtype: str | torch.dtype | None = None,
+    pipeline_class: Any = None,
+) -> LoadedPipeline:
+    """Load a model and its overrides, and fingerprint it.
+
+    Args:
+        spec_or_path: a ``ModelSpec``, a path / hub id, or a mapping of spec fields.
+        device: where the pipeline goes (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
+        torch_dtype: overrides ``spec.torch_dtype``; default float32.
+        pipeline_class: diffusers pipeline class; default ``DiffusionPipeline`` for
+            folders and hub ids (the class in ``model_index.json``) and
+            ``StableDiffusionPipeline`` for single files.
+
+    Returns:
+        The ``LoadedPipeline``, with ``overrides`` reporting what each override changed.
+
+    Raises:
+        ConfigError: bad spec, device or dtype; a missing local path; an unreachable hub id.
+        UnsafeCheckpointError: a pickle file without ``allow_pickle=True``.
+        CheckpointMismatchError: an override whose keys or shapes do not fit the model.
+        MissingDependencyError: a LoRA override without ``peft``.
+    """
+    spec = ModelSpec.coerce(spec_or_path)
+    dtype = resolve_dtype(torch_dtype if torch_dtype is not None else spec.torch_dtype)
+    target = resolve_device(device)
+    # Input checks first: missing override files and refused pickles fail before any load.
+    from igmu_audit.pipelines.overrides import override_files
+
+    override_paths = {
+        name: override_files(getattr(spec, name), name)
+        for name in ("unet", "text_encoder")
+        if getattr(spec, name)
+    }
+    if spec.lora:
+        override_paths["lora"] = override_files(spec.lora, "lora")
+    for name, files in override_paths.items():
+        for file in files:
+            check_pickle_policy(file, allow_pickle=spec.allow_pickle, field=name)
+
+    import diffusers
+
+    root = Path(spec.path)
+    base_files: dict[str, Path] | None
+    if root.is_dir():
+        pipeline, base_files = _load_folder(root, spec, dtype, pipeline_class or diffusers.DiffusionPipeline)
+    elif root.is_file():
+        pipeline = _load_single_file(root, spec, dtype, pipeline_class or diffusers.StableDiffusionPipeline)
+        base_files = {"checkpoint": root}
+    elif looks_like_hub_id(spec.path):
+        cls = pipeline_class or diffusers.DiffusionPipeline
+        kwargs: dict[str, Any] = {"torch_dtype": dtype, "use_safetensors": None if spec.allow_pickle else True}
+        if spec.variant:
+            kwargs["variant"] = spec.variant
+        try:
+            pipeline = cls.from_pretrained(spec.path, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise _offline_error(spec, exc) from exc
+        base_files = _hub_files(spec)
+    else:
+        raise ConfigError(f"model path {spec.path!r} does not exist (resolved: {str(root.resolve())!r})")
+    return _finish(pipeline, spec, base_files, override_paths, target, dtype)
+
+
+def _finish(
+    pipeline: Any,
+    spec: ModelSpec,
+    base_files: dict[str, Path] | None,
+    override_paths: dict[str, list[Path]],
+    device: torch.device,
+    dtype: torch.dtype,
+) -> LoadedPipeline:
+    from igmu_audit.pipelines.fingerprint import (
+        combine,
+        file_digest,
+        module_digest,
+        scheduler_config,
+    )
+    from igmu_audit.pipelines.overrides import apply_lora, apply_state_dict_override
+
+    reports = [
+        apply_state_dict_override(pipeline, name, getattr(spec, name), allow_pickle=spec.allow_pickle)
+        for name in ("unet", "text_encoder")
+        if getattr(spec, name)
+    ]
+    if spec.lora:
+        reports.append(apply_lora(pipeline, spec.lora, scale=spec.lora_scale, allow_pickle=spec.allow_pickle))
+    if base_files is not None:
+        per_file = {name: file_digest(path) for name, path in base_files.items()}
+    else:
+        # A hub model outside the local cache layout: hash the loaded tensors instead.
+        import torch
+
+        per_file = {
+            f"module:{name}": module_digest(value)
+            for name, value in sorted(pipeline.components.items())
+            if isinstance(value, torch.nn.Module)
+        }
+    for name, files in override_paths.items():
+        for file in files:
+            # Content and role only: renaming or moving an override keeps its fingerprint.
+            key = f"override:{name}" if len(files) == 1 else f"override:{name}/{file.name}"
+            per_file[key] = file_digest(file)
+    options = {"variant": spec.variant, "lora_scale": spec.lora_scale if spec.lora else None}
+    fingerprint = combine({"files": per_file, "scheduler": scheduler_config(pipeline.scheduler), "options": options})
+    pipeline = pipeline.to(device)
+    for value in pipeline.components.values():
+        if hasattr(value, "eval"):
+            value.eval()
+    logger.info("loaded %s (%s) on %s as %s", spec.label, fingerprint[:19], device, dtype)
+    return LoadedPipeline(
+        pipeline=pipeline,
+        spec=spec,
+        fingerprint=fingerprint,
+        component_fingerprints=per_file,
+        device=str(device),
+        torch_dtype=str(dtype).removeprefix("torch."),
+        overrides=tuple(reports),
+    )
