@@ -44,7 +44,9 @@ def test_sharded_then_merged_equals_single_pass() -> None:
     single = CLIPScore()
     single.update(img, txt)
     shards = [CLIPScore() for _ in range(3)]
-    for s, (i, t) in zip(shards, zip(img.split(20), txt.split(20), strict=True), strict=True):
+    for s, (i, t) in zip(
+        shards, zip(img.split(20), txt.split(20), strict=True), strict=True
+    ):
         s.update(i, t)
     merged = shards[1].merge(shards[2]).merge(shards[0])
     assert merged.compute() == single.compute()

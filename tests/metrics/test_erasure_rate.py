@@ -70,7 +70,7 @@ def test_class_attributes() -> None:
 
 
 def test_validation_errors() -> None:
-    with pytest.raises(ValueError, match="torch.bool"):
+    with pytest.raises(ValueError, match=r"torch\.bool"):
         erasure_rate(torch.tensor([0.1, 0.9]))
     with pytest.raises(ValueError, match="empty"):
         erasure_rate(torch.zeros(0, dtype=torch.bool))

@@ -18,7 +18,9 @@ from igmu_audit.metrics.functional import (
 def _sqrtm_reference(mu1, s1, mu2, s2) -> float:
     """The textbook (pytorch-fid) formula with scipy.linalg.sqrtm."""
     covmean = scipy.linalg.sqrtm(s1 @ s2).real
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+    return float(
+        ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
+    )
 
 
 def _random_spd(d: int, seed: int) -> torch.Tensor:
@@ -55,13 +57,17 @@ def test_matches_sqrtm_reference_for_non_commuting_covariances() -> None:
     assert not torch.allclose(s1 @ s2, s2 @ s1)
     mu1, mu2 = torch.randn(d, dtype=torch.float64), torch.randn(d, dtype=torch.float64)
     ref = _sqrtm_reference(mu1.numpy(), s1.numpy(), mu2.numpy(), s2.numpy())
-    assert frechet_distance_from_statistics(mu1, s1, mu2, s2) == pytest.approx(ref, rel=1e-9)
+    assert frechet_distance_from_statistics(mu1, s1, mu2, s2) == pytest.approx(
+        ref, rel=1e-9
+    )
 
 
 def test_samples_from_shifted_gaussians() -> None:
     gen = torch.Generator().manual_seed(3)
     x = torch.randn(20000, 3, generator=gen, dtype=torch.float64)
-    y = torch.randn(20000, 3, generator=gen, dtype=torch.float64) + torch.tensor([1.0, 0.0, 2.0])
+    y = torch.randn(20000, 3, generator=gen, dtype=torch.float64) + torch.tensor(
+        [1.0, 0.0, 2.0]
+    )
     assert frechet_distance(x, y) == pytest.approx(5.0, abs=0.1)
 
 
@@ -110,7 +116,9 @@ def test_validation_errors() -> None:
     with pytest.raises(ValueError, match="2-d"):
         frechet_distance(torch.randn(5), torch.randn(5, 3))
     with pytest.raises(ValueError, match="`sigma2`"):
-        frechet_distance_from_statistics(torch.zeros(2), torch.eye(2), torch.zeros(2), torch.eye(3))
+        frechet_distance_from_statistics(
+            torch.zeros(2), torch.eye(2), torch.zeros(2), torch.eye(3)
+        )
     metric = FrechetDistance()
     metric.update(torch.randn(4, 3), real=True)
     with pytest.raises(ValueError, match="2 fake"):

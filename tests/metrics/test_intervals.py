@@ -29,7 +29,9 @@ from igmu_audit.metrics.functional.intervals import (
         (1, 32, 0.006, 0.157),  # STYLE.md inconclusive mock
     ],
 )
-def test_wilson_matches_published_bounds(k: int, n: int, low: float, high: float) -> None:
+def test_wilson_matches_published_bounds(
+    k: int, n: int, low: float, high: float
+) -> None:
     iv = wilson_interval(k, n)
     assert (round(iv.low, 3), round(iv.high, 3)) == (low, high)
     assert iv.method == "wilson"
@@ -140,7 +142,10 @@ def test_mean_estimate_reports_std_and_method() -> None:
         (lambda: samples_needed(0.1, -0.1), "`threshold`"),
         (lambda: t_interval(torch.tensor([1.0])), "`values`"),
         (lambda: bootstrap_interval(torch.tensor([1.0, float("nan")])), "NaN"),
-        (lambda: bootstrap_interval(torch.tensor([1.0]), n_resamples=10), "`n_resamples`"),
+        (
+            lambda: bootstrap_interval(torch.tensor([1.0]), n_resamples=10),
+            "`n_resamples`",
+        ),
         (lambda: mean_estimate(torch.tensor([1.0, 2.0]), interval="bca"), "`interval`"),
     ],
 )

@@ -19,8 +19,12 @@ def _loop_mmd2(x: list[list[float]], y: list[list[float]]) -> float:
         return (sum(p * q for p, q in zip(a, b, strict=True)) / d + 1.0) ** 3
 
     m, n = len(x), len(y)
-    xx = sum(k(x[i], x[j]) for i, j in itertools.permutations(range(m), 2)) / (m * (m - 1))
-    yy = sum(k(y[i], y[j]) for i, j in itertools.permutations(range(n), 2)) / (n * (n - 1))
+    xx = sum(k(x[i], x[j]) for i, j in itertools.permutations(range(m), 2)) / (
+        m * (m - 1)
+    )
+    yy = sum(k(y[i], y[j]) for i, j in itertools.permutations(range(n), 2)) / (
+        n * (n - 1)
+    )
     xy = sum(k(a, b) for a in x for b in y) / (m * n)
     return xx + yy - 2.0 * xy
 
@@ -29,7 +33,9 @@ def test_matches_loop_reference() -> None:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(12, 5, generator=gen, dtype=torch.float64)
     y = torch.randn(9, 5, generator=gen, dtype=torch.float64) + 0.5
-    assert mmd2_unbiased(x, y) == pytest.approx(_loop_mmd2(x.tolist(), y.tolist()), rel=1e-12)
+    assert mmd2_unbiased(x, y) == pytest.approx(
+        _loop_mmd2(x.tolist(), y.tolist()), rel=1e-12
+    )
 
 
 def test_subsets_of_full_size_equal_full_mmd() -> None:
@@ -45,7 +51,9 @@ def test_same_distribution_near_zero_shifted_positive() -> None:
     gen = torch.Generator().manual_seed(2)
     real = torch.randn(300, 16, generator=gen)
     same = kernel_distance(real, torch.randn(300, 16, generator=gen), subsets=30)
-    shifted = kernel_distance(real, torch.randn(300, 16, generator=gen) + 0.5, subsets=30)
+    shifted = kernel_distance(
+        real, torch.randn(300, 16, generator=gen) + 0.5, subsets=30
+    )
     assert abs(same.mean) < 2 * same.std + 1e-3
     assert shifted.mean > 10 * same.std
     assert shifted.mean > 0.05
@@ -55,8 +63,12 @@ def test_same_distribution_near_zero_shifted_positive() -> None:
 def test_deterministic_by_seed() -> None:
     gen = torch.Generator().manual_seed(3)
     x, y = torch.randn(40, 6, generator=gen), torch.randn(40, 6, generator=gen)
-    assert kernel_distance(x, y, subsets=10, seed=7) == kernel_distance(x, y, subsets=10, seed=7)
-    assert kernel_distance(x, y, subsets=10, seed=7) != kernel_distance(x, y, subsets=10, seed=8)
+    assert kernel_distance(x, y, subsets=10, seed=7) == kernel_distance(
+        x, y, subsets=10, seed=7
+    )
+    assert kernel_distance(x, y, subsets=10, seed=7) != kernel_distance(
+        x, y, subsets=10, seed=8
+    )
 
 
 def test_large_sets_take_the_per_subset_path(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,7 +112,7 @@ def test_with_feature_extractor() -> None:
 
 def test_validation_errors() -> None:
     x = torch.randn(10, 3)
-    with pytest.raises(ValueError, match="`subset_size`.*<= the smaller set"):
+    with pytest.raises(ValueError, match=r"`subset_size`.*<= the smaller set"):
         kernel_distance(x, x, subset_size=11)
     with pytest.raises(ValueError, match="`subsets`"):
         kernel_distance(x, x, subsets=0)
@@ -108,9 +120,9 @@ def test_validation_errors() -> None:
         kernel_distance(x, torch.randn(10, 4))
     with pytest.raises(ValueError, match="at least 4 rows"):
         kernel_distance(x[:3], x)
+    metric = KernelDistance()
+    metric.update(x, real=True)
     with pytest.raises(ValueError, match="no fake"):
-        metric = KernelDistance()
-        metric.update(x, real=True)
         metric.compute()
     with pytest.raises(ValueError, match="different settings"):
         KernelDistance().merge(KernelDistance(seed=1))
