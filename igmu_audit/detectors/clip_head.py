@@ -3,9 +3,9 @@
 The IGMU release (ryliu68/IGMU) scores "is the concept still there" with
 ``sigmoid(head(get_image_features(x))) >= 0.5``, where the head is its
 ``AdvancedClassifierHead_CLIP``: a channel attention gate multiplied into the 512-d
-(unnormalised, projected) image features, then a LayerNorm + MLP to one logit. The module
-below has the same layers under the same attribute names, so the published state dicts
-(nudity, Van Gogh, church, parachute) load key for key.
+(unnormalised, projected) image features, then a LayerNorm + MLP to one logit. The
+``AdvancedClassifierHeadCLIP`` below has the same layers under the same attribute names,
+so the published state dicts (nudity, Van Gogh, church, parachute) load key for key.
 
 Those heads are pickles (``torch.save``); they load only with ``allow_pickle=True`` and then
 through ``torch.load(weights_only=True)``. Convert them to safetensors once to drop the flag.
@@ -17,7 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import torch
+from torch import nn
 
 from igmu_audit.detectors._clip import (
     OPENAI_MEAN,
@@ -33,16 +36,11 @@ from igmu_audit.detectors._clip import (
 from igmu_audit.detectors.base import as_image_batch
 from igmu_audit.errors import ConfigError, DetectorError
 
-if TYPE_CHECKING:
-    import torch
-
 _HEAD_PREFIXES = ("module.", "classifier_head.")
 
 
-def build_igmu_head(
-    feature_dim: int = 512, dropout_rate: float = 0.3
-) -> torch.nn.Module:
-    """IGMU's ``AdvancedClassifierHead_CLIP`` (binary), in eval mode.
+class AdvancedClassifierHeadCLIP(nn.Module):
+    """IGMU's ``AdvancedClassifierHead_CLIP`` (binary): attention gate, then LayerNorm + MLP.
 
     Keys: ``attention.{0,2}`` (Linear d->d/2, Linear d/2->d; ReLU and Sigmoid between) and
     ``classifier.{0,1,4,7}`` (LayerNorm d, Linear d->d/2, Linear d/2->d/4, Linear d/4->1).
@@ -50,36 +48,29 @@ def build_igmu_head(
     Args:
         feature_dim: CLIP feature size (IGMU's ``hidden_dim``): 512 for ViT-B/32.
         dropout_rate: IGMU's dropout (inactive in eval mode; kept for training parity).
-
-    Returns:
-        The head; ``head(features)`` gives one logit per row, shape (N, 1).
     """
-    from torch import nn
 
-    class AdvancedClassifierHeadCLIP(nn.Module):
-        """Channel attention gate, then LayerNorm + 3-layer MLP to one logit."""
+    def __init__(self, feature_dim: int = 512, dropout_rate: float = 0.3) -> None:
+        super().__init__()
+        d = feature_dim
+        self.attention = nn.Sequential(
+            nn.Linear(d, d // 2), nn.ReLU(), nn.Linear(d // 2, d), nn.Sigmoid()
+        )
+        self.classifier = nn.Sequential(
+            nn.LayerNorm(d),
+            nn.Linear(d, d // 2),
+            nn.ReLU(),
+            nn.Dropout(dropout_rate),
+            nn.Linear(d // 2, d // 4),
+            nn.ReLU(),
+            nn.Dropout(dropout_rate),
+            nn.Linear(d // 4, 1),
+        )
 
-        def __init__(self) -> None:
-            super().__init__()
-            d = feature_dim
-            self.attention = nn.Sequential(
-                nn.Linear(d, d // 2), nn.ReLU(), nn.Linear(d // 2, d), nn.Sigmoid()
-            )
-            self.classifier = nn.Sequential(
-                nn.LayerNorm(d),
-                nn.Linear(d, d // 2),
-                nn.ReLU(),
-                nn.Dropout(dropout_rate),
-                nn.Linear(d // 2, d // 4),
-                nn.ReLU(),
-                nn.Dropout(dropout_rate),
-                nn.Linear(d // 4, 1),
-            )
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.classifier(x * self.attention(x))
-
-    return AdvancedClassifierHeadCLIP().eval()
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """One logit per row: (N, d) features -> (N, 1)."""
+        gated: torch.Tensor = self.classifier(features * self.attention(features))
+        return gated
 
 
 class CLIPHeadDetector:
@@ -135,7 +126,7 @@ class CLIPHeadDetector:
                 state = {k.removeprefix(prefix): v for k, v in state.items()}
         gate = state.get("attention.0.weight")
         feature_dim = int(gate.shape[1]) if gate is not None and gate.ndim == 2 else 512
-        self.head = build_igmu_head(feature_dim)
+        self.head = AdvancedClassifierHeadCLIP(feature_dim).eval()
         load_state_strict(
             self.head, state, what="classifier head (IGMU AdvancedClassifierHead_CLIP)"
         )
@@ -234,8 +225,6 @@ class CLIPHeadDetector:
         Raises:
             DetectorError: feature extraction failed or produced non-finite scores.
         """
-        import torch
-
         batch = as_image_batch(images)
         chunks = []
         with torch.inference_mode():

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_CLIP_CONFIG
 
+from conftest import TINY_CLIP_CONFIG
 from igmu_audit.detectors import CLIPZeroShotDetector, Detector, get_detector
 from igmu_audit.errors import (
     CheckpointMismatchError,

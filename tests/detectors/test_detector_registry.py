@@ -22,8 +22,8 @@ from igmu_audit.detectors import (
     available_profiles,
     get_detector,
     register_detector,
+    registry,
 )
-from igmu_audit.detectors import registry
 from igmu_audit.errors import ConfigError
 
 
@@ -171,7 +171,7 @@ def test_broken_entry_point_names_itself(
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(
-        ConfigError, match="entry point 'ghost'.*fake-igmu-plugin.*failed to load"
+        ConfigError, match=r"entry point 'ghost'.*fake-igmu-plugin.*failed to load"
     ):
         get_detector("ghost")
 
