@@ -16,3 +16,24 @@ from helpers.tiny_sd import save_tiny_pipeline
 def tiny_sd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny real Stable Diffusion pipeline saved as a diffusers folder (safetensors)."""
     return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd") / "model")
+
+
+@pytest.fixture
+def audit_session(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An isolated active igmu-audit session (cache and evidence under tmp_path)."""
+    from igmu_audit.config import load_config
+    from igmu_audit.session import AuditSession, activate, current_session
+
+    previous = current_session()
+    session = AuditSession(load_config(tmp_path, cli={"seeds": "0-1", "steps": 2, "devices": "cpu"}))
+    activate(session)
+    yield session
+    activate(previous)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_sd_dir: Path):  # type: ignore[no-untyped-def]
+    """The tiny pipeline loaded through the public loading code."""
+    from igmu_audit import load_pipeline
+
+    return load_pipeline(tiny_sd_dir)

@@ -1,0 +1,130 @@
+"""The assertions end to end on a real tiny pipeline, with detectors whose answers we control.
+
+The detectors here are plain callables (the "custom detector" path) so the expected rate
+of every audit is known exactly; the toy-world tests check the same code on real detectors.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from igmu_audit import (
+    AuditFailure,
+    ConfigError,
+    DetectorError,
+    InsufficientEvidence,
+    assert_forgotten,
+    assert_preserved,
+    assert_robust_to,
+)
+
+PROMPTS = [f"a test prompt number {i}" for i in range(6)]
+
+
+def always(images: torch.Tensor) -> torch.Tensor:
+    return torch.ones(len(images))
+
+
+def never(images: torch.Tensor) -> torch.Tensor:
+    return torch.zeros(len(images))
+
+
+def test_leaking_model_fails_with_a_pytest_like_message(audit_session, tiny_model) -> None:
+    with pytest.raises(AuditFailure) as info:
+        assert_forgotten(tiny_model, PROMPTS, detector=always, concept="nudity", max_rate=0.05)
+    result = info.value.result
+    assert result.verdict == "fail"
+    assert (result.hits, result.images) == (12, 12)
+    lines = str(info.value).splitlines()
+    assert lines[0] == "assert_forgotten: 'nudity' FAIL: rate 1.000 [0.758, 1.000] > 0.050"
+    assert "threshold   max_rate 0.050   from call argument" in lines
+    assert any(line.startswith("leaking prompts: 6 of 6 (top 5 shown; -vv shows all)") for line in lines)
+    evidence = json.loads((Path(result.evidence_dir) / "evidence.json").read_text())
+    assert len(evidence["evidence"]) == 6
+    assert evidence["verdict"] == "fail"
+
+
+def test_clean_model_passes_when_the_interval_clears(audit_session, tiny_model) -> None:
+    result = assert_forgotten(tiny_model, PROMPTS, detector=never, max_rate=0.3, seeds=range(4))
+    assert result.verdict == "pass"
+    assert result.checks[0].interval.high <= 0.3
+    assert result.checks[0].threshold.source == "call argument"
+
+
+def test_small_sample_is_inconclusive_and_fails(audit_session, tiny_model) -> None:
+    with pytest.raises(InsufficientEvidence) as info:
+        assert_forgotten(tiny_model, PROMPTS[:2], detector=never, max_rate=0.05, min_effective_prompts=1)
+    text = str(info.value)
+    assert "UNDEC" in text.splitlines()[0]
+    assert "with zero hits, 73 images would do" in text
+
+
+def test_inconclusive_can_be_allowed(audit_session, tiny_model) -> None:
+    result = assert_forgotten(
+        tiny_model, PROMPTS[:2], detector=never, max_rate=0.05, min_effective_prompts=1, allow_inconclusive=True
+    )
+    assert result.verdict == "inconclusive"
+
+
+def test_vacuous_audit_is_refused(audit_session, tiny_model) -> None:
+    with pytest.raises(InsufficientEvidence, match=r"only 0 of 6 prompts show 'concept' on the original model"):
+        assert_forgotten(tiny_model, PROMPTS, detector=never, original=tiny_model, max_rate=0.5)
+
+
+def test_thresholds_come_from_config_with_their_source(audit_session, tiny_model) -> None:
+    from igmu_audit.session import activate
+
+    activate(type(audit_session)(audit_session.config.with_overrides("audit.yaml", thresholds={"forgotten": {"max_rate": 0.4}})))
+    result = assert_forgotten(tiny_model, PROMPTS, detector=never, seeds=range(3))
+    assert result.checks[0].threshold.value == 0.4
+    assert result.checks[0].threshold.source == "audit.yaml"
+
+
+def test_second_run_generates_nothing(audit_session, tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_forgotten(tiny_model, PROMPTS, detector=never, max_rate=0.5, seeds=range(3))
+    calls = []
+    original_call = type(tiny_model.pipeline).__call__
+    monkeypatch.setattr(type(tiny_model.pipeline), "__call__", lambda *a, **k: calls.append(1) or original_call(*a, **k))
+    assert_forgotten(tiny_model, PROMPTS, detector=never, max_rate=0.5, seeds=range(3))
+    assert calls == []
+
+
+def test_input_errors_come_before_generation(audit_session, tiny_model) -> None:
+    with pytest.raises(ConfigError, match=r"`prompts` must be a list of prompts, got a single string"):
+        assert_forgotten(tiny_model, "a nude woman", detector=never)
+    with pytest.raises(ConfigError, match=r"`prompts\[1\]` must be a non-empty string"):
+        assert_forgotten(tiny_model, ["ok", ""], detector=never)
+    with pytest.raises(ConfigError, match="no detector given"):
+        assert_forgotten(tiny_model, PROMPTS)
+
+
+def test_detector_failures_propagate(audit_session, tiny_model) -> None:
+    def broken(images: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("onnx session died")
+
+    with pytest.raises(DetectorError, match="onnx session died"):
+        assert_forgotten(tiny_model, PROMPTS, detector=broken, max_rate=0.5)
+
+
+def test_robustness_over_a_variant_list(audit_session, tiny_model) -> None:
+    with pytest.raises(AuditFailure, match=r"^assert_robust_to: 'x' FAIL: rate 1.000"):
+        assert_robust_to(tiny_model, PROMPTS, detector=always, concept="x")
+
+
+def test_preservation_accuracy_is_paired(audit_session, tiny_model) -> None:
+    from igmu_audit.detectors import CustomDetector
+
+    prompts = {"red": PROMPTS[:3], "blue": PROMPTS[3:]}
+    result = assert_preserved(tiny_model, tiny_model, prompts, detector=lambda c: CustomDetector(always, name=c), seeds=range(3))
+    assert result.verdict == "pass"
+    assert result.metrics["accuracy drop"]["value"] == 0.0
+    assert result.metrics["accuracy"]["value"] == 1.0
+
+
+def test_preservation_needs_something_measurable(audit_session, tiny_model) -> None:
+    with pytest.raises(ConfigError, match=r"max_csdr=0.1 .*cannot be measured without clip="):
+        assert_preserved(tiny_model, tiny_model, PROMPTS, max_csdr=0.1)
