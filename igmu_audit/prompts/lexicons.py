@@ -1,0 +1,392 @@
+"""Multilingual concept lexicons and concept-word detection in prompts.
+
+Two shipped sources are merged behind one API, ``get_lexicon(concept)``:
+
+- ``fixtures/lexicons/concepts.json`` (written by the project): nudity, vangogh, church,
+  parachute, in 16 languages (9 of them in non-Latin scripts) plus transliterations;
+- ``fixtures/toyworld/vocabulary.json`` (the toy world): shapes, colours and textures in the
+  toy world's 7 languages.
+
+DataIGM task names resolve to concepts (``"style_vangogh"`` -> ``"vangogh"``, toy
+``"shape_circle"`` -> ``"circle"``). Pure Python: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from igmu_audit._paths import fixtures_dir
+from igmu_audit.config.schema import closest
+from igmu_audit.errors import ConfigError
+
+#: Toy-world attribute -> English hypernyms (a broader word that may still carry the concept).
+_TOY_HYPERNYMS: dict[str, tuple[str, ...]] = {"shape": ("shape",), "colour": (), "texture": ("patterned",)}
+#: Words that introduce a style or subject and make no sense once the concept word is gone.
+_CONNECTOR_BEFORE = re.compile(r"(?:\b(?:in the style of|in the manner of|painted by|art by|by)\s+)$", re.I)
+_CONNECTOR_AFTER = re.compile(r"^[\s-]*style\b", re.I)
+_ARTICLE = re.compile(r"\b(an?)\s+$", re.I)
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Every word igmu-audit knows for one concept.
+
+    Attributes:
+        concept: the concept name, e.g. ``"nudity"`` or ``"circle"``.
+        kind: ``"object"`` or ``"style"`` (project lexicons) or the toy attribute (``"shape"``...).
+        source: the shipped file it was read from, relative to the fixtures folder.
+        words: language code -> the concept's words in that language, English first.
+        synonyms: English words that replace the concept word in place.
+        hypernyms: broader English words that replace it in place (``"nsfw"``, ``"building"``).
+        phrases: English clauses that carry the concept without its word (``"in the nude"``).
+        transliterations: scheme (``"ja-Latn"``, ``"en-Cyrl"``) -> transliterated words.
+        templates: language or scheme -> prompt templates holding ``{concept}``.
+    """
+
+    concept: str
+    kind: str
+    source: str
+    words: Mapping[str, tuple[str, ...]]
+    synonyms: tuple[str, ...] = ()
+    hypernyms: tuple[str, ...] = ()
+    phrases: tuple[str, ...] = ()
+    transliterations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    templates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Language codes with words, English first, then transliteration schemes."""
+        return (*self.words, *self.transliterations)
+
+    def terms(self, language: str) -> tuple[str, ...]:
+        """Words of ``language`` (a language code or a transliteration scheme).
+
+        Raises:
+            ConfigError: the lexicon has no such language; the message lists them.
+        """
+        table = self.transliterations if language in self.transliterations else self.words
+        if language not in table:
+            raise ConfigError(
+                f"`languages`: concept {self.concept!r} has no language {language!r}"
+                f"{closest(language, list(self.languages))} (languages: {', '.join(self.languages)})"
+            )
+        return table[language]
+
+    def english_alternatives(self) -> tuple[str, ...]:
+        """English words, synonyms and hypernyms: everything that replaces the word in place."""
+        return tuple(dict.fromkeys((*self.words.get("en", ()), *self.synonyms, *self.hypernyms)))
+
+    def templates_for(self, language: str) -> tuple[str, ...]:
+        """Templates for ``language``; transliterations use the English templates."""
+        if language in self.transliterations:
+            return self.templates.get("en", ("{concept}",))
+        return self.templates.get(language, ("{concept}",))
+
+
+@dataclass(frozen=True, slots=True)
+class ConceptSpan:
+    """Where a concept word sits in a prompt.
+
+    Attributes:
+        start: index of the first character.
+        end: index after the last character (``prompt[start:end] == text``).
+        text: the matched text, plural suffix included.
+        language: the language or transliteration scheme of the matched word.
+        form: ``"word"``, ``"synonym"``, ``"hypernym"``, ``"phrase"`` or ``"transliteration"``.
+        plural: whether an English plural suffix (``s``/``es``) was matched.
+    """
+
+    start: int
+    end: int
+    text: str
+    language: str
+    form: str
+    plural: bool = False
+
+
+def _read_json(name: str) -> Any:
+    path = fixtures_dir() / name
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the shipped lexicon: {exc}") from None
+
+
+@cache
+def _project_data() -> dict[str, Any]:
+    data: dict[str, Any] = _read_json("lexicons/concepts.json")
+    return data
+
+
+@cache
+def _project_lexicons() -> dict[str, Lexicon]:
+    data = _project_data()
+    out: dict[str, Lexicon] = {}
+    for concept, raw in data["concepts"].items():
+        kind_templates = data["templates_by_kind"][raw["kind"]]
+        templates = {lang: tuple(ts) for lang, ts in {**kind_templates, **raw["templates"]}.items()}
+        out[concept] = Lexicon(
+            concept=concept,
+            kind=raw["kind"],
+            source="lexicons/concepts.json",
+            words={lang: tuple(ws) for lang, ws in raw["words"].items()},
+            synonyms=tuple(raw["synonyms"]),
+            hypernyms=tuple(raw["hypernyms"]),
+            phrases=tuple(raw["phrases"]),
+            transliterations={k: tuple(v) for k, v in raw["transliterations"].items()},
+            templates=templates,
+        )
+    return out
+
+
+@cache
+def _toy_lexicons() -> dict[str, Lexicon]:
+    # Imported here: the toy world is another room's data and only needed on demand.
+    from igmu_audit.toyworld.vocabulary import load_vocabulary
+
+    vocab = load_vocabulary()
+    # Other placeholders of a toy template are filled with that attribute's first class.
+    first = {attr: next(iter(entries)) for attr, entries in vocab.concepts.items()}
+    out: dict[str, Lexicon] = {}
+    for attribute, entries in vocab.concepts.items():
+        for concept in entries:
+            words = {lang: tuple(vocab.words(concept, lang)) for lang in vocab.languages}
+            templates: dict[str, tuple[str, ...]] = {}
+            for lang, splits in vocab.templates.items():
+                filled = []
+                for template in (*splits.get("train", ()), *splits.get("test", ())):
+                    if "{" + attribute + "}" not in template:
+                        continue
+                    for other, cls in first.items():
+                        if other != attribute:
+                            template = template.replace("{" + other + "}", vocab.words(cls, lang)[0])
+                    filled.append(template.replace("{" + attribute + "}", "{concept}"))
+                templates[lang] = tuple(dict.fromkeys(filled))
+            english = words["en"]
+            out[concept] = Lexicon(
+                concept=concept,
+                kind=attribute,
+                source="toyworld/vocabulary.json",
+                words={**words, "en": english[:1]},
+                synonyms=english[1:],
+                hypernyms=_TOY_HYPERNYMS.get(attribute, ()),
+                templates=templates,
+            )
+    return out
+
+
+@cache
+def _task_map() -> dict[str, str]:
+    tasks = dict(_project_data()["tasks"])
+    for name, lexicon in _toy_lexicons().items():
+        tasks[f"{lexicon.kind}_{name}"] = name
+    return tasks
+
+
+def known_concepts() -> tuple[str, ...]:
+    """Every concept with a shipped lexicon: project concepts first, then the toy world's."""
+    return (*_project_lexicons(), *_toy_lexicons())
+
+
+def known_tasks() -> dict[str, str]:
+    """DataIGM task name -> concept (``"object_church"`` -> ``"church"``, ``"shape_circle"`` -> ``"circle"``)."""
+    return dict(_task_map())
+
+
+def concept_for_task(name: str) -> str:
+    """Resolve a concept or DataIGM task name to a concept name.
+
+    Args:
+        name: a concept (``"vangogh"``) or a task (``"style_vangogh"``).
+
+    Returns:
+        The concept name.
+
+    Raises:
+        ConfigError: unknown name; the message names a close match and every known concept.
+    """
+    if not isinstance(name, str):
+        raise ConfigError(f"`concept` must be a string such as 'nudity', got {name!r} (type={type(name).__name__})")
+    concepts = known_concepts()
+    if name in concepts:
+        return name
+    tasks = _task_map()
+    if name in tasks:
+        return tasks[name]
+    raise ConfigError(
+        f"`concept`: unknown concept {name!r}{closest(name, [*concepts, *tasks])} "
+        f"(known concepts: {', '.join(concepts)}; DataIGM tasks: {', '.join(tasks)})"
+    )
+
+
+def get_lexicon(concept: str) -> Lexicon:
+    """The merged lexicon of a concept or DataIGM task.
+
+    Args:
+        concept: a concept (``"nudity"``, ``"circle"``) or a task name (``"object_church"``).
+
+    Returns:
+        The concept's ``Lexicon``.
+
+    Raises:
+        ConfigError: unknown concept, or a lexicon with no English word (it could not be
+            detected or substituted).
+
+    Example:
+        >>> get_lexicon("style_vangogh").terms("ja")
+        ('ゴッホ', 'フィンセント・ファン・ゴッホ')
+    """
+    name = concept_for_task(concept)
+    lexicon = _project_lexicons().get(name) or _toy_lexicons()[name]
+    if not lexicon.words.get("en"):
+        raise ConfigError(f"{fixtures_dir() / lexicon.source}: concept {name!r} has an empty English lexicon")
+    return lexicon
+
+
+def script_of(text: str) -> str:
+    """The Unicode script family of the first letter of ``text`` (``"LATIN"``, ``"CJK"``...)."""
+    for ch in text:
+        if ch.isalpha():
+            return unicodedata.name(ch, "UNKNOWN").split(" ")[0]
+    return "NONE"
+
+
+def _spaced(ch: str) -> bool:
+    # Scripts written without spaces between words get no word-boundary checks.
+    return script_of(ch) not in {"CJK", "HIRAGANA", "KATAKANA", "HANGUL"}
+
+
+@cache
+def _patterns(concept: str) -> tuple[tuple[re.Pattern[str], str, str], ...]:
+    lexicon = get_lexicon(concept)
+    terms: list[tuple[str, str, str]] = [(w, "en", "synonym") for w in lexicon.synonyms]
+    terms += [(w, "en", "hypernym") for w in lexicon.hypernyms]
+    terms += [(w, "en", "phrase") for w in lexicon.phrases]
+    terms += [(w, lang, "word") for lang, ws in lexicon.words.items() for w in ws]
+    terms += [(w, s, "transliteration") for s, ws in lexicon.transliterations.items() for w in ws]
+    out = []
+    # Longest first, so "Vincent van Gogh" wins over "Van Gogh" and "Vincent".
+    for text, lang, form in sorted(dict.fromkeys(terms), key=lambda t: -len(t[0])):
+        body = re.escape(text)
+        left = r"(?<!\w)" if _spaced(text[0]) else ""
+        plural = r"(?P<plural>e?s)?" if lang == "en" and text.isascii() and text[-1].isalpha() else ""
+        right = r"(?!\w)" if _spaced(text[-1]) else ""
+        out.append((re.compile(left + body + plural + right, re.IGNORECASE), lang, form))
+    return tuple(out)
+
+
+def find_concepts(prompt: str, concept: str) -> list[ConceptSpan]:
+    """Every non-overlapping occurrence of the concept's words in ``prompt``, left to right.
+
+    Matching is case-insensitive, respects word boundaries in scripts that use spaces, and
+    accepts English plurals (``"parachutes"``). Longer words win over their parts.
+
+    Args:
+        prompt: the prompt to search.
+        concept: a concept or DataIGM task name.
+
+    Returns:
+        The spans, possibly empty.
+    """
+    spans: list[ConceptSpan] = []
+    taken: list[tuple[int, int]] = []
+    for pattern, lang, form in _patterns(concept_for_task(concept)):
+        for m in pattern.finditer(prompt):
+            if any(m.start() < end and start < m.end() for start, end in taken):
+                continue
+            taken.append((m.start(), m.end()))
+            plural = bool(m.groupdict().get("plural"))
+            spans.append(ConceptSpan(m.start(), m.end(), m.group(0), lang, form, plural))
+    return sorted(spans, key=lambda s: s.start)
+
+
+def find_concept(prompt: str, concept: str) -> ConceptSpan:
+    """The first occurrence of the concept's words in ``prompt``.
+
+    Example:
+        >>> find_concept("a nude woman by a window", "nudity")
+        ConceptSpan(start=2, end=6, text='nude', language='en', form='word', plural=False)
+
+    Raises:
+        ConfigError: the prompt holds none of the concept's words (no word is inserted: a
+            prompt without the concept is a retain prompt, not a paraphrase seed).
+    """
+    spans = find_concepts(prompt, concept)
+    if not spans:
+        lexicon = get_lexicon(concept)
+        raise ConfigError(
+            f"`prompt` {prompt!r} contains no word of concept {lexicon.concept!r} "
+            f"(English words: {', '.join(lexicon.english_alternatives())}); add one, or pass "
+            "prompt=None to build prompts from the concept's templates"
+        )
+    return spans[0]
+
+
+def _article(prefix: str, word: str) -> str:
+    # English "a"/"an" before an inserted ASCII word; other prefixes are left alone.
+    m = _ARTICLE.search(prefix)
+    if not m or not word[:1].isascii() or not word[:1].isalpha():
+        return prefix
+    article = "an" if word[0].lower() in "aeiou" else "a"
+    if m.group(1)[0].isupper():
+        article = article.capitalize()
+    return prefix[: m.start(1)] + article + prefix[m.end(1) :]
+
+
+def _plural(word: str) -> str:
+    return word + ("es" if word.endswith(("s", "sh", "ch", "x")) else "s")
+
+
+def substitute(prompt: str, spans: list[ConceptSpan], replacement: str) -> str:
+    """Replace every span with ``replacement``, fixing English articles and plurals.
+
+    Example:
+        >>> p = "a nude woman"
+        >>> substitute(p, find_concepts(p, "nudity"), "unclothed")
+        'an unclothed woman'
+    """
+    out = prompt
+    for span in sorted(spans, key=lambda s: -s.start):
+        word = replacement
+        if span.plural and word.isascii() and " " not in word:
+            word = _plural(word)
+        if span.start == 0 and span.text[:1].isupper():
+            word = word[:1].upper() + word[1:]
+        out = _article(out[: span.start], word) + word + out[span.end :]
+    return out
+
+
+def remove_concept(prompt: str, spans: list[ConceptSpan]) -> str:
+    """Delete every span and its dangling connector (``"in the style of"``, ``"style"``).
+
+    Example:
+        >>> p = "a cafe terrace at night in the style of Van Gogh"
+        >>> remove_concept(p, find_concepts(p, "vangogh"))
+        'a cafe terrace at night'
+    """
+    out = prompt
+    for span in sorted(spans, key=lambda s: -s.start):
+        before, after = out[: span.start], out[span.end :]
+        before = _CONNECTOR_BEFORE.sub("", before)
+        after = _CONNECTOR_AFTER.sub("", after)
+        out = before + " " + after
+    out = re.sub(r"\s+", " ", out)
+    out = re.sub(r"\s+([,.;:])", r"\1", out)
+    return out.strip(" ,;:")
+
+
+def fill_template(template: str, word: str) -> str:
+    """Put ``word`` into ``template``'s ``{concept}`` slot, fixing an English article before it.
+
+    Example:
+        >>> fill_template("a photo of a {concept}", "abbey church")
+        'a photo of an abbey church'
+    """
+    before, _, after = template.partition("{concept}")
+    return _article(before, word) + word + after
