@@ -81,7 +81,8 @@ class CLIPHeadDetector:
             with ``allow_pickle=True``) or an in-memory state dict.
         concept: what the head detects, for records, e.g. ``"nudity"``.
         feature_extractor: ``images (N, 3, H, W) in [0, 1] -> (N, D)`` features; it does
-            its own preprocessing. If omitted, open_clip with local weights is used.
+            its own preprocessing (a module is put in eval mode). If omitted, open_clip
+            with local weights is used.
         clip_model_name: open_clip architecture for the default extractor.
         clip_checkpoint: local weights for the default extractor (file or folder).
         allow_pickle: accept pickled head or CLIP weights.
@@ -110,6 +111,8 @@ class CLIPHeadDetector:
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"`threshold` must be in [0, 1], got {threshold}")
+        if batch_size < 1:
+            raise ConfigError(f"`batch_size` must be at least 1, got {batch_size}")
         head_record: dict[str, Any]
         if isinstance(head, Mapping):
             state, head_record = dict(head), {"head_file": None}
@@ -152,13 +155,13 @@ class CLIPHeadDetector:
                     "`feature_extractor` must be callable: images -> (N, D) features"
                 )
             self._clip = None
+            if isinstance(feature_extractor, nn.Module):
+                feature_extractor.eval()  # dropout would make scores random
             extractor_record = {"feature_extractor": _describe(feature_extractor)}
         self.feature_extractor = feature_extractor
-        self.concept, self.threshold, self.batch_size = (
-            concept,
-            float(threshold),
-            batch_size,
-        )
+        self.concept = concept
+        self.threshold = float(threshold)
+        self.batch_size = batch_size
         self.feature_dim = feature_dim
         self._profile = {
             "detector": self.name,

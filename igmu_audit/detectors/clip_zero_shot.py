@@ -38,7 +38,8 @@ class CLIPZeroShotDetector:
         model_name: open_clip architecture used with ``checkpoint``.
         checkpoint: local weights (file or folder, see ``load_open_clip``).
         model_config: an open_clip model config instead of ``model_name``.
-        model: an already-built CLIP-like model (then ``checkpoint`` is ignored).
+        model: an already-built CLIP-like model (then ``checkpoint`` is ignored); it is
+            put in eval mode.
         tokenizer: ``texts -> token tensor`` (or a mapping of tensors for transformers);
             defaults to open_clip's bundled tokenizer.
         template: how each text is put into a prompt; must contain ``{}``.
@@ -51,7 +52,18 @@ class CLIPZeroShotDetector:
         batch_size: images per forward pass.
 
     Raises:
-        ConfigError: empty texts, bad template, or no local weights.
+        ConfigError: empty texts, bad template, no local weights, or a tokenizer the
+            model cannot read.
+        UnsafeCheckpointError: pickled weights without ``allow_pickle=True``.
+        CheckpointMismatchError: the weights do not fit the architecture.
+
+    Example:
+        >>> detector = CLIPZeroShotDetector(  # doctest: +SKIP
+        ...     "a church", ["a house", "a tree"],
+        ...     model_name="ViT-B-32-quickgelu", checkpoint="weights/clip-b32.safetensors",
+        ... )
+        >>> detector(images)  # doctest: +SKIP
+        tensor([0.91, 0.07])
     """
 
     name = "clip-zero-shot"
@@ -83,6 +95,8 @@ class CLIPZeroShotDetector:
             raise ConfigError(f"`template` must contain '{{}}', got {template!r}")
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"`threshold` must be in [0, 1], got {threshold}")
+        if batch_size < 1:
+            raise ConfigError(f"`batch_size` must be at least 1, got {batch_size}")
         if model is None:
             model, record = load_open_clip(
                 model_name,
@@ -102,12 +116,12 @@ class CLIPZeroShotDetector:
             tokenizer = SimpleTokenizer(
                 context_length=getattr(model, "context_length", 77)
             )
+        if hasattr(model, "eval"):
+            model.eval()  # dropout would make scores random
         self.model, self.tokenizer = model, tokenizer
-        self.template, self.threshold, self.batch_size = (
-            template,
-            float(threshold),
-            batch_size,
-        )
+        self.template = template
+        self.threshold = float(threshold)
+        self.batch_size = batch_size
         self.image_size = (
             image_size if image_size is not None else record.get("image_size")
         )
@@ -122,12 +136,18 @@ class CLIPZeroShotDetector:
             )
         self.logit_scale = float(logit_scale)
         prompts = [template.format(t) for t in (*self.concepts, *self.counter_concepts)]
-        with torch.inference_mode():
-            tokens = tokenizer(prompts)
-            if isinstance(tokens, Mapping):
-                text = features_of(model.get_text_features(**tokens))
-            else:
-                text = features_of(model.encode_text(tokens))
+        try:
+            with torch.inference_mode():
+                tokens = tokenizer(prompts)
+                if isinstance(tokens, Mapping):
+                    text = features_of(model.get_text_features(**tokens))
+                else:
+                    text = features_of(model.encode_text(tokens))
+        except Exception as exc:
+            raise ConfigError(
+                f"could not encode the prompts {prompts} with this model and tokenizer: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         self._text = torch.nn.functional.normalize(text.float(), dim=-1)
         self._profile = {
             "detector": self.name,
