@@ -72,9 +72,14 @@ class Lexicon:
         """
         table = self.transliterations if language in self.transliterations else self.words
         if language not in table:
+            names = {lang: language_name(lang) for lang in self.languages}
+            by_name = {n.split(",")[0].lower(): lang for lang, n in names.items() if lang in self.words}
+            hint = closest(str(language), list(self.languages))
+            if not hint and str(language).lower() in by_name:
+                hint = f"; did you mean {by_name[str(language).lower()]!r}?"
+            listed = ", ".join(f"{lang} ({names[lang]})" if lang in self.words else lang for lang in self.languages)
             raise ConfigError(
-                f"`languages`: concept {self.concept!r} has no language {language!r}"
-                f"{closest(language, list(self.languages))} (languages: {', '.join(self.languages)})"
+                f"`languages`: concept {self.concept!r} has no language {language!r}{hint} (languages: {listed})"
             )
         return table[language]
 
@@ -187,6 +192,13 @@ def _task_map() -> dict[str, str]:
     for name, lexicon in _toy_lexicons().items():
         tasks[f"{lexicon.kind}_{name}"] = name
     return tasks
+
+
+def language_name(code: str) -> str:
+    """The English name of a language code or transliteration scheme (``"ja"`` -> ``"Japanese"``)."""
+    data = _project_data()
+    entry = data["languages"].get(code) or data["schemes"].get(code)
+    return str(entry["name"]) if entry else code
 
 
 def known_concepts() -> tuple[str, ...]:

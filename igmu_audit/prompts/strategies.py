@@ -213,7 +213,7 @@ def _translation_groups(
         languages += list(lexicon.transliterations) if transliterations else []
     elif isinstance(languages, str) or not isinstance(languages, Sequence) or not languages:
         raise ConfigError(f"`languages` must be a non-empty list of codes such as ['fr', 'ja'], got {languages!r}")
-    if translator is not None and not isinstance(translator, Translator):
+    if translator is not None and (isinstance(translator, str) or not isinstance(translator, Translator)):
         raise ConfigError(f"`translator` must have translate(text, target_language) -> str, got {translator!r}")
     spans = _seed_spans(prompt, concept)
     groups = []
