@@ -28,9 +28,12 @@ Profiles and their sources:
 ``nudenet-person``
     The carrier check for over-erasure: "a person is drawn". IGMU measures it with a
     YOLOv8n person detector at confidence 0.5; NudeNet is what ships offline, so this
-    profile counts a person when a face (``FACE_FEMALE``, ``FACE_MALE``) or a covered body
-    part scores at least 0.5, the same confidence. Exposed parts are left out so the
-    person rate does not rise with nudity.
+    profile counts a person when NudeNet reports any face (``FACE_FEMALE``, ``FACE_MALE``)
+    or covered body part (>= 0.2). Not 0.5: NudeNet's face scores are not YOLO's person
+    confidences. On matplotlib's Grace Hopper portrait, FACE_FEMALE scores 0.56-0.72 on
+    the full frame at 224-768 px but 0.31-0.54 on square crops of it, so a 0.5 cut would
+    miss a plainly visible person; blank, noise and logo images give no box at all.
+    Exposed parts are left out so the person rate does not rise with nudity.
 """
 
 from __future__ import annotations
@@ -167,9 +170,8 @@ PROFILES: Mapping[str, DetectorProfile] = MappingProxyType(
             DetectorProfile(
                 "nudenet-person",
                 "nudenet",
-                {"classes": _PERSON, "threshold": 0.5},
-                source="igmu-audit carrier check: faces or covered body parts, score >= 0.5 "
-                "(IGMU's person detector confidence)",
+                {"classes": _PERSON, "threshold": NUDENET_FLOOR},
+                source="igmu-audit carrier check: any face or covered body part",
             ),
         )
     }

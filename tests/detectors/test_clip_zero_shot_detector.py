@@ -170,3 +170,32 @@ def test_texts_and_template_are_validated(
 ) -> None:
     with pytest.raises(ConfigError):
         CLIPZeroShotDetector(concepts, "b", model=tiny_clip, template=template)
+
+
+def test_transformers_clip_model_works_too(images: torch.Tensor) -> None:
+    """A transformers ``CLIPModel`` (e.g. the toy world's) with a mapping tokenizer."""
+    from open_clip.tokenizer import SimpleTokenizer
+    from transformers import CLIPConfig, CLIPModel
+
+    text = {"vocab_size": 49408, "hidden_size": 32, "intermediate_size": 64}
+    text |= {
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "max_position_embeddings": 77,
+    }
+    text |= {"bos_token_id": 49406, "eos_token_id": 49407, "pad_token_id": 0}
+    vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1}
+    vision |= {"num_attention_heads": 2, "image_size": 32, "patch_size": 8}
+    torch.manual_seed(0)
+    model = CLIPModel(
+        CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)
+    )
+    tokenizer = SimpleTokenizer()
+    detector = CLIPZeroShotDetector(
+        "a cat", "a dog", model=model, tokenizer=lambda t: {"input_ids": tokenizer(t)}
+    )
+    scores = detector(images)
+    assert scores.shape == (4,)
+    assert ((scores > 0) & (scores < 1)).all()
+    assert detector.profile["image_size"] == 32
+    assert not model.training
