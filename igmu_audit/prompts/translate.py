@@ -21,7 +21,6 @@ from igmu_audit.prompts.lexicons import (
     find_concept,
     find_concepts,
     get_lexicon,
-    remove_concept,
     substitute,
 )
 
@@ -71,7 +70,9 @@ class LexiconTranslator:
         word = self.lexicon.terms(target_language)[0]
         find_concept(text, self.lexicon.concept)
         spans = find_concepts(text, self.lexicon.concept)
-        return word if not remove_concept(text, spans) else substitute(text, spans, word)
+        if len(spans) == 1 and text.strip() == spans[0].text:
+            return word
+        return substitute(text, spans, word)
 
     def __repr__(self) -> str:
         return f"LexiconTranslator({self.lexicon.concept!r})"
@@ -108,14 +109,14 @@ class TransformersTranslator:
         max_new_tokens: int = 64,
         device: str = "cpu",
     ) -> None:
+        if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 1:
+            raise ConfigError(f"`max_new_tokens` must be an integer >= 1, got {max_new_tokens!r}")
         path = Path(model_dir)
         hint = "expected a folder saved with `save_pretrained` holding config.json, weights and tokenizer files"
         if not path.is_dir():
             raise ConfigError(f"TransformersTranslator: model folder {str(path)!r} not found; {hint}")
         if not (path / "config.json").is_file():
             raise ConfigError(f"TransformersTranslator: {str(path)!r} has no config.json; {hint}")
-        if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 1:
-            raise ConfigError(f"`max_new_tokens` must be an integer >= 1, got {max_new_tokens!r}")
         requires("transformers", feature="TransformersTranslator")
         # Imported here: transformers and torch are heavy and optional for this module.
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
