@@ -21,6 +21,7 @@ from igmu_audit.session import AuditSession, activate
 pytest_plugins = ["igmu_audit.fixtures"]
 
 audit_session_key = pytest.StashKey[AuditSession]()
+previous_session_key = pytest.StashKey["AuditSession | None"]()
 test_context_key = pytest.StashKey[TestContext]()
 
 #: (flag, schema key, argparse keywords); one table drives the options and their mapping
@@ -80,13 +81,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(VerdictCollector(config), "igmu-audit-verdicts")
     session = AuditSession(audit_config, worker_id=worker)
     config.stash[audit_session_key] = session
-    activate(session)
+    config.stash[previous_session_key] = activate(session)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Forget the session so a later in-process run (pytester) starts clean."""
-    if audit_session_key in config.stash:
-        activate(None)
+    """Restore the enclosing session, so nested in-process runs (pytester) leave no trace."""
+    if previous_session_key in config.stash:
+        activate(config.stash[previous_session_key])
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

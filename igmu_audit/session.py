@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from igmu_audit.config import AuditConfig, load_config
 
 if TYPE_CHECKING:
-    from igmu_audit.pipelines.loading import LoadedPipeline
-
     from igmu_audit.pipelines.cache import ImageCache
     from igmu_audit.pipelines.generation import GenerationSettings
+    from igmu_audit.pipelines.loading import LoadedPipeline
     from igmu_audit.prompts.splits import DataIGM
 
 Role = Literal["model", "original"]
@@ -109,7 +108,8 @@ def current_session() -> AuditSession:
     return _current
 
 
-def activate(session: AuditSession | None) -> None:
-    """Make ``session`` the active one (the plugin does this at configure time)."""
+def activate(session: AuditSession | None) -> AuditSession | None:
+    """Make ``session`` the active one and return the one it replaces (for nested runs)."""
     global _current
-    _current = session
+    previous, _current = _current, session
+    return previous
