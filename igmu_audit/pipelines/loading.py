@@ -271,6 +271,16 @@ def resolve_device(value: str | torch.device) -> torch.device:
     return device
 
 
+def _dtype_kwargs(dtype: torch.dtype) -> dict[str, Any]:
+    # diffusers renamed `torch_dtype` to `dtype` (the old name now warns); releases
+    # before the rename only know `torch_dtype`.
+    try:
+        from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401
+    except ImportError:
+        return {"torch_dtype": dtype}
+    return {"dtype": dtype}
+
+
 def _offline_error(spec: ModelSpec, exc: BaseException) -> ConfigError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return ConfigError(
@@ -299,7 +309,7 @@ def _load_folder(root: Path, spec: ModelSpec, dtype: torch.dtype, cls: Any) -> t
             refusal_message(root / pickles[0], field="path")
             + f"\n  ({len(pickles)} pickle weight file(s) in this folder; no safetensors alternative)"
         )
-    kwargs: dict[str, Any] = {"torch_dtype": dtype, "local_files_only": True, "use_safetensors": None if pickles else True}
+    kwargs: dict[str, Any] = {**_dtype_kwargs(dtype), "local_files_only": True, "use_safetensors": None if pickles else True}
     if spec.variant:
         kwargs["variant"] = spec.variant
     try:
@@ -310,7 +320,7 @@ def _load_folder(root: Path, spec: ModelSpec, dtype: torch.dtype, cls: Any) -> t
 
 def _load_single_file(root: Path, spec: ModelSpec, dtype: torch.dtype, cls: Any) -> Any:
     check_pickle_policy(root, allow_pickle=spec.allow_pickle, field="path")
-    kwargs: dict[str, Any] = {"torch_dtype": dtype, "local_files_only": True}
+    kwargs: dict[str, Any] = {**_dtype_kwargs(dtype), "local_files_only": True}
     if spec.single_file_config:
         config = Path(spec.single_file_config)
         if not (config / "model_index.json").is_file():
@@ -395,7 +405,7 @@ def load_pipeline(
         base_files = {"checkpoint": root}
     elif looks_like_hub_id(spec.path):
         cls = pipeline_class or diffusers.DiffusionPipeline
-        kwargs: dict[str, Any] = {"torch_dtype": dtype, "use_safetensors": None if spec.allow_pickle else True}
+        kwargs: dict[str, Any] = {**_dtype_kwargs(dtype), "use_safetensors": None if spec.allow_pickle else True}
         if spec.variant:
             kwargs["variant"] = spec.variant
         try:

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from helpers.tiny_sd import build_tiny_pipeline, save_tiny_pipeline  # noqa: E402
+from helpers.tiny_sd import build_tiny_pipeline, save_tiny_pipeline
 
 
 @pytest.fixture(scope="session")

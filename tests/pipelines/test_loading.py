@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -150,3 +149,48 @@ def test_pickle_folder_needs_allow_pickle(tmp_path):
         load_pipeline(folder)
     loaded = load_pipeline(ModelSpec(path=str(folder), allow_pickle=True))
     assert any(name.endswith(".bin") for name in loaded.component_fingerprints)
+
+
+# ---------------------------------------------------------------- single-file checkpoints
+
+
+@pytest.fixture(scope="module")
+def single_file_state(tiny_sd_dir):
+    from helpers.ldm_keys import pipeline_to_ldm
+
+    return pipeline_to_ldm(load_pipeline(tiny_sd_dir).pipeline)
+
+
+def test_single_file_loads_offline_with_a_config_folder(tiny_sd_dir, single_file_state, tmp_path):
+    from safetensors.torch import save_file
+
+    file = tmp_path / "tiny-sd-single.safetensors"
+    save_file(single_file_state, str(file))
+    loaded = load_pipeline(ModelSpec(path=str(file), single_file_config=str(tiny_sd_dir)))
+    folder = load_pipeline(tiny_sd_dir)
+    for name in ("unet", "vae", "text_encoder"):
+        want = getattr(folder.pipeline, name).state_dict()
+        got = getattr(loaded.pipeline, name).state_dict()
+        assert set(got) == set(want)
+        assert all(torch.equal(got[k].reshape(want[k].shape), want[k]) for k in want), name
+    assert loaded.label == "tiny-sd-single"
+    assert list(loaded.component_fingerprints) == ["checkpoint"]
+    assert SHA.match(loaded.fingerprint)
+
+
+def test_single_file_without_config_explains_the_offline_fix(single_file_state, tmp_path):
+    from safetensors.torch import save_file
+
+    file = tmp_path / "tiny.safetensors"
+    save_file(single_file_state, str(file))
+    with pytest.raises(ConfigError, match=r"set `single_file_config` to a local diffusers folder"):
+        load_pipeline(file)
+
+
+def test_single_file_ckpt_needs_allow_pickle(tiny_sd_dir, single_file_state, tmp_path):
+    file = tmp_path / "sd-v1-tiny.ckpt"
+    torch.save({"state_dict": single_file_state, "global_step": 1}, file)
+    with pytest.raises(UnsafeCheckpointError, match=r"model 'path'"):
+        load_pipeline(ModelSpec(path=str(file), single_file_config=str(tiny_sd_dir)))
+    loaded = load_pipeline(ModelSpec(path=str(file), single_file_config=str(tiny_sd_dir), allow_pickle=True))
+    assert loaded.label == "sd-v1-tiny"
