@@ -390,6 +390,8 @@ def load_pipeline(
     }
     if spec.lora:
         override_paths["lora"] = override_files(spec.lora, "lora")
+        if len(override_paths["lora"]) > 1:
+            raise ConfigError(f"model 'lora': {spec.lora!r} is sharded; LoRA weights must be one file")
     for name, files in override_paths.items():
         for file in files:
             check_pickle_policy(file, allow_pickle=spec.allow_pickle, field=name)
@@ -440,7 +442,7 @@ def _finish(
         if getattr(spec, name)
     ]
     if spec.lora:
-        reports.append(apply_lora(pipeline, spec.lora, scale=spec.lora_scale, allow_pickle=spec.allow_pickle))
+        reports.append(apply_lora(pipeline, override_paths["lora"][0], scale=spec.lora_scale, allow_pickle=spec.allow_pickle))
     if base_files is not None:
         per_file = {name: file_digest(path) for name, path in base_files.items()}
     else:

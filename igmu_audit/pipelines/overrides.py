@@ -303,23 +303,24 @@ def _lora_targets(pipeline: Any, state_dict: Mapping[str, Any]) -> dict[str, set
     # component -> module paths the LoRA keys address, checked to exist before loading.
     targets: dict[str, set[str]] = {}
     missing: list[str] = []
-    known: list[str] = []
+    names: dict[str, set[str]] = {}  # component -> its module names, listed once
     for key in state_dict:
         component, _, rest = key.partition(".")
         match = _LORA_SPLIT.match(rest)
         module = getattr(pipeline, component, None)
-        if match is None or module is None:
+        if match is None or not hasattr(module, "named_modules"):
             missing.append(key)
             continue
-        names = dict(module.named_modules())
+        if component not in names:
+            names[component] = {name for name, _ in module.named_modules()}
         path = match.group(1)
-        if path not in names and path.startswith("text_model."):
-            path = path[len("text_model.") :]
-        if path in names:
+        if path not in names[component] and path.startswith("text_model."):
+            path = path[len("text_model.") :]  # transformers 5's CLIPTextModel has no text_model level
+        if path in names[component]:
             targets.setdefault(component, set()).add(path)
         else:
             missing.append(key)
-            known = [f"{component}.{n}" for n in names]
+    known = [f"{c}.{n}" for c, ns in names.items() for n in sorted(ns)]
     if missing:
         raise CheckpointMismatchError(
             f"{len(missing)} of {len(state_dict)} LoRA keys address no module of the "

@@ -128,7 +128,8 @@ def test_text_encoder_folder_advunlearn_style(tiny_sd_dir, other_pipeline, tmp_p
 
 def test_lora_changes_the_output_and_respects_scale(tiny_sd_dir, lora_file, base_state, shared_pipe):
     lora = load_pipeline(ModelSpec(path=str(tiny_sd_dir), lora=str(lora_file)))
-    zero = load_pipeline(ModelSpec(path=str(tiny_sd_dir), lora=str(lora_file), lora_scale=0.0))
+    # a folder holding one LoRA file is accepted too
+    zero = load_pipeline(ModelSpec(path=str(tiny_sd_dir), lora=str(lora_file.parent), lora_scale=0.0))
     base_w = base_state["unet"]
     changed = _changed(base_w, lora.pipeline.unet.state_dict())
     assert changed
