@@ -1,22 +1,12 @@
-"""Shared fixtures for the pipeline tests: one tiny real SD folder per session, LoRA weights."""
+"""Pipeline-test fixtures on top of ``tests/conftest.py`` (which provides ``tiny_sd_dir``)."""
 
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
-
-from helpers.tiny_sd import build_tiny_pipeline, save_tiny_pipeline
-
-
-@pytest.fixture(scope="session")
-def tiny_sd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny StableDiffusion diffusers folder (safetensors), saved once. Do not modify."""
-    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny") / "tiny-sd", seed=0)
+from helpers.tiny_sd import build_tiny_pipeline
 
 
 @pytest.fixture

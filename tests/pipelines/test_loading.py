@@ -73,7 +73,7 @@ def test_loads_a_diffusers_folder(tiny_sd_dir):
     assert isinstance(loaded, LoadedPipeline)
     assert type(loaded.pipeline).__name__ == "StableDiffusionPipeline"
     assert SHA.match(loaded.fingerprint)
-    assert loaded.label == "tiny-sd"
+    assert loaded.label == tiny_sd_dir.name
     assert loaded.device == "cpu"
     assert loaded.torch_dtype == "float32"
     assert loaded.overrides == ()
