@@ -194,3 +194,44 @@ def test_single_file_ckpt_needs_allow_pickle(tiny_sd_dir, single_file_state, tmp
         load_pipeline(ModelSpec(path=str(file), single_file_config=str(tiny_sd_dir)))
     loaded = load_pipeline(ModelSpec(path=str(file), single_file_config=str(tiny_sd_dir), allow_pickle=True))
     assert loaded.label == "sd-v1-tiny"
+
+
+# ---------------------------------------------------------------- variants, logging, devices
+
+
+def test_variant_loads_and_fingerprints_the_variant_files(tmp_path):
+    from helpers.tiny_sd import build_tiny_pipeline
+
+    folder = tmp_path / "with-fp16"
+    pipe = build_tiny_pipeline(seed=0)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    pipe.unet.to(torch.float16).save_pretrained(folder / "unet", variant="fp16")
+    plain = load_pipeline(folder)
+    fp16 = load_pipeline(ModelSpec(path=str(folder), variant="fp16"))
+    assert "unet/diffusion_pytorch_model.fp16.safetensors" in fp16.component_fingerprints
+    assert "unet/diffusion_pytorch_model.safetensors" in plain.component_fingerprints
+    assert fp16.fingerprint != plain.fingerprint
+
+
+def test_override_counts_are_logged(tiny_sd_dir, other_pipeline, tmp_path, caplog):
+    from safetensors.torch import save_file
+
+    partial = {k: v.clone() for k, v in other_pipeline.unet.state_dict().items() if ".attn2.to_k." in k}
+    save_file(partial, str(tmp_path / "esd-x.safetensors"))
+    n_params = sum(v.numel() for v in partial.values())
+    with caplog.at_level("INFO", logger="igmu_audit.pipelines"):
+        load_pipeline(ModelSpec(path=str(tiny_sd_dir), unet=str(tmp_path / "esd-x.safetensors")))
+    assert any(
+        f"override unet <- {tmp_path / 'esd-x.safetensors'}: {len(partial)} of " in r.getMessage()
+        and f"{n_params} parameters" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_device_is_passed_through(tiny_sd_dir):
+    loaded = load_pipeline(tiny_sd_dir, device="cuda:0", torch_dtype="float16")
+    assert loaded.device == "cuda:0"
+    assert loaded.pipeline.unet.device.type == "cuda"
+    assert loaded.pipeline.unet.dtype == torch.float16
