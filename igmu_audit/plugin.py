@@ -40,6 +40,7 @@ OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--igmu-evidence-dir", "evidence_dir", {"metavar": "DIR", "help": "evidence folder"}),
     ("--igmu-detector", "detector", {"metavar": "NAME", "help": "detector name or profile"}),
     ("--igmu-profile", "profile", {"metavar": "NAME", "help": "settings profile, e.g. ci"}),
+    ("--igmu-record", "record", {"metavar": "PATH", "help": "write the run's JSON verdict record (atomically)"}),
 )
 FLAGS = (
     ("--igmu-no-cache", "use_cache", False, "generate every image afresh and cache nothing"),
@@ -140,5 +141,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" and context is not None and context.results:
         text = "\n\n".join("\n".join(r.explain(verbose=True)) for r in context.results)
         report.sections.append(("igmu-audit", text))
-        report.user_properties.append(("igmu_results", json.dumps([r.to_json() for r in context.results])))
+        entries = [{**r.to_json(), "order": i} for i, r in enumerate(context.results)]
+        report.user_properties.append(("igmu_results", json.dumps(entries)))
     return report

@@ -55,6 +55,7 @@ class AuditConfig:
     confidence: float = 0.95
     allow_pickle: bool = False
     profile: str | None = None
+    record: str | None = None
     task_profiles: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     detector_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     spec_path: str | None = None

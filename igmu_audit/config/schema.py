@@ -234,4 +234,5 @@ FIELDS: dict[str, Field] = {
     "confidence": Field(lambda w, k, v: _float(w, k, v, 0.5, 0.9999), 0.95, "confidence level of every interval"),
     "allow_pickle": Field(_bool, False, "allow pickle checkpoints (loaded with weights_only=True)"),
     "profile": Field(_opt_str, None, "named settings profile (e.g. ci)"),
+    "record": Field(_opt_str, None, "write the run's JSON verdict record to this path"),
 }

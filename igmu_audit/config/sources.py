@@ -26,7 +26,7 @@ PYPROJECT_EXTRA = ("spec", "profiles", "detectors")
 #: keys a YAML spec accepts besides the schema's
 YAML_EXTRA = ("version",)
 #: keys whose values are paths (resolved against their source's folder)
-PATH_KEYS = ("cache_dir", "evidence_dir")
+PATH_KEYS = ("cache_dir", "evidence_dir", "record")
 MODEL_PATH_KEYS = ("path", "unet", "text_encoder", "lora", "single_file_config")
 
 

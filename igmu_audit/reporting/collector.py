@@ -19,6 +19,7 @@ class VerdictCollector:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.results: list[dict[str, Any]] = []
+        self.record_path: Any = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Gather the results a test recorded (also from xdist workers)."""
@@ -27,6 +28,21 @@ class VerdictCollector:
         for name, value in report.user_properties:
             if name == "igmu_results":
                 self.results.extend(json.loads(value))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Write the verdict record; a fail or inconclusive verdict fails the run."""
+        from igmu_audit.plugin import audit_session_key
+
+        audit_config = self.config.stash[audit_session_key].config
+        if audit_config.record:
+            from igmu_audit.devices import worker_count
+            from igmu_audit.reporting.record import build_record, write_record
+
+            workers = int(getattr(self.config.option, "numprocesses", 0) or 0) or worker_count()
+            self.record_path = write_record(audit_config.record, build_record(self.results, workers=workers))
+        if any(r["verdict"] != "pass" for r in self.results) and session.exitstatus == pytest.ExitCode.OK:
+            # allow_inconclusive lets a test pass, but a release gate must not.
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Print the "igmu-audit verdicts" section, grouped by model."""
@@ -37,3 +53,5 @@ class VerdictCollector:
         terminalreporter.section("igmu-audit verdicts")
         for line in summary_lines(self.results, self.config.rootpath):
             terminalreporter.write_line(line)
+        if self.record_path is not None:
+            terminalreporter.write_line(f"verdict record: {self.record_path}")

@@ -1,0 +1,109 @@
+"""The verdict record: identical across xdist modes, atomic, gating, and mergeable across shards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from igmu_audit.errors import ConfigError
+from igmu_audit.record import main as record_main
+from igmu_audit.reporting.record import SCHEMA, build_record, merge_records, read_record
+
+AUDITS = {
+    "test_a": """
+import torch
+from igmu_audit import assert_forgotten
+def test_leaks(unlearned_pipeline):
+    assert_forgotten(unlearned_pipeline, ["p %d" % i for i in range(6)], detector=lambda x: torch.ones(len(x)), max_rate=0.05)
+""",
+    "test_b": """
+import torch
+from igmu_audit import assert_forgotten
+def test_clean(unlearned_pipeline):
+    assert_forgotten(unlearned_pipeline, ["q %d" % i for i in range(6)], detector=lambda x: torch.zeros(len(x)), max_rate=0.5)
+def test_undecided_but_allowed(unlearned_pipeline):
+    assert_forgotten(unlearned_pipeline, ["r %d" % i for i in range(6)], detector=lambda x: torch.zeros(len(x)),
+                     max_rate=0.05, allow_inconclusive=True)
+""",
+}
+
+
+def run(pytester: pytest.Pytester, model: Path, record: str, *extra: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(
+        f"--igmu-model={model}", "--igmu-device=cpu", "--igmu-seeds=0-1", "--igmu-steps=2",
+        f"--igmu-cache-dir={pytester.path / 'cache'}", f"--igmu-record={record}", "-p", "no:cacheprovider", *extra,
+    )  # fmt: skip
+
+
+def stable(record: dict) -> dict:
+    """The record without the run block (time, worker count)."""
+    return {k: v for k, v in record.items() if k != "run"}
+
+
+def test_records_are_identical_without_xdist_with_n0_and_n2(pytester: pytest.Pytester, tiny_sd_dir: Path) -> None:
+    pytester.makepyfile(**AUDITS)
+    records = []
+    for name, extra in [("plain", ()), ("n0", ("-n", "0")), ("n2", ("-n", "2"))]:
+        result = run(pytester, tiny_sd_dir, f"{name}.json", *extra)
+        # one real failure, one allowed-inconclusive pass: the gate still fails the run
+        result.assert_outcomes(passed=2, failed=1)
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+        result.stdout.fnmatch_lines([f"verdict record: *{name}.json"])
+        records.append(read_record(pytester.path / f"{name}.json"))
+    assert stable(records[0]) == stable(records[1]) == stable(records[2])
+    record = records[0]
+    assert record["schema"] == SCHEMA
+    assert record["verdict"] == "fail"
+    assert record["counts"] == {"pass": 1, "fail": 1, "inconclusive": 1}
+    assert [a["test_id"] for a in record["audits"]] == [
+        "test_a.py::test_leaks", "test_b.py::test_clean", "test_b.py::test_undecided_but_allowed"
+    ]  # fmt: skip
+    check = record["audits"][0]["checks"][0]
+    assert check["threshold"] == {"name": "max_rate", "value": 0.05, "source": "call argument"}
+    assert check["interval"]["method"] == "wilson"
+    assert list(record["models"].values()) == [{"label": "model"}]
+    assert records[2]["run"]["workers"] == 2
+
+
+def test_inconclusive_alone_fails_the_gate(pytester: pytest.Pytester, tiny_sd_dir: Path) -> None:
+    pytester.makepyfile(test_b=AUDITS["test_b"])
+    result = run(pytester, tiny_sd_dir, "r.json", "-k", "undecided")
+    result.assert_outcomes(passed=1, deselected=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def audit(test_id: str, label: str, fingerprint: str, verdict: str = "pass") -> dict:
+    return {"test_id": test_id, "order": 0, "verdict": verdict, "assertion": "assert_forgotten", "concept": "c",
+            "checks": [], "model": {"label": label, "fingerprint": fingerprint}, "original": None}  # fmt: skip
+
+
+def test_merge_of_two_shards(tmp_path: Path) -> None:
+    one = build_record([audit("t.py::a", "esd", "sha256:aa")])
+    two = build_record([audit("t.py::b", "esd", "sha256:aa", "fail")])
+    merged = merge_records([("one", one), ("two", two)])
+    assert [a["test_id"] for a in merged["audits"]] == ["t.py::a", "t.py::b"]
+    assert merged["verdict"] == "fail"
+    assert merged["run"]["shards"] == ["one", "two"]
+
+
+def test_merge_refuses_mixed_fingerprints_and_overlaps() -> None:
+    one = build_record([audit("t.py::a", "esd", "sha256:aa")])
+    other_weights = build_record([audit("t.py::b", "esd", "sha256:bb")])
+    with pytest.raises(ConfigError, match=r"model 'esd' is sha256:aa.. in one but sha256:bb.. in two"):
+        merge_records([("one", one), ("two", other_weights)])
+    with pytest.raises(ConfigError, match=r"'t.py::a' appears in both one and again"):
+        merge_records([("one", one), ("again", one)])
+
+
+def test_merge_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name, verdict in [("a", "pass"), ("b", "pass")]:
+        (tmp_path / f"{name}.json").write_text(json.dumps(build_record([audit(f"t.py::{name}", "m", "sha256:1", verdict)])))
+    out = tmp_path / "all.json"
+    assert record_main(["merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "-o", str(out)]) == 0
+    assert "PASS (2 pass, 0 fail, 0 inconclusive) from 2 shard(s)" in capsys.readouterr().out
+    assert read_record(out)["counts"]["pass"] == 2
+    (tmp_path / "bad.json").write_text("{}")
+    assert record_main(["merge", str(tmp_path / "bad.json"), "-o", str(out)]) == 2
+    assert "not an igmu-audit verdict record" in capsys.readouterr().err
