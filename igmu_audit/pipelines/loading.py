@@ -436,17 +436,11 @@ def _finish(
     )
     from igmu_audit.pipelines.overrides import apply_lora, apply_state_dict_override
 
-    reports = [
-        apply_state_dict_override(pipeline, name, getattr(spec, name), allow_pickle=spec.allow_pickle)
-        for name in ("unet", "text_encoder")
-        if getattr(spec, name)
-    ]
-    if spec.lora:
-        reports.append(apply_lora(pipeline, override_paths["lora"][0], scale=spec.lora_scale, allow_pickle=spec.allow_pickle))
     if base_files is not None:
         per_file = {name: file_digest(path) for name, path in base_files.items()}
     else:
-        # A hub model outside the local cache layout: hash the loaded tensors instead.
+        # A hub model outside the local cache layout: hash the loaded tensors instead
+        # (before the overrides, which are hashed as files below).
         import torch
 
         per_file = {
@@ -454,13 +448,20 @@ def _finish(
             for name, value in sorted(pipeline.components.items())
             if isinstance(value, torch.nn.Module)
         }
+    reports = [
+        apply_state_dict_override(pipeline, name, getattr(spec, name), allow_pickle=spec.allow_pickle)
+        for name in ("unet", "text_encoder")
+        if getattr(spec, name)
+    ]
+    if spec.lora:
+        reports.append(apply_lora(pipeline, override_paths["lora"][0], scale=spec.lora_scale, allow_pickle=spec.allow_pickle))
     for name, files in override_paths.items():
         for file in files:
             # Content and role only: renaming or moving an override keeps its fingerprint.
             key = f"override:{name}" if len(files) == 1 else f"override:{name}/{file.name}"
             per_file[key] = file_digest(file)
     options = {"variant": spec.variant, "lora_scale": spec.lora_scale if spec.lora else None}
-    fingerprint = combine({"files": per_file, "scheduler": scheduler_config(pipeline.scheduler), "options": options})
+    fingerprint = combine({"files": per_file, "scheduler": scheduler_config(getattr(pipeline, "scheduler", None)), "options": options})
     pipeline = pipeline.to(device)
     for value in pipeline.components.values():
         if hasattr(value, "eval"):
