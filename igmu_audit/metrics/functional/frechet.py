@@ -104,7 +104,12 @@ def frechet_distance_from_statistics(
     dev = sigma1.device
     m1, m2 = mu1.to(dev, torch.float64), mu2.to(dev, torch.float64)
     s1, s2 = sigma1.to(dev, torch.float64), sigma2.to(dev, torch.float64)
-    return _fd(m1, s1, m2, s2, _psd_factor(s1))
+    # FD is symmetric: factor whichever covariance Cholesky accepts, eigh only if neither.
+    for a, b in (((m1, s1), (m2, s2)), ((m2, s2), (m1, s1))):
+        factor, info = torch.linalg.cholesky_ex(a[1])
+        if int(info) == 0:
+            return _fd(a[0], a[1], b[0], b[1], factor)
+    return _fd(m1, s1, m2, s2, _sqrt_psd(s1))
 
 
 def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
