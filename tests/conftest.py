@@ -37,3 +37,21 @@ def tiny_model(tiny_sd_dir: Path):  # type: ignore[no-untyped-def]
     from igmu_audit import load_pipeline
 
     return load_pipeline(tiny_sd_dir)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``gpu`` tests without CUDA and ``slow`` tests unless IGMU_RUN_SLOW=1 (diffusers' @slow idiom)."""
+    import os
+
+    run_slow = os.environ.get("IGMU_RUN_SLOW") == "1"
+    has_gpu = None
+    for item in items:
+        if "slow" in item.keywords and not run_slow:
+            item.add_marker(pytest.mark.skip(reason="slow test: set IGMU_RUN_SLOW=1 to run it"))
+        if "gpu" in item.keywords:
+            if has_gpu is None:
+                import torch
+
+                has_gpu = torch.cuda.is_available()
+            if not has_gpu:
+                item.add_marker(pytest.mark.skip(reason="needs a CUDA device"))
