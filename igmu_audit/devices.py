@@ -27,6 +27,8 @@ def worker_count() -> int:
 
 def resolve_device(devices: Sequence[str], worker_id: str | None = None) -> str:
     """Pick this process's device from ``devices`` (``auto`` = next CUDA GPU, else cpu)."""
+    if os.environ.get("IGMU_PHYSICAL_GPU"):
+        return "cuda:0"  # pin_worker_gpu narrowed this worker to its one GPU
     index = worker_index(worker_id)
     choice = devices[index % len(devices)] if devices else "auto"
     if choice != "auto":
@@ -38,6 +40,43 @@ def resolve_device(devices: Sequence[str], worker_id: str | None = None) -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def pin_worker_gpu(devices: Sequence[str], worker_id: str | None, environ: dict[str, str] | None = None) -> str | None:
+    """Make this xdist worker see only its GPU, before CUDA is initialised.
+
+    Maps the worker's ``cuda:N`` (round-robin over ``devices``; ``auto`` = over all GPUs)
+    through an outer ``CUDA_VISIBLE_DEVICES`` to the physical id and narrows
+    ``CUDA_VISIBLE_DEVICES`` to it, so every library in the worker (torch, onnxruntime)
+    uses that GPU as ``cuda:0``. Returns the physical id, or ``None`` when the worker
+    audits on the CPU or outside xdist.
+    """
+    env = os.environ if environ is None else environ
+    if worker_id is None:
+        return None
+    index = worker_index(worker_id)
+    choice = devices[index % len(devices)] if devices else "auto"
+    outer = [d for d in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    if choice == "auto":
+        count = len(outer) if "CUDA_VISIBLE_DEVICES" in env else _gpu_count()
+        if count == 0:
+            return None
+        logical = index % count
+    elif choice.startswith("cuda"):
+        logical = int(choice.partition(":")[2] or 0)
+    else:
+        return None
+    physical = outer[logical] if outer else str(logical)
+    env["CUDA_VISIBLE_DEVICES"] = physical
+    env["IGMU_PHYSICAL_GPU"] = physical
+    return physical
+
+
+def _gpu_count() -> int:
+    # NVML-based count: does not create a CUDA context, so pinning still works afterwards.
+    import torch
+
+    return int(torch.cuda.device_count())
 
 
 def limit_cpu_threads() -> int:

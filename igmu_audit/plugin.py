@@ -76,7 +76,11 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(f"igmu-audit: {exc}") from None
     worker = getattr(config, "workerinput", {}).get("workerid")
-    if worker is None:
+    if worker is not None:
+        from igmu_audit.devices import pin_worker_gpu
+
+        pin_worker_gpu(audit_config.devices, worker)
+    else:
         from igmu_audit.reporting.collector import VerdictCollector
 
         config.pluginmanager.register(VerdictCollector(config), "igmu-audit-verdicts")
