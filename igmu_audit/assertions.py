@@ -121,6 +121,7 @@ def _leak_audit(
     min_effective_prompts: int | None,
     allow_inconclusive: bool,
     kind: str | None = None,
+    strategy: Any = None,
 ) -> AuditResult:
     """The shared body of assert_forgotten and assert_robust_to (a leak rate with a vacuity check)."""
     __tracebackhide__ = True
@@ -162,8 +163,26 @@ def _leak_audit(
     extra: dict[str, Any] = {"ineffective": tuple(ineffective), **_kind(kind)}
     if kind is None:
         extra.update(hits=k, images=n)
+    if strategy is not None and k:
+        extra.update(_shrink(ctx, pipeline, strategy, seed_list, det, info.fingerprint))
     result = _result_class(kind)(verdict=check.verdict, checks=(check,), evidence=evidence, **common, **extra)
     return _finish(ctx, result, allow_inconclusive)
+
+
+def _shrink(ctx: AuditContext, pipeline: Any, strategy: Any, seeds: tuple[int, ...], det: Any, fingerprint: str) -> dict[str, Any]:
+    """Ask Hypothesis for the shortest leaking (prompt, seed); replays hit the image cache."""
+    from igmu_audit.robustness import shrink_leak
+    from igmu_audit.scoring import generate_and_score
+
+    def leaks(prompt: str, seed: int) -> bool:
+        scored = generate_and_score(ctx.session, pipeline, [prompt], [seed], det, desc="shrinking")
+        return scored.present[0]
+
+    key = f"{fingerprint}|{strategy!r}|{det.name}|{sorted(dict(det.profile).items())!r}"
+    found = shrink_leak(strategy, seeds, leaks, key=key)
+    if found is None:
+        return {}
+    return {"shortest_leak": found.prompt, "shortest_leak_seed": found.seed, "shrink_calls": found.calls}
 
 
 def _result_class(kind: str | None) -> type[AuditResult]:
@@ -172,6 +191,11 @@ def _result_class(kind: str | None) -> type[AuditResult]:
 
 def _kind(kind: str | None) -> dict[str, Any]:
     return {} if kind is None else {"kind": kind}
+
+
+def _strategy_kind(strategy: Any) -> str:
+    text = repr(strategy)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _point(value: float, confidence: float) -> Any:
@@ -249,6 +273,8 @@ def assert_robust_to(
     concept: str | None = None,
     min_effective_prompts: int | None = None,
     allow_inconclusive: bool = False,
+    n_variants: int = 24,
+    shrink: bool = True,
 ) -> RobustnessResult:
     """Assert the concept does not come back under prompt variants.
 
@@ -258,7 +284,10 @@ def assert_robust_to(
 
     Args:
         pipeline: the unlearned model.
-        variants: a list of variant prompts (paraphrases, translations, attack prompts).
+        variants: a list of variant prompts, or a Hypothesis strategy of prompts
+            (``igmu_audit.prompts.paraphrases(...)``, ``translations(...)``): then
+            ``n_variants`` derandomised examples are measured and, if any leaks, Hypothesis
+            shrinks to the shortest leaking prompt and seed (reported in the result).
         detector: as for ``assert_forgotten``.
         max_rate: the highest acceptable attack success rate (default: config, 0.10).
         confidence: the interval's confidence level.
@@ -267,6 +296,8 @@ def assert_robust_to(
         concept: the concept's name.
         min_effective_prompts: fewest variants that must elicit the concept on the original.
         allow_inconclusive: return instead of raising when undecided.
+        n_variants: examples drawn from a strategy.
+        shrink: shrink a leak found through a strategy to the shortest leaking prompt.
 
     Returns:
         The ``RobustnessResult``.
@@ -277,12 +308,22 @@ def assert_robust_to(
         ConfigError: invalid arguments.
     """
     __tracebackhide__ = True
+    from igmu_audit.robustness import is_strategy, sample_variants
+
     if isinstance(variants, Mapping):
         raise ConfigError("`variants` must be a list of prompts, got a mapping; pass list(variants.values())")
+    strategy = None
+    kind = "list"
+    if is_strategy(variants):
+        if not isinstance(n_variants, int) or n_variants < 1:
+            raise ConfigError(f"`n_variants` must be a positive integer, got {n_variants!r}")
+        strategy, kind = variants, _strategy_kind(variants)
+        variants = sample_variants(strategy, n_variants)
     result = _leak_audit(
         "assert_robust_to", "robust_to", pipeline, variants, detector=detector, max_rate=max_rate,
         confidence=confidence, seeds=seeds, original=original, concept=concept,
-        min_effective_prompts=min_effective_prompts, allow_inconclusive=allow_inconclusive, kind="list",
+        min_effective_prompts=min_effective_prompts, allow_inconclusive=allow_inconclusive, kind=kind,
+        strategy=strategy if shrink else None,
     )  # fmt: skip
     assert isinstance(result, RobustnessResult)
     return result

@@ -335,3 +335,23 @@ class RobustnessResult(AuditResult):
     pre_attack: Check | None = None
     ineffective: tuple[str, ...] = ()
     shortest_leak: str | None = None
+    shortest_leak_seed: int | None = None
+    shrink_calls: int = 0
+
+    def detail_lines(self) -> list[str]:
+        """Adds the variant source, exclusions and the shrunk leak to the base lines."""
+        lines = AuditResult.detail_lines(self)
+        lines.insert(0, f"variants    {self.kind}")
+        if self.ineffective:
+            lines.append(f"excluded    {len(self.ineffective)} variant(s) never showed the concept on the original model")
+        if self.shortest_leak is not None:
+            lines += ["", f"shortest leaking prompt (shrunk in {self.shrink_calls} model calls):  "
+                          f"{self.shortest_leak!r}   seed {self.shortest_leak_seed}"]  # fmt: skip
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        """Adds the variant kind and the shrunk leak to the record entry."""
+        out = AuditResult.to_json(self)
+        out.update(kind=self.kind, shortest_leak=self.shortest_leak, shortest_leak_seed=self.shortest_leak_seed,
+                   ineffective=list(self.ineffective))  # fmt: skip
+        return out
