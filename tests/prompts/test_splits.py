@@ -109,3 +109,19 @@ def test_image_tree_errors(tmp_path: Path) -> None:
     (tmp_path / "T" / "train" / "empty").mkdir(parents=True)
     with pytest.raises(ConfigError, match=r"empty: no images"):
         load_image_tree(tmp_path / "T")
+
+
+def test_toy_world_tasks_name_the_class_each_retain_prompt_shows() -> None:
+    from igmu_audit.toyworld.vocabulary import load_vocabulary
+
+    vocab = load_vocabulary()
+    split = load_dataigm()
+    circle = split["shape_circle"]
+    assert len(circle.forget_prompts()) >= 20
+    assert all("circle" in p for p in circle.forget_prompts())
+    assert set(circle.retain) == set(vocab.classes("shape")) - {"circle"}
+    for category, prompts in circle.retain.items():
+        assert all(category in p and "circle" not in p for p in prompts)
+    striped = split["texture_striped"]
+    assert set(striped.retain) == set(vocab.classes("texture")) - {"striped"}
+    assert all("striped" in p for p in striped.forget_prompts())
