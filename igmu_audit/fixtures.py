@@ -7,7 +7,7 @@ configure is skipped with the option that would configure it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -15,10 +15,10 @@ from igmu_audit.config import AuditConfig
 from igmu_audit.session import AuditSession
 
 if TYPE_CHECKING:
-    from igmu_audit.pipelines.loading import LoadedPipeline
-
+    from igmu_audit.detectors.base import Detector
     from igmu_audit.pipelines.cache import ImageCache
     from igmu_audit.pipelines.generation import GenerationSettings
+    from igmu_audit.pipelines.loading import LoadedPipeline
     from igmu_audit.prompts.splits import DataIGM
 
 
@@ -92,3 +92,34 @@ def retain_prompts(request: pytest.FixtureRequest, dataigm: DataIGM) -> list[str
     if task is None:
         pytest.skip("igmu-audit: no DataIGM task configured; set `dataigm_task:` in the audit spec")
     return dataigm[task].retain_prompts()
+
+
+@pytest.fixture(scope="session")
+def igmu_detector(request: pytest.FixtureRequest) -> Detector:
+    """The configured detector (``detector:``), built for the configured ``concept``; skips when unset."""
+    from igmu_audit.scoring import resolve_detector
+
+    session = _session(request)
+    if session.config.detector is None:
+        pytest.skip("igmu-audit: no detector configured; set --igmu-detector or `detector:` in the audit spec")
+    return resolve_detector(None, session, session.config.concept)
+
+
+@pytest.fixture(scope="session")
+def igmu_clip(request: pytest.FixtureRequest) -> Any:
+    """The configured CLIP model (``clip:``) for CLIP scores and CSDR; skips when unset."""
+    from igmu_audit.clip_models import load_clip
+
+    session = _session(request)
+    if session.config.clip is None:
+        pytest.skip("igmu-audit: no CLIP model configured; set `clip:` (toyworld or {model_name, checkpoint})")
+    return load_clip(session.config.clip, allow_pickle=session.config.allow_pickle)
+
+
+@pytest.fixture(scope="session")
+def retain_by_category(request: pytest.FixtureRequest, dataigm: DataIGM) -> dict[str, list[str]]:
+    """Retain prompts of ``dataigm_task`` grouped by category (the class each should show)."""
+    task = _session(request).config.dataigm_task
+    if task is None:
+        pytest.skip("igmu-audit: no DataIGM task configured; set `dataigm_task:` in the audit spec")
+    return {c: list(p) for c, p in dataigm[task].retain.items()}

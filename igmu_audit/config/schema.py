@@ -202,6 +202,20 @@ def parse_prompts(where: str, key: str, value: Any) -> dict[str, str]:
     return {k: _str(where, f"{key}.{k}", v) for k, v in value.items()}
 
 
+def parse_clip(where: str, key: str, value: Any) -> str | dict[str, str] | None:
+    """``toyworld`` or ``{model_name, checkpoint}`` (local open_clip weights)."""
+    if value is None or value == "toyworld":
+        return value
+    if isinstance(value, Mapping):
+        accepted = ("model_name", "checkpoint")
+        for k in value:
+            if k not in accepted:
+                raise ConfigError(f"{where} {key}.{k}: unknown key{closest(k, accepted)} (accepted: {', '.join(accepted)})")
+        if set(value) == set(accepted):
+            return {k: _str(where, f"{key}.{k}", v) for k, v in value.items()}
+    raise _fail(where, key, "'toyworld' or {model_name: ..., checkpoint: path}", value)
+
+
 @dataclass(frozen=True, slots=True)
 class Field:
     """One setting: its parser, default and the help line shown in errors and ``--help``."""
@@ -230,6 +244,7 @@ FIELDS: dict[str, Field] = {
     "dataigm_task": Field(_opt_str, None, "task key in the DataIGM prompt files, e.g. style_vangogh"),
     "prompts": Field(parse_prompts, None, "DataIGM prompt files; default: the split shipped with igmu-audit"),
     "detector": Field(_opt_str, None, "detector name or profile, e.g. nudenet-unlearndiffatk"),
+    "clip": Field(parse_clip, None, "CLIP model for CLIP score / CSDR: 'toyworld' or {model_name, checkpoint}"),
     "thresholds": Field(parse_thresholds, {}, "thresholds per aspect: {forgotten: {max_rate: 0.05}, ...}"),
     "confidence": Field(lambda w, k, v: _float(w, k, v, 0.5, 0.9999), 0.95, "confidence level of every interval"),
     "allow_pickle": Field(_bool, False, "allow pickle checkpoints (loaded with weights_only=True)"),

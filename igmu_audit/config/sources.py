@@ -65,6 +65,8 @@ def resolve_paths(layer: Layer, parsed: dict[str, Any]) -> dict[str, Any]:
                 k: _resolve(v, layer.base, always=k != "path") if k in MODEL_PATH_KEYS and isinstance(v, str) else v
                 for k, v in spec.items()
             }
+    if isinstance(out.get("clip"), dict):
+        out["clip"] = {**out["clip"], "checkpoint": _resolve(out["clip"]["checkpoint"], layer.base, always=True)}
     if isinstance(out.get("prompts"), dict):
         out["prompts"] = {k: _resolve(v, layer.base, always=True) for k, v in out["prompts"].items()}
     return out
