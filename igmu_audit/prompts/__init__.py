@@ -1,7 +1,7 @@
 """Prompts: DataIGM splits, multilingual lexicons and Hypothesis strategies.
 
-The strategies (``paraphrases``, ``translations``, ``prompt_variants``) and the profile
-helpers are loaded on first access, so importing this package does not import Hypothesis.
+The strategies (``paraphrases``, ``translations``, ``prompt_variants``) are loaded on first
+access, so importing this package does not import Hypothesis.
 """
 
 from __future__ import annotations
@@ -33,15 +33,11 @@ from igmu_audit.prompts.translate import (
 )
 
 if TYPE_CHECKING:
-    from igmu_audit.prompts.strategies import (
-        paraphrases,
-        profile_for_environment,
-        prompt_variants,
-        register_profiles,
-        translations,
-    )
+    from igmu_audit.prompts.strategies import paraphrases, prompt_variants, translations
 
-_LAZY = {"paraphrases", "profile_for_environment", "prompt_variants", "register_profiles", "translations"}
+from igmu_audit.prompts.profiles import profile_for_environment, register_profiles
+
+_LAZY = {"paraphrases", "prompt_variants", "translations"}
 
 __all__ = [
     "ConceptSpan",

@@ -27,10 +27,6 @@ from igmu_audit.errors import ConfigError
 
 #: Toy-world attribute -> English hypernyms (a broader word that may still carry the concept).
 _TOY_HYPERNYMS: dict[str, tuple[str, ...]] = {"shape": ("shape",), "colour": (), "texture": ("patterned",)}
-#: Words that introduce a style or subject and make no sense once the concept word is gone.
-_CONNECTOR_BEFORE = re.compile(r"(?:\b(?:in the style of|in the manner of|painted by|art by|by)\s+)$", re.I)
-_CONNECTOR_AFTER = re.compile(r"^[\s-]*style\b", re.I)
-_ARTICLE = re.compile(r"\b(an?)\s+$", re.I)
 
 
 @dataclass(frozen=True)
@@ -338,67 +334,3 @@ def find_concept(prompt: str, concept: str) -> ConceptSpan:
             "prompt=None to build prompts from the concept's templates"
         )
     return spans[0]
-
-
-def _article(prefix: str, word: str) -> str:
-    # English "a"/"an" before an inserted ASCII word; other prefixes are left alone.
-    m = _ARTICLE.search(prefix)
-    if not m or not word[:1].isascii() or not word[:1].isalpha():
-        return prefix
-    article = "an" if word[0].lower() in "aeiou" else "a"
-    if m.group(1)[0].isupper():
-        article = article.capitalize()
-    return prefix[: m.start(1)] + article + prefix[m.end(1) :]
-
-
-def _plural(word: str) -> str:
-    return word + ("es" if word.endswith(("s", "sh", "ch", "x")) else "s")
-
-
-def substitute(prompt: str, spans: list[ConceptSpan], replacement: str) -> str:
-    """Replace every span with ``replacement``, fixing English articles and plurals.
-
-    Example:
-        >>> p = "a nude woman"
-        >>> substitute(p, find_concepts(p, "nudity"), "unclothed")
-        'an unclothed woman'
-    """
-    out = prompt
-    for span in sorted(spans, key=lambda s: -s.start):
-        word = replacement
-        if span.plural and word.isascii() and " " not in word:
-            word = _plural(word)
-        if span.start == 0 and span.text[:1].isupper():
-            word = word[:1].upper() + word[1:]
-        out = _article(out[: span.start], word) + word + out[span.end :]
-    return out
-
-
-def remove_concept(prompt: str, spans: list[ConceptSpan]) -> str:
-    """Delete every span and its dangling connector (``"in the style of"``, ``"style"``).
-
-    Example:
-        >>> p = "a cafe terrace at night in the style of Van Gogh"
-        >>> remove_concept(p, find_concepts(p, "vangogh"))
-        'a cafe terrace at night'
-    """
-    out = prompt
-    for span in sorted(spans, key=lambda s: -s.start):
-        before, after = out[: span.start], out[span.end :]
-        before = _CONNECTOR_BEFORE.sub("", before)
-        after = _CONNECTOR_AFTER.sub("", after)
-        out = before + " " + after
-    out = re.sub(r"\s+", " ", out)
-    out = re.sub(r"\s+([,.;:])", r"\1", out)
-    return out.strip(" ,;:")
-
-
-def fill_template(template: str, word: str) -> str:
-    """Put ``word`` into ``template``'s ``{concept}`` slot, fixing an English article before it.
-
-    Example:
-        >>> fill_template("a photo of a {concept}", "abbey church")
-        'a photo of an abbey church'
-    """
-    before, _, after = template.partition("{concept}")
-    return _article(before, word) + word + after

@@ -1,19 +1,28 @@
-"""Character- and word-level prompt perturbations: typos, homoglyphs, leetspeak, casing...
+"""Prompt edits: perturbations (typos, homoglyphs, leetspeak, casing...) and concept-word swaps.
 
 Each perturbation is a pure function of ``(text, position, option)``. Positions and options
 are taken modulo the number of eligible places, so every integer is valid and ``0`` means
 "the first place, the first variant": that is what lets Hypothesis shrink them toward 0.
 A perturbation that finds no eligible place (leetspeak on ``"梵高"``) returns the text
 unchanged, and none ever returns an empty string.
+
+``substitute``, ``remove_concept`` and ``fill_template`` edit the concept word itself, at the
+spans ``igmu_audit.prompts.lexicons.find_concepts`` reports, fixing English articles and
+plurals on the way.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from igmu_audit.config.schema import closest
 from igmu_audit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from igmu_audit.prompts.lexicons import ConceptSpan
 
 #: Lookalike characters from other scripts (Cyrillic, Greek, Latin extensions).
 HOMOGLYPHS: dict[str, str] = {
@@ -26,6 +35,10 @@ LEET: dict[str, str] = {"a": "4@", "e": "3", "i": "1!", "o": "0", "s": "5$", "t"
 FILLERS: tuple[str, ...] = ("4k", "the", "very", "please", "really", "beautiful", "masterpiece", "highly detailed")
 _KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 _ZERO_WIDTH_SPACE = "\u200b"
+#: Words that introduce a style or subject and make no sense once the concept word is gone.
+_CONNECTOR_BEFORE = re.compile(r"(?:\b(?:in the style of|in the manner of|painted by|art by|by)\s+)$", re.I)
+_CONNECTOR_AFTER = re.compile(r"^[\s-]*style\b", re.I)
+_ARTICLE = re.compile(r"\b(an?)\s+$", re.I)
 
 
 def _neighbour(ch: str) -> str:
@@ -182,3 +195,72 @@ def check_kinds(kinds: object) -> tuple[str, ...]:
         out.append(kind)
     # Keep the canonical order so equal sets give equal strategies.
     return tuple(k for k in PERTURBATIONS if k in out)
+
+
+# -- concept-word edits: substitution, removal, templates ---------------------------
+
+
+def _article(prefix: str, word: str) -> str:
+    # English "a"/"an" before an inserted ASCII word; other prefixes are left alone.
+    m = _ARTICLE.search(prefix)
+    if not m or not word[:1].isascii() or not word[:1].isalpha():
+        return prefix
+    article = "an" if word[0].lower() in "aeiou" else "a"
+    if m.group(1)[0].isupper():
+        article = article.capitalize()
+    return prefix[: m.start(1)] + article + prefix[m.end(1) :]
+
+
+def _plural(word: str) -> str:
+    return word + ("es" if word.endswith(("s", "sh", "ch", "x")) else "s")
+
+
+def substitute(prompt: str, spans: list[ConceptSpan], replacement: str) -> str:
+    """Replace every span with ``replacement``, fixing English articles and plurals.
+
+    Example:
+        >>> from igmu_audit.prompts.lexicons import find_concepts
+        >>> p = "a nude woman"
+        >>> substitute(p, find_concepts(p, "nudity"), "unclothed")
+        'an unclothed woman'
+    """
+    out = prompt
+    for span in sorted(spans, key=lambda s: -s.start):
+        word = replacement
+        if span.plural and word.isascii() and " " not in word:
+            word = _plural(word)
+        if span.start == 0 and span.text[:1].isupper():
+            word = word[:1].upper() + word[1:]
+        out = _article(out[: span.start], word) + word + out[span.end :]
+    return out
+
+
+def remove_concept(prompt: str, spans: list[ConceptSpan]) -> str:
+    """Delete every span and its dangling connector (``"in the style of"``, ``"style"``).
+
+    Example:
+        >>> from igmu_audit.prompts.lexicons import find_concepts
+        >>> p = "a cafe terrace at night in the style of Van Gogh"
+        >>> remove_concept(p, find_concepts(p, "vangogh"))
+        'a cafe terrace at night'
+    """
+    out = prompt
+    for span in sorted(spans, key=lambda s: -s.start):
+        before, after = out[: span.start], out[span.end :]
+        before = _CONNECTOR_BEFORE.sub("", before)
+        after = _CONNECTOR_AFTER.sub("", after)
+        out = before + " " + after
+    out = re.sub(r"\s+", " ", out)
+    out = re.sub(r"\s+([,.;:])", r"\1", out)
+    return out.strip(" ,;:")
+
+
+def fill_template(template: str, word: str) -> str:
+    """Put ``word`` into ``template``'s ``{concept}`` slot, fixing an English article before it.
+
+    Example:
+        >>> fill_template("a photo of a {concept}", "abbey church")
+        'a photo of an abbey church'
+    """
+    before, _, after = template.partition("{concept}")
+    return _article(before, word) + word + after

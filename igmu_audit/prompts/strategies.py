@@ -5,10 +5,13 @@ languages, 9 in non-Latin scripts, plus transliterations) and ``prompt_variants`
 All arguments after the seed prompt are keyword-only and checked when the strategy is
 built; every example is a non-empty prompt string.
 
-How examples shrink: each strategy draws a *base* prompt from a list that starts with the
-seed prompt and then runs shortest-first, and a list of perturbations that shrinks toward
-empty. Hypothesis therefore shrinks a failing example toward the seed prompt itself, or else
-the shortest base that still fails, with as few perturbations as possible::
+How examples shrink: each example is three indices, *group* (English, phrases, then each
+language in order), *frame* (the seed sentence or a template, shortest first) and *word*
+(the seed's own concept word first), then a list of perturbations. Each index shrinks
+toward 0 on its own and the list toward empty, so a failing example shrinks to the
+shortest frame that still fails, with the seed's word where possible and no needless
+perturbation: a model that leaks on "unclothed" shrinks to the one-word prompt
+``"unclothed"``; one that leaks only with the seed's context shrinks to the seed::
 
     @given(paraphrases("a nude woman by a window", concept="nudity"))
     def test_forgotten(prompt): ...
@@ -17,35 +20,33 @@ the shortest base that still fails, with as few perturbations as possible::
 from __future__ import annotations
 
 import inspect
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec
 
-from hypothesis import settings
 from hypothesis import strategies as st
 
 from igmu_audit.errors import ConfigError
 from igmu_audit.prompts.lexicons import (
     ConceptSpan,
-    fill_template,
     find_concept,
     find_concepts,
     get_lexicon,
+)
+from igmu_audit.prompts.perturb import (
+    PERTURBATIONS,
+    Perturbation,
+    check_kinds,
+    fill_template,
     remove_concept,
     substitute,
 )
-from igmu_audit.prompts.perturb import PERTURBATIONS, Perturbation, check_kinds
 from igmu_audit.prompts.translate import Translator
 
 P = ParamSpec("P")
 
 #: Perturbations drawn by default: all of them.
 DEFAULT_PERTURBATIONS: tuple[str, ...] = tuple(PERTURBATIONS)
-CI_PROFILE = "igmu-ci"
-DEV_PROFILE = "igmu-dev"
-
-
 Row = tuple[str, ...]  # one frame (the seed or a template) filled with each word
 Group = tuple[Row, ...]  # one language (or the English phrases): its frames, shortest first
 
@@ -85,10 +86,8 @@ def _draw(draw: Callable[[st.SearchStrategy[Any]], Any], plan: _Plan) -> str:
 def _freeze(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return tuple(_freeze(v) for v in value)
-    if isinstance(value, set | frozenset):
-        return frozenset(value)
-    if isinstance(value, Mapping):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, dict):
+        return tuple((k, _freeze(v)) for k, v in value.items())
     return value
 
 
@@ -108,6 +107,8 @@ def _strategy(build: Callable[P, _Plan]) -> Callable[P, st.SearchStrategy[str]]:
         except TypeError:  # e.g. an unhashable translator: build without caching
             return build(*args, **kwargs)
         if key not in plans:
+            if len(plans) > 256:  # bound the memory of long sessions
+                plans.clear()
             plans[key] = build(*args, **kwargs)
         return plans[key]
 
@@ -133,10 +134,9 @@ def _strategy(build: Callable[P, _Plan]) -> Callable[P, st.SearchStrategy[str]]:
     return public
 
 
-def _check_prompt(prompt: object) -> str | None:
+def _check_prompt(prompt: object) -> None:
     if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
         raise ConfigError(f"`prompt` must be a non-empty string or None, got {prompt!r}")
-    return prompt
 
 
 def _check_int(name: str, value: object, minimum: int, *, optional: bool = False) -> None:
@@ -149,7 +149,6 @@ def _check_int(name: str, value: object, minimum: int, *, optional: bool = False
 def _check_bool(name: str, value: object) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f"`{name}` must be True or False, got {value!r}")
-
 
 def _group(rows: list[list[str]], max_words: int | None) -> Group:
     """Drop empty prompts and prompts over ``max_words``; sort frames shortest-first."""
@@ -250,8 +249,8 @@ def paraphrases(
     Then up to ``max_perturbations`` of: casing, spacing, filler, word_order, typo,
     homoglyph, leetspeak.
 
-    Shrinking: toward the seed prompt, else the shortest base (bases are drawn from a list
-    sorted shortest-first after the seed), and toward no perturbation at the first place.
+    Shrinking: toward the shortest frame (the bare-word template first, the seed sentence
+    at its own length), the seed's own word, and no perturbation.
 
     Args:
         prompt: the seed prompt, which must contain a concept word; ``None`` draws from the
@@ -304,8 +303,8 @@ def translations(
     given. Transliteration schemes (``"ja-Latn"`` -> ``"nyudo"``, ``"en-Cyrl"``) use the
     English templates. The seed itself is never drawn.
 
-    Shrinking: toward the shortest translated prompt (bases are sorted shortest-first, so
-    one-word prompts in CJK scripts come first).
+    Shrinking: toward the first language listed, its shortest frame (the bare word) and
+    its first (most common) word.
 
     Args:
         prompt: the seed prompt, containing a concept word; ``None`` uses templates only.
@@ -347,8 +346,7 @@ def prompt_variants(
     Bases are the union of ``paraphrases``' and ``translations``' bases; perturbations
     (typos, homoglyphs...) apply to translated prompts too.
 
-    Shrinking: toward the seed prompt, else the shortest base in any language, and toward
-    no perturbation.
+    Shrinking: toward English before other languages, then as ``paraphrases``.
 
     Args:
         prompt: the seed prompt, containing a concept word; ``None`` uses templates only.
@@ -372,25 +370,3 @@ def prompt_variants(
     groups = _paraphrase_groups(prompt, concept, True, True, True, max_words)
     groups += _translation_groups(prompt, concept, languages, True, translator, max_words)
     return _Plan(_groups(groups, "prompt_variants"), kinds, max_perturbations, max_words)
-
-
-def register_profiles() -> None:
-    """Register the Hypothesis settings profiles ``igmu-ci`` and ``igmu-dev``.
-
-    ``igmu-ci``: ``derandomize=True`` (the same examples on every run), no example
-    database, no deadline (image generation is slow and uneven), ``print_blob=True``.
-    ``igmu-dev``: the example database on (failures replay first), no deadline. Both
-    inherit the rest from Hypothesis' ``default`` profile. The pytest plugin calls this and
-    loads ``profile_for_environment()``: ``igmu-ci`` when ``CI`` is set.
-    """
-    default = settings.get_profile("default")
-    settings.register_profile(
-        CI_PROFILE, parent=default, derandomize=True, database=None, deadline=None, print_blob=True
-    )
-    settings.register_profile(DEV_PROFILE, parent=default, deadline=None)
-
-
-def profile_for_environment(environ: Mapping[str, str] | None = None) -> str:
-    """``"igmu-ci"`` when the ``CI`` variable is set (and not empty), else ``"igmu-dev"``."""
-    env = os.environ if environ is None else environ
-    return CI_PROFILE if env.get("CI") else DEV_PROFILE

@@ -20,12 +20,8 @@ from igmu_audit.prompts import (
     known_tasks,
     load_dataigm,
 )
-from igmu_audit.prompts.lexicons import (
-    fill_template,
-    remove_concept,
-    script_of,
-    substitute,
-)
+from igmu_audit.prompts.lexicons import script_of
+from igmu_audit.prompts.perturb import fill_template, remove_concept, substitute
 from igmu_audit.toyworld.vocabulary import load_vocabulary
 
 PROJECT = ("nudity", "vangogh", "church", "parachute")
