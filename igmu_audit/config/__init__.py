@@ -51,6 +51,7 @@ class AuditConfig:
     dataigm_task: str | None = None
     prompts: dict[str, str] | None = None
     detector: str | None = None
+    retain_detector: str | None = None
     clip: str | dict[str, str] | None = None
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
     confidence: float = 0.95

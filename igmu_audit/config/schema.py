@@ -244,6 +244,7 @@ FIELDS: dict[str, Field] = {
     "dataigm_task": Field(_opt_str, None, "task key in the DataIGM prompt files, e.g. style_vangogh"),
     "prompts": Field(parse_prompts, None, "DataIGM prompt files; default: the split shipped with igmu-audit"),
     "detector": Field(_opt_str, None, "detector name or profile, e.g. nudenet-unlearndiffatk"),
+    "retain_detector": Field(_opt_str, None, "detector built per retain category (the class it should show), for accuracy checks"),
     "clip": Field(parse_clip, None, "CLIP model for CLIP score / CSDR: 'toyworld' or {model_name, checkpoint}"),
     "thresholds": Field(parse_thresholds, {}, "thresholds per aspect: {forgotten: {max_rate: 0.05}, ...}"),
     "confidence": Field(lambda w, k, v: _float(w, k, v, 0.5, 0.9999), 0.95, "confidence level of every interval"),
