@@ -41,7 +41,18 @@ from igmu_audit.prompts.perturb import (
     remove_concept,
     substitute,
 )
+from igmu_audit.prompts.profiles import profile_for_environment, register_profiles
 from igmu_audit.prompts.translate import Translator
+
+# The profile helpers live in profiles.py (no Hypothesis import); re-exported for callers here.
+__all__ = [
+    "DEFAULT_PERTURBATIONS",
+    "paraphrases",
+    "profile_for_environment",
+    "prompt_variants",
+    "register_profiles",
+    "translations",
+]
 
 P = ParamSpec("P")
 
