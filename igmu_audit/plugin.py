@@ -84,9 +84,27 @@ def pytest_configure(config: pytest.Config) -> None:
         from igmu_audit.reporting.collector import VerdictCollector
 
         config.pluginmanager.register(VerdictCollector(config), "igmu-audit-verdicts")
+    _load_hypothesis_profile(config, audit_config.profile)
     session = AuditSession(audit_config, worker_id=worker)
     config.stash[audit_session_key] = session
     config.stash[previous_session_key] = activate(session)
+
+
+def _load_hypothesis_profile(config: pytest.Config, profile: str | None) -> None:
+    """Derandomise Hypothesis on CI (``igmu-ci``) unless the user chose a profile themselves."""
+    import os
+
+    wanted = "igmu-ci" if profile in {"ci", "igmu-ci"} or (profile is None and os.environ.get("CI")) else None
+    if profile in {"dev", "igmu-dev"}:
+        wanted = "igmu-dev"
+    if wanted is None or config.getoption("hypothesis_profile", None):
+        return
+    from hypothesis import settings
+
+    from igmu_audit.prompts.strategies import register_profiles
+
+    register_profiles()
+    settings.load_profile(wanted)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

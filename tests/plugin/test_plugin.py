@@ -110,3 +110,24 @@ def test_xdist_gives_the_same_verdicts_printed_once(pytester: pytest.Pytester, a
     assert verdicts(serial) == verdicts(parallel)
     assert len(verdicts(parallel)) == 2
     assert sum("igmu-audit verdicts" in line for line in parallel.outlines) == 1
+
+
+def test_ci_loads_the_derandomised_hypothesis_profile(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    pytester.makepyfile(
+        "from hypothesis import settings\n"
+        "def test_profile():\n"
+        "    assert settings.default.derandomize\n"
+        "    assert settings.default.database is None\n"
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_the_shipped_example_collects_and_skips_without_a_model(pytester: pytest.Pytester) -> None:
+    from igmu_audit._paths import fixtures_dir
+
+    example = fixtures_dir().parent / "examples" / "test_my_model.py"
+    pytester.makepyfile(test_example=example.read_text(encoding="utf-8"))
+    result = pytester.runpytest("-rs", "-p", "no:cacheprovider")
+    result.assert_outcomes(skipped=4)
+    result.stdout.fnmatch_lines(["*no unlearned model configured*"])
