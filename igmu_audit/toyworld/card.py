@@ -1,0 +1,167 @@
+"""Write ``MODEL_CARD.md`` from a run's ``training.json`` and ``evaluation.json``.
+
+Why generated: every figure on the card then comes from a measurement file written by the
+same run, with its sample size and 95 % Wilson interval; nothing is typed in by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from igmu_audit.toyworld.evaluate import GROUPS
+from igmu_audit.toyworld.vocabulary import ATTRIBUTES, load_vocabulary
+
+
+def _fmt(r: dict[str, Any]) -> str:
+    low, high = r["wilson95"]
+    return (
+        f"{100 * r['rate']:.1f} % ({r['k']}/{r['n']}; {100 * low:.1f}–{100 * high:.1f})"
+    )
+
+
+def _sizes(out: Path) -> list[str]:
+    lines = []
+    total = 0
+    for name in ("original", "clip", "classifier"):
+        folder = out / name
+        size = (
+            sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+            if folder.exists()
+            else 0
+        )
+        total += size
+        lines.append(f"| `{name}/` | {size / 1e6:.2f} MB |")
+    lines.append(f"| total | {total / 1e6:.2f} MB |")
+    return lines
+
+
+def render_card(out: Path) -> str:
+    """The model card text for the run folder ``out``."""
+    training = json.loads((out / "training.json").read_text(encoding="utf-8"))
+    ev = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
+    vocab = load_vocabulary()
+    shapes = vocab.classes("shape")
+    t = training["timings_s"]
+    lines = [
+        "# Toy world model card",
+        "",
+        "A synthetic world small enough to train on a 2-core CPU, built from the real classes an",
+        "audit meets in the wild: a diffusers `StableDiffusionPipeline` (`original/`), a CLIP-style dual",
+        "encoder (`clip/` + the pipeline's `text_encoder`) and a shape / colour / texture classifier",
+        "(`classifier/`). Images are 32×32 RGB: shapes "
+        + ", ".join(shapes)
+        + "; colours "
+        + ", ".join(vocab.classes("colour"))
+        + "; textures "
+        + ", ".join(vocab.classes("texture"))
+        + "; on tinted grey backgrounds with gradients and noise.",
+        "Captions come from templates in "
+        + ", ".join(vocab.languages)
+        + " with English synonyms",
+        "(`vocabulary.json`). Every figure below was measured by `igmu_audit.toyworld.evaluate` on",
+        "held-out data (held-out image seeds, held-out caption templates), with the sample size and",
+        "the 95 % Wilson interval: `rate (k/n; low–high)`.",
+        "",
+        "## Reproduce",
+        "",
+        "```",
+        "HF_HUB_OFFLINE=1 python -m igmu_audit.toyworld.train --out toyworld-run --install",
+        "```",
+        "",
+        f"Seed {training['seed']}, {training['threads']} torch threads. Budget: `{json.dumps(training['budget'])}`.",
+        "",
+        "## Training time (this project's 2-core CPU, shared with other jobs)",
+        "",
+        "| stage | seconds |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in t.items()],
+        f"| evaluation | {ev['evaluation_seconds']} |",
+        "",
+        "## Toy detector (classifier) on held-out images",
+        "",
+        f"{ev['test_images']} held-out images (test split seeds).",
+        "",
+        "| head | accuracy | on VAE reconstructions |",
+        "|---|---|---|",
+        *[
+            f"| {a} | {_fmt(ev['classifier'][a])} | {_fmt(ev['classifier_on_reconstructions'][a])} |"
+            for a in ATTRIBUTES
+        ],
+        "",
+        f"VAE reconstruction MSE (pixels in [0, 1]): {ev['vae_reconstruction_mse']}.",
+        "",
+        "## Toy CLIP zero-shot accuracy (prompt = the bare first word of each class)",
+        "",
+        "| attribute | " + " | ".join(vocab.languages) + " |",
+        "|---|" + "---|" * len(vocab.languages),
+        *[
+            f"| {a} | "
+            + " | ".join(
+                f"{100 * ev['clip_zero_shot'][a][lang]['rate']:.1f} %"
+                for lang in vocab.languages
+            )
+            + " |"
+            for a in ATTRIBUTES
+        ],
+        f"(n = {ev['test_images']} each.)",
+        "",
+        "## Generation: prompted shape drawn (classified by the toy detector)",
+        "",
+        "Settings (`generation.json`): "
+        + ", ".join(f"{k}={v}" for k, v in ev["generation_settings"].items())
+        + ". Prompts use held-out templates, a random colour and texture per prompt, one fixed seed per image.",
+        '`en` uses the English names; `en-synonyms` only the other English words (e.g. "round disc");',
+        "other languages use any of their words.",
+        "",
+        "| group | " + " | ".join(shapes) + " | colour when named |",
+        "|---|" + "---|" * (len(shapes) + 1),
+        *[
+            f"| {g} | "
+            + " | ".join(_fmt(ev["generation"][g]["shape"][s]) for s in shapes)
+            + f" | {_fmt(ev['generation'][g]['colour_when_named'])} |"
+            for g, _, _ in GROUPS
+        ],
+        "",
+        "Texture drawn when the prompt names it (classified by the texture head):",
+        "",
+        "| group | " + " | ".join(vocab.classes("texture")) + " |",
+        "|---|" + "---|" * len(vocab.classes("texture")),
+        *[
+            f"| {g} | "
+            + " | ".join(
+                _fmt(ev["generation"][g]["texture_when_named"][x])
+                for x in vocab.classes("texture")
+            )
+            + " |"
+            for g, _, _ in GROUPS
+        ],
+        "",
+        "## Files",
+        "",
+        "Weights are safetensors; the pipeline's UNet, VAE and text encoder are stored in fp16 and load",
+        "as fp32 (the text encoder's config names `float32`). `clip/` holds the vision tower and both",
+        "projections; `load_toy_clip()` takes the text tower from `original/text_encoder`.",
+        "",
+        "| folder | size |",
+        "|---|---|",
+        *_sizes(out),
+        "",
+        "## Limits",
+        "",
+        "A toy: rates hold for this world's held-out templates and seeds only. Sample sizes are stated;",
+        "intervals are 95 % Wilson intervals per cell, not corrected for multiple comparisons.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_model_card(out: Path) -> Path:
+    """Render and write ``out/MODEL_CARD.md`` atomically."""
+    path = out / "MODEL_CARD.md"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(render_card(out), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

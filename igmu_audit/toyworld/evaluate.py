@@ -1,0 +1,194 @@
+"""Measure a trained toy world and write ``evaluation.json`` (the model card reads it).
+
+Every figure is a count over a stated number of held-out samples with a 95 % Wilson
+interval: classifier accuracy on held-out seeds, the same on VAE reconstructions, toy-CLIP
+zero-shot accuracy per language, and per-shape generation rates per language / word kind
+with held-out caption templates and fixed seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from igmu_audit.toyworld import classifier as cls
+from igmu_audit.toyworld import diffusion
+from igmu_audit.toyworld.clip import load_toy_clip
+from igmu_audit.toyworld.data import caption_and_mentions, sample_dataset, to_tensor
+from igmu_audit.toyworld.vocabulary import ATTRIBUTES, load_vocabulary
+
+#: Prompt groups for generation: (group name, language, word kind).
+GROUPS: tuple[tuple[str, str, str], ...] = (
+    ("en", "en", "name"),
+    ("en-synonyms", "en", "synonyms"),
+    ("fr", "fr", "any"),
+    ("es", "es", "any"),
+    ("de", "de", "any"),
+    ("zh", "zh", "any"),
+    ("ja", "ja", "any"),
+    ("ru", "ru", "any"),
+)
+
+
+def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval of a binomial rate."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def rate(successes: int, n: int) -> dict[str, Any]:
+    """A measured rate as a JSON record: k, n, rate and its 95 % Wilson interval."""
+    low, high = wilson(successes, n)
+    return {
+        "k": successes,
+        "n": n,
+        "rate": round(successes / max(n, 1), 4),
+        "wilson95": [round(low, 4), round(high, 4)],
+    }
+
+
+def evaluation_prompts(
+    shape: str, group: tuple[str, str, str], n: int, seed: int
+) -> tuple[list[str], list[tuple[str, str, str]], list[tuple[str, ...]]]:
+    """Held-out-template prompts for one shape and group, with random colours and textures."""
+    _, language, words = group
+    vocab = load_vocabulary()
+    rng = np.random.default_rng(seed)
+    prompts, attributes, mentions = [], [], []
+    for _ in range(n):
+        colour = str(rng.choice(vocab.classes("colour")))
+        texture = str(rng.choice(vocab.classes("texture")))
+        text, mentioned = caption_and_mentions(
+            shape,
+            colour,
+            texture,
+            rng=rng,
+            language=language,
+            split="test",
+            words=words,
+        )
+        prompts.append(text)
+        attributes.append((shape, colour, texture))
+        mentions.append(mentioned)
+    return prompts, attributes, mentions
+
+
+def generation_rates(
+    pipe: Any, model: cls.ToyClassifier, per_shape: dict[str, int], seed: int = 1234
+) -> dict[str, Any]:
+    """Per group and shape: how often the classifier sees the prompted shape (and colour/texture)."""
+    vocab = load_vocabulary()
+    results: dict[str, Any] = {}
+    for g, group in enumerate(GROUPS):
+        name = group[0]
+        n = per_shape[name]
+        group_result: dict[str, Any] = {
+            "shape": {},
+            "colour_when_named": None,
+            "texture_when_named": {},
+        }
+        colour_hits = colour_total = 0
+        texture_counts = {t: [0, 0] for t in vocab.classes("texture")}
+        for s, shape in enumerate(vocab.classes("shape")):
+            base = seed + 10000 * g + 1000 * s
+            prompts, attributes, mentions = evaluation_prompts(shape, group, n, base)
+            images = diffusion.generate(pipe, prompts, [base + i for i in range(n)])
+            probs = model.predict(images)
+            predicted = {a: probs[a].argmax(-1).tolist() for a in ATTRIBUTES}
+            hits = sum(vocab.classes("shape")[p] == shape for p in predicted["shape"])
+            group_result["shape"][shape] = rate(hits, n)
+            for i, (attrs, mentioned) in enumerate(
+                zip(attributes, mentions, strict=True)
+            ):
+                if "colour" in mentioned:
+                    colour_total += 1
+                    colour_hits += (
+                        vocab.classes("colour")[predicted["colour"][i]] == attrs[1]
+                    )
+                if "texture" in mentioned:
+                    texture_counts[attrs[2]][1] += 1
+                    texture_counts[attrs[2]][0] += (
+                        vocab.classes("texture")[predicted["texture"][i]] == attrs[2]
+                    )
+        group_result["colour_when_named"] = rate(int(colour_hits), colour_total)
+        group_result["texture_when_named"] = {
+            t: rate(int(k), m) for t, (k, m) in texture_counts.items()
+        }
+        results[name] = group_result
+        print(
+            name, {s: r["rate"] for s, r in group_result["shape"].items()}, flush=True
+        )
+    return results
+
+
+def clip_zero_shot(
+    clip: Any, images: torch.Tensor, labels: np.ndarray
+) -> dict[str, Any]:
+    """Toy-CLIP zero-shot accuracy per attribute and language, prompts = the bare first word."""
+    vocab = load_vocabulary()
+    image_emb = clip.encode_image(images)
+    out: dict[str, Any] = {}
+    for k, attribute in enumerate(ATTRIBUTES):
+        out[attribute] = {}
+        for language in vocab.languages:
+            texts = [vocab.words(c, language)[0] for c in vocab.classes(attribute)]
+            predicted = (image_emb @ clip.encode_text(texts).T).argmax(-1).numpy()
+            out[attribute][language] = rate(
+                int((predicted == labels[:, k]).sum()), len(labels)
+            )
+    return out
+
+
+def evaluate_run(out: Path, *, quick: bool = False) -> dict[str, Any]:
+    """Measure the run in ``out`` and write ``evaluation.json`` and ``MODEL_CARD.md`` there."""
+    from diffusers import StableDiffusionPipeline
+
+    from igmu_audit.toyworld.card import write_model_card
+
+    start = time.perf_counter()
+    model = cls.load_toy_classifier(out / "classifier")
+    test = sample_dataset(64 if quick else 2000, 0, "test")
+    images, labels = to_tensor(test.images), test.labels
+    result: dict[str, Any] = {"test_images": len(labels)}
+    result["classifier"] = {
+        a: rate(*counts)
+        for a, counts in cls.accuracy(model, images, cls.labels_tensor(labels)).items()
+    }
+    pipe = StableDiffusionPipeline.from_pretrained(out / "original")
+    pipe.set_progress_bar_config(disable=True)
+    with torch.no_grad():
+        recon = (pipe.vae(images * 2 - 1).sample.clamp(-1, 1) + 1) / 2
+    result["vae_reconstruction_mse"] = round(float(((recon - images) ** 2).mean()), 5)
+    result["classifier_on_reconstructions"] = {
+        a: rate(*counts)
+        for a, counts in cls.accuracy(model, recon, cls.labels_tensor(labels)).items()
+    }
+    result["clip_zero_shot"] = clip_zero_shot(load_toy_clip(out), images, labels)
+    per_shape = {
+        g[0]: (2 if quick else {"en": 48, "en-synonyms": 24}.get(g[0], 16))
+        for g in GROUPS
+    }
+    gen_start = time.perf_counter()
+    result["generation"] = generation_rates(pipe, model, per_shape)
+    result["generation_settings"] = diffusion.GENERATION
+    result["generation_seconds"] = round(time.perf_counter() - gen_start, 1)
+    result["evaluation_seconds"] = round(time.perf_counter() - start, 1)
+    path = out / "evaluation.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(
+        json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    os.replace(tmp, path)
+    write_model_card(out)
+    return result

@@ -1,0 +1,87 @@
+"""The toy world's data: seeded rendering, multilingual captions, disjoint splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from igmu_audit.toyworld.data import (
+    caption,
+    caption_and_mentions,
+    render,
+    sample_dataset,
+    to_tensor,
+)
+from igmu_audit.toyworld.vocabulary import ATTRIBUTES, load_vocabulary
+
+
+def test_vocabulary_has_seven_languages_two_non_latin_and_synonyms():
+    vocab = load_vocabulary()
+    assert set(vocab.languages) >= {"en", "fr", "es", "de", "zh", "ja", "ru"}
+    assert len(vocab.classes("shape")) >= 4
+    assert len(vocab.classes("colour")) >= 4
+    assert vocab.classes("texture") == ["plain", "striped", "dotted"]
+    for attribute in ATTRIBUTES:
+        for concept in vocab.classes(attribute):
+            assert vocab.words(concept, "en")[0] == concept
+            assert len(vocab.words(concept, "en")) >= 2
+            for language in vocab.languages[1:]:
+                assert vocab.words(concept, language)
+    assert vocab.words("circle", "en")[1] == "round disc"
+    assert not any(ch.isascii() for ch in vocab.words("circle", "zh")[0])
+    assert not any(ch.isascii() for ch in vocab.words("circle", "ru")[0])
+
+
+def test_vocabulary_rejects_unknown_names():
+    vocab = load_vocabulary()
+    with pytest.raises(ValueError, match="unknown toy-world concept 'hexagon'"):
+        vocab.attribute_of("hexagon")
+    with pytest.raises(ValueError, match="`language`"):
+        vocab.words("circle", "it")
+
+
+def test_render_is_seeded_and_uint8():
+    a = render("circle", "red", "striped", 0.5, np.random.default_rng(3))
+    b = render("circle", "red", "striped", 0.5, np.random.default_rng(3))
+    assert a.shape == (32, 32, 3)
+    assert a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    # The red channel dominates where the shape is.
+    assert a[..., 0].max() > 200
+
+
+def test_render_validates_names():
+    with pytest.raises(ValueError, match="`colour`"):
+        render("circle", "purple", "plain", 0.5, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="`shape`"):
+        render("hexagon", "red", "plain", 0.5, np.random.default_rng(0))
+
+
+def test_splits_use_disjoint_templates_and_streams():
+    vocab = load_vocabulary()
+    for language in vocab.languages:
+        assert not set(vocab.templates[language]["train"]) & set(
+            vocab.templates[language]["test"]
+        )
+    train, test = sample_dataset(16, 0, "train"), sample_dataset(16, 0, "test")
+    assert not np.array_equal(train.images, test.images)
+    np.testing.assert_array_equal(train.images, sample_dataset(16, 0, "train").images)
+    assert to_tensor(train.images).shape == (16, 3, 32, 32)
+
+
+def test_captions_name_the_attributes_in_each_language():
+    rng = np.random.default_rng(0)
+    text, mentioned = caption_and_mentions(
+        "circle", "red", "striped", rng=rng, language="en", words="name"
+    )
+    assert "circle" in text
+    assert "shape" in mentioned
+    ru = caption("circle", "red", "plain", rng=rng, language="ru", words="name")
+    assert "круг" in ru
+    synonyms = {
+        caption("circle", "red", "plain", rng=rng, words="synonyms") for _ in range(40)
+    }
+    assert not any(" circle" in s for s in synonyms)
+    assert any("round disc" in s for s in synonyms)
+    with pytest.raises(ValueError, match="`split`"):
+        caption("circle", "red", "plain", rng=rng, split="val")
