@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from igmu_audit.pipelines.cache import ImageCache
     from igmu_audit.pipelines.generation import GenerationSettings
     from igmu_audit.pipelines.loading import LoadedPipeline
-    from igmu_audit.prompts.splits import DataIGM
+    from igmu_audit.prompts.splits import DataIGM, TaskPrompts
 
 
 def _session(request: pytest.FixtureRequest) -> AuditSession:
@@ -76,22 +76,29 @@ def dataigm(request: pytest.FixtureRequest) -> DataIGM:
     return _session(request).dataigm
 
 
-@pytest.fixture(scope="session")
-def forget_prompts(request: pytest.FixtureRequest, dataigm: DataIGM) -> list[str]:
-    """Forget prompts of the configured ``dataigm_task``; skips when no task is set."""
+def _task(request: pytest.FixtureRequest, dataigm: DataIGM) -> TaskPrompts:
     task = _session(request).config.dataigm_task
     if task is None:
         pytest.skip("igmu-audit: no DataIGM task configured; set `dataigm_task:` in the audit spec")
-    return dataigm[task].forget_prompts()
+    return dataigm[task]
+
+
+@pytest.fixture(scope="session")
+def forget_prompts(request: pytest.FixtureRequest, dataigm: DataIGM) -> list[str]:
+    """Forget prompts of the configured ``dataigm_task``; skips when no task is set."""
+    return _task(request, dataigm).forget_prompts()
 
 
 @pytest.fixture(scope="session")
 def retain_prompts(request: pytest.FixtureRequest, dataigm: DataIGM) -> list[str]:
     """Retain prompts of the configured ``dataigm_task``; skips when no task is set."""
-    task = _session(request).config.dataigm_task
-    if task is None:
-        pytest.skip("igmu-audit: no DataIGM task configured; set `dataigm_task:` in the audit spec")
-    return dataigm[task].retain_prompts()
+    return _task(request, dataigm).retain_prompts()
+
+
+@pytest.fixture(scope="session")
+def retain_by_category(request: pytest.FixtureRequest, dataigm: DataIGM) -> dict[str, list[str]]:
+    """Retain prompts of ``dataigm_task`` grouped by category (the class each should show)."""
+    return {c: list(p) for c, p in _task(request, dataigm).retain.items()}
 
 
 @pytest.fixture(scope="session")
@@ -114,12 +121,3 @@ def igmu_clip(request: pytest.FixtureRequest) -> Any:
     if session.config.clip is None:
         pytest.skip("igmu-audit: no CLIP model configured; set `clip:` (toyworld or {model_name, checkpoint})")
     return load_clip(session.config.clip, allow_pickle=session.config.allow_pickle)
-
-
-@pytest.fixture(scope="session")
-def retain_by_category(request: pytest.FixtureRequest, dataigm: DataIGM) -> dict[str, list[str]]:
-    """Retain prompts of ``dataigm_task`` grouped by category (the class each should show)."""
-    task = _session(request).config.dataigm_task
-    if task is None:
-        pytest.skip("igmu-audit: no DataIGM task configured; set `dataigm_task:` in the audit spec")
-    return {c: list(p) for c, p in dataigm[task].retain.items()}
