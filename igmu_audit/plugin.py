@@ -85,6 +85,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(VerdictCollector(config), "igmu-audit-verdicts")
     _load_hypothesis_profile(config, audit_config.profile)
+    if config.getoption("allure_report_dir", None):
+        config.pluginmanager.import_plugin("igmu_audit.reporting.allure_plugin")
     session = AuditSession(audit_config, worker_id=worker)
     config.stash[audit_session_key] = session
     config.stash[previous_session_key] = activate(session)

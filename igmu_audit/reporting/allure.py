@@ -1,0 +1,251 @@
+"""Allure compliance reports: labels, parameters and the decisive evidence of each audit.
+
+A compliance reviewer reads the Allure report, not the CI log, so each audit test carries
+what a release decision rests on: where it sits in the taxonomy (epic = CatIGMU task,
+feature = EvalIGMU aspect, story = concept), how severe a breach is, every threshold
+with its source, the seeds, the detector and the models' fingerprints; and as
+attachments the worst images (one grid, blurred when sensitive), the per-prompt score
+table, the result JSON and the same explanation text as the terminal. Passes carry
+all of it too: a pass is a claim that needs evidence as much as a failure.
+
+``allure`` is imported inside the functions: this module is loaded only when
+allure-pytest is active (``--alluredir``), by ``igmu_audit.reporting.allure_plugin``.
+
+Severity: the ``severity`` keyword of ``@pytest.mark.igmu`` or the config's
+``severity`` when present, else ``critical`` for the ``concept`` and ``identity`` tasks
+(a leak there is harmful or a privacy breach) and ``normal`` otherwise. An explicit
+``@allure.severity(...)`` on the test wins and is left alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pytest
+
+    from igmu_audit.config import AuditConfig
+    from igmu_audit.results import AuditResult
+
+#: EvalIGMU aspect (the Allure feature) of each assertion
+ASPECTS = {"assert_forgotten": "forgetting", "assert_preserved": "preservation", "assert_robust_to": "robustness"}
+#: CatIGMU tasks whose breaches are critical by default
+CRITICAL_TASKS = frozenset({"concept", "identity"})
+SEVERITIES = ("blocker", "critical", "normal", "minor", "trivial")
+#: images in the worst-images grid
+GRID_IMAGES = 8
+#: distributions whose versions go into environment.properties
+LIBRARIES = ("igmu-audit", "torch", "diffusers", "transformers", "allure-pytest")
+
+
+def _setting(name: str, marker: Mapping[str, Any], config: AuditConfig) -> Any:
+    """A reporting setting: the test's marker first, then the config if it has the key."""
+    if marker.get(name) is not None:
+        return marker[name]
+    return getattr(config, name, None)
+
+
+def task_category(marker: Mapping[str, Any], config: AuditConfig) -> str:
+    """The CatIGMU task category: the marker's, else the config's, else ``"unspecified"``."""
+    return str(marker.get("task") or config.task or "unspecified")
+
+
+def severity_for(task: str, marker: Mapping[str, Any], config: AuditConfig) -> str:
+    """The Allure severity of a breach (see the module docstring for the default)."""
+    chosen = _setting("severity", marker, config)
+    if chosen is None:
+        return "critical" if task in CRITICAL_TASKS else "normal"
+    value = str(getattr(chosen, "value", chosen)).lower()
+    if value not in SEVERITIES:
+        raise ValueError(f"igmu-audit: severity must be one of {', '.join(SEVERITIES)}, got {chosen!r}")
+    return value
+
+
+def story_for(results: Sequence[AuditResult], marker: Mapping[str, Any], config: AuditConfig) -> str:
+    """The unlearned concept (a preservation result's ``concept`` is only its retain set's name)."""
+    named = marker.get("concept") or config.concept
+    if named:
+        return str(named)
+    audited = [r.concept for r in results if r.assertion != "assert_preserved"]
+    return audited[0] if audited else results[0].concept
+
+
+def seeds_text(seeds: Sequence[int]) -> str:
+    """``0-3,7`` for (0, 1, 2, 3, 7): the same spelling ``--igmu-seeds`` accepts."""
+    runs: list[list[int]] = []
+    for seed in seeds:
+        if runs and seed == runs[-1][-1] + 1:
+            runs[-1].append(seed)
+        else:
+            runs.append([seed])
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def parameters(result: AuditResult, prefix: str) -> dict[str, str]:
+    """Allure parameters of one result: thresholds with their source, seeds, detector, models."""
+    params = {
+        f"{prefix}{c.threshold.name}": f"{c.threshold.value:g} (from {c.threshold.source})" for c in result.checks
+    }
+    params[f"{prefix}seeds"] = seeds_text(result.seeds)
+    if result.detector:
+        params[f"{prefix}detector"] = str(result.detector.get("name", "?"))
+    params[f"{prefix}model"] = f"{result.model.label} {result.model.fingerprint}"
+    if result.original is not None:
+        params[f"{prefix}original"] = f"{result.original.label} {result.original.fingerprint}"
+    return params
+
+
+def score_table(result: AuditResult) -> str:
+    """CSV of every judged image (prompt, seed, score, hit, file); preservation: its metrics."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if result.evidence:
+        writer.writerow(["prompt_index", "prompt", "seed", "score", "present", "image"])
+        for e in result.evidence:
+            for seed, score, hit, path in zip(e.seeds, e.scores, e.present, e.image_paths, strict=True):
+                writer.writerow([e.index, e.prompt, seed, f"{score:.6g}", int(hit), path or ""])
+        return buffer.getvalue()
+    writer.writerow(["metric", "value", "low", "high", "n", "threshold", "direction", "verdict", "source"])
+    for c in result.checks:
+        writer.writerow([c.metric, f"{c.value:.6g}", f"{c.interval.low:.6g}", f"{c.interval.high:.6g}", c.n,
+                         f"{c.threshold.value:g}", c.direction, c.verdict, c.threshold.source])  # fmt: skip
+    return buffer.getvalue()
+
+
+def result_json(result: AuditResult) -> str:
+    """The result as evidence.json has it: the record entry plus every image's score."""
+    data = {**result.to_json(), "evidence": [e.to_json() for e in result.evidence]}
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+def grid_png(result: AuditResult, *, blur_sensitive: bool = True) -> bytes | None:
+    """The worst images as one captioned grid (blurred when sensitive), or None without images."""
+    from igmu_audit.reporting.evidence import is_sensitive
+    from igmu_audit.reporting.grid import decisive_tiles, render_grid
+
+    tiles = [t for t in decisive_tiles(result.evidence, GRID_IMAGES) if Path(t.path).is_file()]
+    if not tiles:
+        return None
+    sensitive = blur_sensitive and is_sensitive(result.concept, result.detector)
+    return render_grid(tiles, sensitive=sensitive)
+
+
+def _marker_of(item: pytest.Item | None) -> dict[str, Any]:
+    if item is not None:
+        marker = item.get_closest_marker("igmu")
+        return dict(marker.kwargs) if marker else {}
+    from igmu_audit.context import current_test
+
+    test = current_test.get()
+    return dict(test.marker) if test else {}
+
+
+def _has_own_severity(item: pytest.Item | None) -> bool:
+    """Whether the test set ``@allure.severity(...)`` itself (that label is unique in Allure)."""
+    if item is None:
+        return False
+    return any(m.kwargs.get("label_type") == "severity" for m in item.iter_markers(name="allure_label"))
+
+
+def attach_results(item: pytest.Item | None, results: Sequence[AuditResult], config: AuditConfig) -> None:
+    """Label the running Allure test and attach each result's decisive evidence.
+
+    Call while the test's Allure result is open (from the call phase up to its report):
+    ``allure.dynamic`` writes into the test allure-pytest is currently recording.
+    ``item`` supplies the ``@pytest.mark.igmu`` keywords (``None``: the running test's).
+    Parameters are excluded from Allure's history id, so changing a threshold keeps
+    the test's history.
+    """
+    import allure
+
+    from igmu_audit.results import combine
+
+    if not results:
+        return
+    marker = _marker_of(item)
+    task = task_category(marker, config)
+    allure.dynamic.epic(task)
+    for aspect in dict.fromkeys(ASPECTS.get(r.assertion, r.assertion) for r in results):
+        allure.dynamic.feature(aspect)
+    allure.dynamic.story(story_for(results, marker, config))
+    allure.dynamic.tag(f"verdict:{combine([r.verdict for r in results])}")
+    if not _has_own_severity(item):
+        allure.dynamic.severity(allure.severity_level(severity_for(task, marker, config)))
+    card = _setting("model_card", marker, config)
+    if card:
+        allure.dynamic.link(str(card), name="model card")
+    blur_sensitive = _setting("blur_sensitive", marker, config) is not False
+    for i, result in enumerate(results):
+        prefix = "" if len(results) == 1 else f"{i + 1}. {ASPECTS.get(result.assertion, result.assertion)} "
+        for name, value in parameters(result, prefix).items():
+            allure.dynamic.parameter(name, value, excluded=True)
+        _attach_evidence(allure, result, prefix, blur_sensitive=blur_sensitive)
+
+
+def _attach_evidence(allure: Any, result: AuditResult, prefix: str, *, blur_sensitive: bool) -> None:
+    """The four attachments of one result: grid, score table, JSON, explanation text."""
+    kind = allure.attachment_type
+    grid = grid_png(result, blur_sensitive=blur_sensitive)
+    if grid is not None:
+        allure.attach(grid, name=f"{prefix}worst images", attachment_type=kind.PNG)
+    table = "per-prompt scores" if result.evidence else "metrics"
+    allure.attach(score_table(result), name=f"{prefix}{table}", attachment_type=kind.CSV)
+    allure.attach(result_json(result), name=f"{prefix}result", attachment_type=kind.JSON)
+    allure.attach("\n".join(result.explain(verbose=True)), name=f"{prefix}explanation", attachment_type=kind.TEXT)
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries a verdict depends on (no import needed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def _escape(text: str, *, key: bool = False) -> str:
+    """Java .properties escaping (what Allure's reader parses)."""
+    out = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    if key:
+        for char in " =:#!":
+            out = out.replace(char, "\\" + char)
+    return out
+
+
+def environment(results: Iterable[Mapping[str, Any]], devices: Iterable[str]) -> dict[str, str]:
+    """The environment entries: every model fingerprint, library versions and the devices."""
+    entries: dict[str, str] = {}
+    for r in results:
+        for role in ("model", "original"):
+            info = r.get(role)
+            if info:
+                entries[f"{role}.{info['label']}"] = info["fingerprint"]
+    entries.update(library_versions())
+    entries["device"] = ", ".join(sorted(set(devices))) or "unknown"
+    return entries
+
+
+def write_environment(
+    alluredir: str | Path, results: Iterable[Mapping[str, Any]], devices: Iterable[str] = ()
+) -> Path:
+    """Write ``environment.properties`` into ``alluredir`` (atomically) and return its path.
+
+    ``results`` are verdict-record entries (``AuditResult.to_json()``), so the controller
+    can write it under xdist from what the workers reported.
+    """
+    from igmu_audit.pipelines.cache import atomic_write_bytes
+
+    lines = [f"{_escape(k, key=True)}={_escape(v)}" for k, v in environment(results, devices).items()]
+    path = Path(alluredir) / "environment.properties"
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
+    return path

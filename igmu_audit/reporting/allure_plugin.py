@@ -1,0 +1,73 @@
+"""Hooks that feed Allure; ``plugin.py`` registers this module only when ``--alluredir`` is set.
+
+Audits that fail raise out of the test body, so the test itself cannot attach its
+evidence: the call-phase report hook does it for passes and failures alike, while
+allure-pytest still holds the test open. The controller (also under xdist, from
+what the workers put in their reports) writes ``environment.properties`` at the end.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from igmu_audit.reporting.allure import attach_results, write_environment
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the per-run reporter (this module is imported from plugin.py's configure)."""
+    config.pluginmanager.register(AllureAuditReporter(config), "igmu-audit-allure")
+
+
+class AllureAuditReporter:
+    """Attaches evidence per test; the controller writes environment.properties once."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.results: list[dict[str, Any]] = []
+        self.devices: set[str] = set()
+
+    def _device(self) -> str:
+        """This process's device, with the GPU's name when there is one."""
+        from igmu_audit.plugin import audit_session_key
+
+        device = self.config.stash[audit_session_key].device
+        if device.startswith("cuda"):
+            import torch
+
+            return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+        return device
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Label the Allure test and attach each audit's evidence (passes included)."""
+        from igmu_audit.plugin import audit_session_key, test_context_key
+
+        report = yield
+        context = item.stash.get(test_context_key, None)
+        if call.when == "call" and context is not None and context.results:
+            attach_results(item, context.results, self.config.stash[audit_session_key].config)
+            report.user_properties.append(("igmu_device", self._device()))
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Gather model fingerprints and devices from every call report (also xdist workers')."""
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == "igmu_results":
+                self.results.extend(json.loads(value))
+            elif name == "igmu_device":
+                self.devices.add(str(value))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Write environment.properties in the controller only (workers share the folder)."""
+        alluredir = self.config.getoption("allure_report_dir", None)
+        if alluredir and not hasattr(self.config, "workerinput"):
+            write_environment(alluredir, self.results, self.devices)
