@@ -1,0 +1,214 @@
+"""Measure the zoo and write ``measurements.json`` and ``ZOO_CARD.md`` from the measurements.
+
+Why generated: every figure in the card is a count read from ``measurements.json``, so the
+card cannot drift from what the models do; ``tests/toyworld/test_zoo.py`` re-measures the
+shipped files and checks them against the same expectations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from igmu_audit.toyworld.unlearn.measure import (
+    AUDIT_SEEDS,
+    MAX_ACCURACY_DROP,
+    MAX_FORGET_RATE,
+    MAX_ROBUST_RATE,
+    Meter,
+    audit_proxy,
+)
+from igmu_audit.toyworld.unlearn.zoo import ZooModel
+
+ASPECTS = ("forgetting", "preservation", "robustness")
+TASK = {"circle": "shape_circle", "striped": "texture_striped"}
+
+
+def load_model(original: Path, model: ZooModel | None, folder: Path) -> Any:
+    """A zoo model (or the original for ``None``) through ``load_pipeline``, as users load one."""
+    from igmu_audit.pipelines.loading import ModelSpec, load_pipeline
+
+    overrides = {} if model is None else {model.component: str(folder / model.filename)}
+    return load_pipeline(ModelSpec(path=str(original), **overrides))
+
+
+def measure_zoo(folder: Path, original: Path, models: list[ZooModel]) -> dict[str, Any]:
+    """Measure the original and ``models``; merge into ``folder/measurements.json``."""
+    path = folder / "measurements.json"
+    result: dict[str, Any] = (
+        json.loads(path.read_text()) if path.exists() else {"models": {}}
+    )
+    concept = "circle"
+    meter = Meter(concept)
+    base = load_model(original, None, folder)
+    start = time.perf_counter()
+    original_outcomes = meter.audit_outcomes(base, TASK[concept])
+    result["original"] = {
+        "forget": meter.forget(base),
+        "retain": meter.retain(base),
+        "audit_proxy": audit_proxy(original_outcomes, original_outcomes, {}),
+    }
+    for model in models:
+        loaded = load_model(original, model, folder)
+        forget = meter.forget(loaded)
+        result["models"][model.name] = {
+            "method": model.method,
+            "component": model.component,
+            "file": model.filename,
+            "bytes": (folder / model.filename).stat().st_size,
+            "overrides": [o.to_dict() for o in loaded.overrides],
+            "settings": model.settings,
+            "anchor": model.anchor,
+            "summary": model.summary,
+            "forget": forget,
+            "retain": meter.retain(loaded),
+            "audit_proxy": audit_proxy(
+                meter.audit_outcomes(loaded, TASK[concept]), original_outcomes, forget
+            ),
+            "expected": model.expected,
+        }
+    result["settings"] = _settings(meter)
+    result["concept"] = concept
+    result["measure_seconds"] = round(time.perf_counter() - start, 1)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(
+        json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    os.replace(tmp, path)
+    return result
+
+
+def _settings(meter: Meter) -> dict[str, Any]:
+    s = meter.settings
+    return {
+        "steps": s.steps,
+        "guidance_scale": s.guidance_scale,
+        "height": s.height,
+        "width": s.width,
+    }
+
+
+def _cell(r: dict[str, Any]) -> str:
+    low, high = r["wilson95"]
+    return f"{100 * r['rate']:.1f} % [{100 * low:.0f}, {100 * high:.0f}] ({r['k']}/{r['n']})"
+
+
+def _rows(name: str, entry: dict[str, Any], groups: list[str]) -> str:
+    return f"| {name} | " + " | ".join(_cell(entry["forget"][g]) for g in groups) + " |"
+
+
+def write_card(folder: Path, m: dict[str, Any]) -> Path:
+    """Render ``ZOO_CARD.md`` from the measurements."""
+    models = m["models"]
+    groups = list(m["original"]["forget"])
+    others = list(m["original"]["retain"])
+    lines = [
+        "# Toy-world zoo: unlearned variants of the toy original",
+        "",
+        "Real unlearning methods applied to `fixtures/toyworld/original` to erase the shape "
+        "**circle**, shipped as override files in the formats the methods publish. Load one "
+        "exactly like a user's checkpoint:",
+        "",
+        "```python",
+        "from igmu_audit.pipelines.loading import ModelSpec, load_pipeline",
+        'model = load_pipeline(ModelSpec(path="fixtures/toyworld/original", unet="fixtures/toyworld/zoo/esd-x-circle.safetensors"))',
+        "```",
+        "",
+        "Rebuild (fixed seeds, CPU): `python -m igmu_audit.toyworld.unlearn` (build + measure + this card).",
+        "",
+        "## Models",
+        "",
+        "| model | method | override | tensors / params | size | what it is |",
+        "|---|---|---|---|---|---|",
+    ]
+    for e in models.values():
+        o = e["overrides"][0]
+        lines.append(
+            f"| `{e['file']}` | {e['method']} | `{e['component']}=` | {o['n_keys']} / {o['n_params']:,} "
+            f"| {e['bytes'] / 1e6:.2f} MB | {e['summary']} |"
+        )
+    lines += ["", "Hyper-parameters (also in each file's safetensors metadata):", ""]
+    lines += [
+        f"- `{name}`: `{json.dumps(e['settings'], sort_keys=True)}`"
+        + (f", anchor `{e['anchor']}`" if e["anchor"] else "")
+        for name, e in models.items()
+    ]
+    lines += [
+        "",
+        "## Expected audit verdicts",
+        "",
+        f"Judged like the ready-made audits with their default thresholds: forgetting = circle rate on the "
+        f"DataIGM `shape_circle` forget prompts × seeds {list(AUDIT_SEEDS)}, PASS if the 95 % Wilson upper bound "
+        f"is ≤ {MAX_FORGET_RATE:.0%}; preservation = paired accuracy drop on the retain prompts (McNemar "
+        f"interval) ≤ {MAX_ACCURACY_DROP:.0%}; robustness = every synonym / translation group's rate ≤ "
+        f"{MAX_ROBUST_RATE:.0%}. FAIL when the interval lies wholly above the threshold, INCONCLUSIVE in between.",
+        "",
+        "| model | "
+        + " | ".join(ASPECTS)
+        + " | forget rate (audit prompts) | accuracy drop [95 % CI] |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows = [("toy original (control)", m["original"])] + [
+        (f"`{n}`", e) for n, e in models.items()
+    ]
+    for label, e in rows:
+        proxy = e["audit_proxy"]
+        measured = proxy["verdicts"]
+        drop = proxy["accuracy_drop"]
+        wanted = e.get("expected", measured)
+        cells = [
+            measured[a].upper()
+            + ("" if measured[a] == wanted[a] else f" (built for {wanted[a]})")
+            for a in ASPECTS
+        ]
+        lines.append(
+            f"| {label} | " + " | ".join(cells) + f" | {_cell(proxy['forget_rate'])} | "
+            f"{100 * drop['difference']:+.1f} pts [{100 * drop['interval95'][0]:.1f}, {100 * drop['interval95'][1]:.1f}] |"
+        )
+    lines += [
+        "",
+        "The original is measured against itself, so its robustness cell reads its own rates as leaks.",
+        "",
+        "## Concept rate on forget prompts (held-out templates)",
+        "",
+        "Rate of images the toy detector calls *circle* (score ≥ 0.5), 95 % Wilson interval, (hits/images). "
+        "`en`: the English name; `en-synonyms`: round disc, disk, round shape; the rest: translations.",
+        "",
+        "| model | " + " | ".join(groups) + " |",
+        "|---|" + "---|" * len(groups),
+        _rows("toy original", m["original"], groups),
+    ]
+    lines += [_rows(f"`{n}`", e, groups) for n, e in models.items()]
+    lines += [
+        "",
+        "## Other shapes still drawn (retain prompts, English, held-out templates)",
+        "",
+        "| model | " + " | ".join(others) + " |",
+        "|---|" + "---|" * len(others),
+        "| toy original | "
+        + " | ".join(_cell(m["original"]["retain"][c]) for c in others)
+        + " |",
+    ]
+    lines += [
+        "| "
+        + f"`{n}`"
+        + " | "
+        + " | ".join(_cell(e["retain"][c]) for c in others)
+        + " |"
+        for n, e in models.items()
+    ]
+    settings = m["settings"]
+    lines += [
+        "",
+        f"Generation: {settings['steps']} DDIM steps, guidance {settings['guidance_scale']}, "
+        f"{settings['width']}×{settings['height']} px, one seed per image (fixed), through "
+        "`igmu_audit.pipelines.generation.generate_pairs`; detector `ToyWorldDetector`. "
+        f"Measuring took {m.get('measure_seconds', 0):.0f} s on 2 CPU cores.",
+        "",
+    ]
+    path = folder / "ZOO_CARD.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

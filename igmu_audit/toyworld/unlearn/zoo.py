@@ -1,0 +1,205 @@
+"""The toy-world zoo: each unlearning method applied to the shipped toy original.
+
+Every model is an override file on top of ``fixtures/toyworld/original``, in the format the
+real method publishes, and loads through ``load_pipeline(ModelSpec(path=original, unet=...))``
+(or ``text_encoder=...``) exactly like a user's checkpoint. Every run is seeded, so
+``python -m igmu_audit.toyworld.unlearn`` rebuilds the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from igmu_audit._paths import fixtures_dir
+from igmu_audit.toyworld.unlearn._common import (
+    concept_prompts,
+    paired_prompts,
+    retain_prompts,
+)
+from igmu_audit.toyworld.unlearn.esd import ESDConfig, train_esd
+from igmu_audit.toyworld.unlearn.token_edit import token_edit
+from igmu_audit.toyworld.unlearn.uce import UCEConfig, uce_edit
+from igmu_audit.toyworld.vocabulary import load_vocabulary
+
+Progress = Callable[[int, float], None]
+#: Optimiser steps per trained model in ``--quick`` (smoke-test) builds.
+QUICK_STEPS = 3
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """One zoo entry.
+
+    Attributes:
+        name: file stem and spec name, e.g. ``"esd-x-circle"``.
+        method: ``"esd"``, ``"uce"`` or ``"token_edit"``.
+        component: which ``ModelSpec`` field the file goes in (``"unet"``, ``"text_encoder"``).
+        concept: the erased concept.
+        anchor: what the concept is mapped to (UCE, token edit), or ``None``.
+        settings: the method's hyper-parameters.
+        expected: the audit verdicts the model is built to get (forgetting, preservation,
+            robustness); the zoo tests check the measured behaviour against them.
+        summary: one line for the card.
+    """
+
+    name: str
+    method: str
+    component: str
+    concept: str
+    anchor: str | None
+    settings: dict[str, Any]
+    expected: dict[str, str]
+    summary: str
+
+    @property
+    def filename(self) -> str:
+        """The override file's name in the zoo folder."""
+        return f"{self.name}.safetensors"
+
+
+def _esd(
+    name: str, config: ESDConfig, expected: dict[str, str], summary: str
+) -> ZooModel:
+    return ZooModel(
+        name, "esd", "unet", "circle", None, config.to_dict(), expected, summary
+    )
+
+
+ZOO: tuple[ZooModel, ...] = (
+    _esd(
+        "esd-x-circle",
+        ESDConfig(steps=600, lr=2e-4, eta=1.0, retain_weight=1.0),
+        {"forgetting": "fail", "preservation": "pass", "robustness": "fail"},
+        "ESD-x with a retain term: erases most circles, keeps the other shapes",
+    ),
+    _esd(
+        "esd-x-circle-overerased",
+        ESDConfig(steps=600, lr=5e-4, eta=3.0, retain_weight=0.0),
+        {"forgetting": "pass", "preservation": "fail", "robustness": "pass"},
+        "ESD-x without a retain term, η = 3, 5e-4: erases circles and damages other shapes",
+    ),
+    ZooModel(
+        "uce-circle", "uce", "unet", "circle", "square", UCEConfig().to_dict(),
+        {"forgetting": "pass", "preservation": "pass", "robustness": "fail"},
+        "UCE (closed form, to_k/to_v) on the English name and synonyms, towards 'square'",
+    ),
+    ZooModel(
+        "token-edit-circle", "token_edit", "text_encoder", "circle", "square",
+        {"words": ["circle"]},
+        {"forgetting": "pass", "preservation": "pass", "robustness": "fail"},
+        "the English token 'circle' rewired to 'square' in the text encoder's embedding",
+    ),
+)  # fmt: skip
+
+
+def default_original() -> Path:
+    """The shipped toy original pipeline folder."""
+    return fixtures_dir() / "toyworld" / "original"
+
+
+def load_original(original: Path) -> Any:
+    """The toy original as a float32 diffusers pipeline, through the project's loader."""
+    from igmu_audit.pipelines.loading import ModelSpec, load_pipeline
+
+    pipe = load_pipeline(ModelSpec(path=str(original))).pipeline
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def build_model(
+    model: ZooModel,
+    pipe: Any,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> dict[str, torch.Tensor]:
+    """Run ``model``'s method on ``pipe`` (modified in place) and return its override dict."""
+    concept = model.concept
+    if model.method == "esd":
+        config = ESDConfig(
+            **{
+                **model.settings,
+                "steps": QUICK_STEPS if quick else model.settings["steps"],
+                "seed": seed,
+            }
+        )
+        erase = concept_prompts(concept, 256, seed=seed)
+        keep = retain_prompts(concept, 256, seed=seed + 1, empty=32)
+        return train_esd(pipe, erase, keep, config, progress)
+    if model.method == "uce":
+        assert model.anchor is not None
+        words = load_vocabulary().words(concept, "en")
+        erase, anchors = paired_prompts(concept, model.anchor, words, 64, seed=seed)
+        preserve = retain_prompts(concept, 96, seed=seed + 2, empty=1)
+        return uce_edit(pipe, erase, anchors, preserve, UCEConfig(**model.settings))
+    if model.method == "token_edit":
+        assert model.anchor is not None
+        edited, _ = token_edit(pipe, model.settings["words"], model.anchor)
+        return edited
+    raise ValueError(f"unknown zoo method {model.method!r}")
+
+
+def save_override(
+    tensors: dict[str, torch.Tensor], path: Path, model: ZooModel, seconds: float
+) -> Path:
+    """Write a safetensors override with the recipe in its metadata (strings only)."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format": "pt",
+        "method": model.method,
+        "component": model.component,
+        "concept": model.concept,
+        "anchor": model.anchor or "",
+        "settings": json.dumps(model.settings, sort_keys=True),
+        "build_seconds": f"{seconds:.1f}",
+    }
+    save_file(tensors, str(path), metadata=meta)
+    return path
+
+
+def build_zoo(
+    out: Path,
+    *,
+    original: Path | None = None,
+    quick: bool = False,
+    seed: int = 0,
+    only: tuple[str, ...] = (),
+    progress: Callable[[ZooModel], Progress | None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Build every zoo model (or those in ``only``) into ``out``; return per-model records."""
+    original = Path(original) if original is not None else default_original()
+    records: dict[str, dict[str, Any]] = {}
+    for model in ZOO:
+        if only and model.name not in only:
+            continue
+        torch.manual_seed(seed)
+        pipe = load_original(original)
+        start = time.perf_counter()
+        tensors = build_model(
+            model,
+            pipe,
+            quick=quick,
+            seed=seed,
+            progress=progress(model) if progress else None,
+        )
+        seconds = time.perf_counter() - start
+        path = save_override(tensors, out / model.filename, model, seconds)
+        records[model.name] = {
+            "file": path.name,
+            "component": model.component,
+            "keys": len(tensors),
+            "params": int(sum(t.numel() for t in tensors.values())),
+            "bytes": path.stat().st_size,
+            "seconds": round(seconds, 1),
+        }
+    return records
