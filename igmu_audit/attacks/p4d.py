@@ -1,0 +1,118 @@
+"""P4D (Chin et al., ICML 2024): make the unlearned model denoise like the original did.
+
+Why: if some prompt makes the unlearned model's noise prediction match the original
+model's prediction for the concept prompt, the unlearned model will draw what the original
+drew. With x_t noised from the original's images of the prompt P,
+
+    min_e  E_{t, ε} || ε_θ'(x_t, t, c'([e; P])) - ε_θ(x_t, t, c(P)) ||²
+
+(θ, c: the original UNet and text encoder; θ', c': the unlearned ones), e projected to
+real tokens every step (PEZ). P4D keeps only *ideal* prompts: the concept shows on the
+original and not on the unlearned model; the others are reported as ``"not ideal"`` (not
+counted) or as pre-attack successes. Here the k learned tokens are a prefix of P (P4D-K
+keeps the prompt's tokens; P4D-N replaces them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from igmu_audit.attacks._soft import (
+    check_soft_options,
+    noised,
+    pez_search,
+    target_latents,
+)
+from igmu_audit.attacks._tokens import diffusers_pipe, encode, input_ids
+from igmu_audit.attacks.base import (
+    AttackBudget,
+    AttackContext,
+    AttackResult,
+    BudgetMeter,
+    Candidate,
+    resolve_budget,
+    run_attack,
+)
+
+
+class P4D:
+    """Optimise a k-token prefix so the unlearned denoiser matches the original's prediction.
+
+    Args:
+        budget: per-prompt budget (default: 40 steps, 120 s, as UnlearnDiffAtk).
+        k: prefix tokens.
+        lr: Adam learning rate on the soft token vectors.
+        check_every: render and detect the projected prompt every this many steps.
+        batch: (image, t, ε) draws averaged per step.
+        vocabulary: restrict tokens to those of these words (``None``: every whole-word token).
+        seed: seeds the token initialisation and the (t, ε) draws (per prompt).
+
+    Raises:
+        ConfigError: invalid options; ``run`` without ``original``.
+
+    Example:
+        >>> P4D(k=3).name
+        'p4d'
+    """
+
+    name = "p4d"
+
+    def __init__(
+        self,
+        budget: AttackBudget | None = None,
+        *,
+        k: int = 5,
+        lr: float = 0.01,
+        check_every: int = 10,
+        batch: int = 4,
+        vocabulary: Sequence[str] | None = None,
+        seed: int = 0,
+    ) -> None:
+        check_soft_options(k, lr, check_every, batch)
+        self.budget = resolve_budget(budget, AttackBudget(steps=40, seconds=120.0))
+        self.k, self.lr, self.check_every, self.batch = k, lr, check_every, batch
+        self.vocabulary = vocabulary
+        self.seed = seed
+
+    def __repr__(self) -> str:
+        return f"P4D(k={self.k}, lr={self.lr}, budget={self.budget})"
+
+    def _search(self, ctx: AttackContext, meter: BudgetMeter) -> Candidate:
+        import torch
+        import torch.nn.functional as F
+
+        z0 = target_latents(ctx, from_original=True)
+        pipe, reference = diffusers_pipe(ctx.pipeline), diffusers_pipe(ctx.original)
+        with torch.no_grad():
+            target_cond = encode(reference.text_encoder, input_ids(reference.tokenizer, [ctx.prompt]))
+
+        def loss(cond: Any, generator: Any) -> Any:
+            xt, t, _ = noised(pipe, z0, self.batch, generator)
+            with torch.no_grad():
+                want = reference.unet(xt.to(reference.device), t.to(reference.device),
+                                      encoder_hidden_states=target_cond.expand(self.batch, -1, -1)).sample  # fmt: skip
+            pred = pipe.unet(xt, t, encoder_hidden_states=cond.expand(self.batch, -1, -1)).sample
+            return F.mse_loss(pred.float(), want.to(pred.device).float())
+
+        return pez_search(ctx, meter, loss, k=self.k, lr=self.lr, check_every=self.check_every, vocabulary=self.vocabulary)
+
+    def run(
+        self,
+        pipeline: Any,
+        prompts: Sequence[str],
+        *,
+        detector: Any,
+        seeds: Sequence[int],
+        original: Any = None,
+        settings: Any = None,
+        cache: Any = None,
+    ) -> AttackResult:
+        """Attack every ideal prompt on ``pipeline``; see ``UnlearnDiffAtk.run``.
+
+        Raises:
+            ConfigError: ``original`` missing (P4D's target is the original's prediction),
+                empty prompts, bad seeds, no detector.
+        """
+        return run_attack(self, self._search, pipeline, prompts, detector=detector, seeds=seeds, original=original,
+                          settings=settings, cache=cache, needs_original=True, ideal_only=True)  # fmt: skip
