@@ -34,6 +34,17 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check igmu_audit
 
+## Compliance report: the toy audits (or, until the toy world is trained, example audits of the
+## tiny test pipeline) with --alluredir, then one offline HTML file: allure-report/index.html.
+report: install
+	rm -rf allure-results allure-report
+	if [ -f fixtures/toyworld/original/model_index.json ]; then \
+	  $(PY) audits/run.py audits/specs/toyworld-*.yaml --alluredir=allure-results; \
+	else \
+	  $(PY) tools/report/demo.py allure-results; \
+	fi
+	tools/report/build.sh -o allure-report allure-results
+
 bench: install
 	$(PY) benchmarks/bench_generation.py
 

@@ -23,6 +23,7 @@ import csv
 import io
 import json
 import platform
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,11 @@ if TYPE_CHECKING:
     from igmu_audit.results import AuditResult
 
 #: EvalIGMU aspect (the Allure feature) of each assertion
-ASPECTS = {"assert_forgotten": "forgetting", "assert_preserved": "preservation", "assert_robust_to": "robustness"}
+ASPECTS = {
+    "assert_forgotten": "forgetting",
+    "assert_preserved": "preservation",
+    "assert_robust_to": "robustness",
+}
 #: CatIGMU tasks whose breaches are critical by default
 CRITICAL_TASKS = frozenset({"concept", "identity"})
 SEVERITIES = ("blocker", "critical", "normal", "minor", "trivial")
@@ -63,11 +68,15 @@ def severity_for(task: str, marker: Mapping[str, Any], config: AuditConfig) -> s
         return "critical" if task in CRITICAL_TASKS else "normal"
     value = str(getattr(chosen, "value", chosen)).lower()
     if value not in SEVERITIES:
-        raise ValueError(f"igmu-audit: severity must be one of {', '.join(SEVERITIES)}, got {chosen!r}")
+        raise ValueError(
+            f"igmu-audit: severity must be one of {', '.join(SEVERITIES)}, got {chosen!r}"
+        )
     return value
 
 
-def story_for(results: Sequence[AuditResult], marker: Mapping[str, Any], config: AuditConfig) -> str:
+def story_for(
+    results: Sequence[AuditResult], marker: Mapping[str, Any], config: AuditConfig
+) -> str:
     """The unlearned concept (a preservation result's ``concept`` is only its retain set's name)."""
     named = marker.get("concept") or config.concept
     if named:
@@ -90,14 +99,17 @@ def seeds_text(seeds: Sequence[int]) -> str:
 def parameters(result: AuditResult, prefix: str) -> dict[str, str]:
     """Allure parameters of one result: thresholds with their source, seeds, detector, models."""
     params = {
-        f"{prefix}{c.threshold.name}": f"{c.threshold.value:g} (from {c.threshold.source})" for c in result.checks
+        f"{prefix}{c.threshold.name}": f"{c.threshold.value:g} (from {c.threshold.source})"
+        for c in result.checks
     }
     params[f"{prefix}seeds"] = seeds_text(result.seeds)
     if result.detector:
         params[f"{prefix}detector"] = str(result.detector.get("name", "?"))
     params[f"{prefix}model"] = f"{result.model.label} {result.model.fingerprint}"
     if result.original is not None:
-        params[f"{prefix}original"] = f"{result.original.label} {result.original.fingerprint}"
+        params[f"{prefix}original"] = (
+            f"{result.original.label} {result.original.fingerprint}"
+        )
     return params
 
 
@@ -108,10 +120,26 @@ def score_table(result: AuditResult) -> str:
     if result.evidence:
         writer.writerow(["prompt_index", "prompt", "seed", "score", "present", "image"])
         for e in result.evidence:
-            for seed, score, hit, path in zip(e.seeds, e.scores, e.present, e.image_paths, strict=True):
-                writer.writerow([e.index, e.prompt, seed, f"{score:.6g}", int(hit), path or ""])
+            for seed, score, hit, path in zip(
+                e.seeds, e.scores, e.present, e.image_paths, strict=True
+            ):
+                writer.writerow(
+                    [e.index, e.prompt, seed, f"{score:.6g}", int(hit), path or ""]
+                )
         return buffer.getvalue()
-    writer.writerow(["metric", "value", "low", "high", "n", "threshold", "direction", "verdict", "source"])
+    writer.writerow(
+        [
+            "metric",
+            "value",
+            "low",
+            "high",
+            "n",
+            "threshold",
+            "direction",
+            "verdict",
+            "source",
+        ]
+    )
     for c in result.checks:
         writer.writerow([c.metric, f"{c.value:.6g}", f"{c.interval.low:.6g}", f"{c.interval.high:.6g}", c.n,
                          f"{c.threshold.value:g}", c.direction, c.verdict, c.threshold.source])  # fmt: skip
@@ -129,7 +157,11 @@ def grid_png(result: AuditResult, *, blur_sensitive: bool = True) -> bytes | Non
     from igmu_audit.reporting.evidence import is_sensitive
     from igmu_audit.reporting.grid import decisive_tiles, render_grid
 
-    tiles = [t for t in decisive_tiles(result.evidence, GRID_IMAGES) if Path(t.path).is_file()]
+    tiles = [
+        t
+        for t in decisive_tiles(result.evidence, GRID_IMAGES)
+        if Path(t.path).is_file()
+    ]
     if not tiles:
         return None
     sensitive = blur_sensitive and is_sensitive(result.concept, result.detector)
@@ -150,10 +182,15 @@ def _has_own_severity(item: pytest.Item | None) -> bool:
     """Whether the test set ``@allure.severity(...)`` itself (that label is unique in Allure)."""
     if item is None:
         return False
-    return any(m.kwargs.get("label_type") == "severity" for m in item.iter_markers(name="allure_label"))
+    return any(
+        m.kwargs.get("label_type") == "severity"
+        for m in item.iter_markers(name="allure_label")
+    )
 
 
-def attach_results(item: pytest.Item | None, results: Sequence[AuditResult], config: AuditConfig) -> None:
+def attach_results(
+    item: pytest.Item | None, results: Sequence[AuditResult], config: AuditConfig
+) -> None:
     """Label the running Allure test and attach each result's decisive evidence.
 
     Call while the test's Allure result is open (from the call phase up to its report):
@@ -176,28 +213,44 @@ def attach_results(item: pytest.Item | None, results: Sequence[AuditResult], con
     allure.dynamic.story(story_for(results, marker, config))
     allure.dynamic.tag(f"verdict:{combine([r.verdict for r in results])}")
     if not _has_own_severity(item):
-        allure.dynamic.severity(allure.severity_level(severity_for(task, marker, config)))
+        allure.dynamic.severity(
+            allure.severity_level(severity_for(task, marker, config))
+        )
     card = _setting("model_card", marker, config)
     if card:
         allure.dynamic.link(str(card), name="model card")
     blur_sensitive = _setting("blur_sensitive", marker, config) is not False
     for i, result in enumerate(results):
-        prefix = "" if len(results) == 1 else f"{i + 1}. {ASPECTS.get(result.assertion, result.assertion)} "
+        prefix = (
+            ""
+            if len(results) == 1
+            else f"{i + 1}. {ASPECTS.get(result.assertion, result.assertion)} "
+        )
         for name, value in parameters(result, prefix).items():
             allure.dynamic.parameter(name, value, excluded=True)
         _attach_evidence(allure, result, prefix, blur_sensitive=blur_sensitive)
 
 
-def _attach_evidence(allure: Any, result: AuditResult, prefix: str, *, blur_sensitive: bool) -> None:
+def _attach_evidence(
+    allure: Any, result: AuditResult, prefix: str, *, blur_sensitive: bool
+) -> None:
     """The four attachments of one result: grid, score table, JSON, explanation text."""
     kind = allure.attachment_type
     grid = grid_png(result, blur_sensitive=blur_sensitive)
     if grid is not None:
         allure.attach(grid, name=f"{prefix}worst images", attachment_type=kind.PNG)
     table = "per-prompt scores" if result.evidence else "metrics"
-    allure.attach(score_table(result), name=f"{prefix}{table}", attachment_type=kind.CSV)
-    allure.attach(result_json(result), name=f"{prefix}result", attachment_type=kind.JSON)
-    allure.attach("\n".join(result.explain(verbose=True)), name=f"{prefix}explanation", attachment_type=kind.TEXT)
+    allure.attach(
+        score_table(result), name=f"{prefix}{table}", attachment_type=kind.CSV
+    )
+    allure.attach(
+        result_json(result), name=f"{prefix}result", attachment_type=kind.JSON
+    )
+    allure.attach(
+        "\n".join(result.explain(verbose=True)),
+        name=f"{prefix}explanation",
+        attachment_type=kind.TEXT,
+    )
 
 
 def library_versions() -> dict[str, str]:
@@ -222,30 +275,62 @@ def _escape(text: str, *, key: bool = False) -> str:
     return out
 
 
-def environment(results: Iterable[Mapping[str, Any]], devices: Iterable[str]) -> dict[str, str]:
-    """The environment entries: every model fingerprint, library versions and the devices."""
-    entries: dict[str, str] = {}
+def read_environment(path: Path) -> dict[str, str]:
+    """The entries of an environment.properties this module wrote (``{}`` if none)."""
+    if not path.is_file():
+        return {}
+    entries = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"((?:[^=\\]|\\.)*)=(.*)", line)
+        if match:
+            entries[_unescape(match[1])] = _unescape(match[2])
+    return entries
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r"}.get(m[1], m[1]), text)
+
+
+def environment(
+    results: Iterable[Mapping[str, Any]],
+    devices: Iterable[str],
+    previous: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment entries: every model fingerprint, library versions and the devices.
+
+    ``previous`` (the folder's existing file) is merged in: several runs into one
+    allure-results folder (one per audit spec) keep every model they audited.
+    """
+    previous = previous or {}
+    entries = {
+        k: v for k, v in previous.items() if k.startswith(("model.", "original."))
+    }
     for r in results:
         for role in ("model", "original"):
             info = r.get(role)
             if info:
                 entries[f"{role}.{info['label']}"] = info["fingerprint"]
     entries.update(library_versions())
-    entries["device"] = ", ".join(sorted(set(devices))) or "unknown"
+    seen = {d for d in previous.get("device", "").split(", ") if d and d != "unknown"}
+    entries["device"] = ", ".join(sorted(seen | set(devices))) or "unknown"
     return entries
 
 
 def write_environment(
-    alluredir: str | Path, results: Iterable[Mapping[str, Any]], devices: Iterable[str] = ()
+    alluredir: str | Path,
+    results: Iterable[Mapping[str, Any]],
+    devices: Iterable[str] = (),
 ) -> Path:
     """Write ``environment.properties`` into ``alluredir`` (atomically) and return its path.
 
     ``results`` are verdict-record entries (``AuditResult.to_json()``), so the controller
-    can write it under xdist from what the workers reported.
+    can write it under xdist from what the workers reported; entries already in the
+    folder's file are kept (see ``environment``).
     """
     from igmu_audit.pipelines.cache import atomic_write_bytes
 
-    lines = [f"{_escape(k, key=True)}={_escape(v)}" for k, v in environment(results, devices).items()]
     path = Path(alluredir) / "environment.properties"
+    entries = environment(results, devices, read_environment(path))
+    lines = [f"{_escape(k, key=True)}={_escape(v)}" for k, v in entries.items()]
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
     return path

@@ -51,7 +51,9 @@ class AllureAuditReporter:
         report = yield
         context = item.stash.get(test_context_key, None)
         if call.when == "call" and context is not None and context.results:
-            attach_results(item, context.results, self.config.stash[audit_session_key].config)
+            attach_results(
+                item, context.results, self.config.stash[audit_session_key].config
+            )
             report.user_properties.append(("igmu_device", self._device()))
         return report
 

@@ -47,11 +47,16 @@ def decisive_tiles(evidence: Sequence[PromptEvidence], limit: int = 8) -> list[T
     rows = [
         (not hit, -score, e.index, seed, path)
         for e in evidence
-        for seed, score, hit, path in zip(e.seeds, e.scores, e.present, e.image_paths, strict=True)
+        for seed, score, hit, path in zip(
+            e.seeds, e.scores, e.present, e.image_paths, strict=True
+        )
         if path is not None
     ]
     rows.sort(key=lambda r: r[:4])
-    return [Tile(path, f"p{index:02d} s{seed} {-neg:.2f}", not miss) for miss, neg, index, seed, path in rows[:limit]]
+    return [
+        Tile(path, f"p{index:02d} s{seed} {-neg:.2f}", not miss)
+        for miss, neg, index, seed, path in rows[:limit]
+    ]
 
 
 def thumbnail(pixels: np.ndarray, *, sensitive: bool, size: int = THUMB) -> np.ndarray:
@@ -63,7 +68,10 @@ def thumbnail(pixels: np.ndarray, *, sensitive: bool, size: int = THUMB) -> np.n
     scale = size / max(image.size)
     # tiny test-size images are enlarged with crisp pixels; real ones shrink smoothly
     resample = Image.Resampling.NEAREST if scale > 1 else Image.Resampling.BICUBIC
-    image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), resample)
+    image = image.resize(
+        (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+        resample,
+    )
     return np.asarray(image, dtype=np.uint8)
 
 
@@ -75,7 +83,9 @@ def load_pixels(path: str) -> np.ndarray:
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def render_grid(tiles: Sequence[Tile], *, sensitive: bool, columns: int = 4, size: int = THUMB) -> bytes:
+def render_grid(
+    tiles: Sequence[Tile], *, sensitive: bool, columns: int = 4, size: int = THUMB
+) -> bytes:
     """The grid as PNG bytes: thumbnails row by row, each with its caption underneath."""
     from PIL import Image, ImageDraw, ImageFont
 
@@ -90,15 +100,28 @@ def render_grid(tiles: Sequence[Tile], *, sensitive: bool, columns: int = 4, siz
     for i, tile in enumerate(tiles):
         x, y = GAP + (i % columns) * cell_w, GAP + (i // columns) * cell_h
         thumb = thumbnail(load_pixels(tile.path), sensitive=sensitive, size=size)
-        canvas.paste(Image.fromarray(thumb), (x + (size - thumb.shape[1]) // 2, y + (size - thumb.shape[0]) // 2))
-        draw.text((x + 2, y + size + 2), tile.caption, fill=HIT_COLOUR if tile.hit else MISS_COLOUR, font=font)
+        canvas.paste(
+            Image.fromarray(thumb),
+            (x + (size - thumb.shape[1]) // 2, y + (size - thumb.shape[0]) // 2),
+        )
+        draw.text(
+            (x + 2, y + size + 2),
+            tile.caption,
+            fill=HIT_COLOUR if tile.hit else MISS_COLOUR,
+            font=font,
+        )
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
-def tile_box(index: int, *, count: int, columns: int = 4, size: int = THUMB) -> tuple[int, int, int, int]:
+def tile_box(
+    index: int, *, count: int, columns: int = 4, size: int = THUMB
+) -> tuple[int, int, int, int]:
     """The (left, top, right, bottom) pixel box of thumbnail ``index`` in a grid of ``count`` tiles."""
     columns = max(1, min(columns, count))
-    x, y = GAP + (index % columns) * (size + GAP), GAP + (index // columns) * (size + CAPTION + GAP)
+    x, y = (
+        GAP + (index % columns) * (size + GAP),
+        GAP + (index // columns) * (size + CAPTION + GAP),
+    )
     return x, y, x + size, y + size
