@@ -243,12 +243,18 @@ def test_seeds_are_written_as_the_option_spells_them() -> None:
     assert igmu_allure.seeds_text((0, 1, 2, 3, 7, 9, 10)) == "0-3,7,9-10"
 
 
-def test_environment_keys_are_escaped(tmp_path: Path) -> None:
-    entries = [{"model": {"label": "esd nudity:v1", "fingerprint": "sha256:ab"}, "original": None}]
-    path = igmu_allure.write_environment(tmp_path, entries, ["cuda:0 (H100)"])
+def test_environment_keys_are_escaped_and_runs_into_one_folder_merge(tmp_path: Path) -> None:
+    first = [{"model": {"label": "esd nudity:v1", "fingerprint": "sha256:ab"}, "original": None}]
+    path = igmu_allure.write_environment(tmp_path, first, ["cuda:0 (H100)"])
     text = path.read_text(encoding="utf-8")
     assert "model.esd\\ nudity\\:v1=sha256:ab\n" in text
     assert "device=cuda:0 (H100)\n" in text
+    # a second spec's run into the same allure-results keeps the first model and device
+    second = [{"model": {"label": "uce", "fingerprint": "sha256:cd"}, "original": {"label": "sd", "fingerprint": "sha256:ef"}}]
+    env = igmu_allure.read_environment(igmu_allure.write_environment(tmp_path, second, ["cpu"]))
+    assert env["model.esd nudity:v1"] == "sha256:ab"
+    assert (env["model.uce"], env["original.sd"]) == ("sha256:cd", "sha256:ef")
+    assert env["device"] == "cpu, cuda:0 (H100)"
 
 
 def test_grid_thumbnails_are_the_blurred_pixels_and_worst_comes_first(tmp_path: Path) -> None:
