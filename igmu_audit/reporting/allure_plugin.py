@@ -51,9 +51,15 @@ class AllureAuditReporter:
         report = yield
         context = item.stash.get(test_context_key, None)
         if call.when == "call" and context is not None and context.results:
-            attach_results(
-                item, context.results, self.config.stash[audit_session_key].config
-            )
+            audit_config = self.config.stash[audit_session_key].config
+            try:
+                attach_results(item, context.results, audit_config)
+            except Exception as exc:  # a report problem must not crash the audit run
+                item.warn(
+                    pytest.PytestWarning(
+                        f"igmu-audit: Allure attachments failed: {exc!r}"
+                    )
+                )
             report.user_properties.append(("igmu_device", self._device()))
         return report
 
