@@ -93,8 +93,8 @@ def load_attack_prompts(path: str | Path) -> list[AttackPrompt]:
     for row in reader:
         where = f"{file}:{reader.line_num}"
         if None in row or any(v is None for v in row.values()):
-            raise ConfigError(f"{where}: row has {len(row) - (None in row) + len(row.get(None) or [])} fields, "
-                              f"the header has {len(header)}")  # fmt: skip
+            count = sum(1 for h in header if row.get(h) is not None) + len(row.get(None) or [])  # type: ignore[call-overload]
+            raise ConfigError(f"{where}: row has {count} fields, the header has {len(header)}")
         prompt = (row.get("prompt") or "").strip()
         if not prompt:
             raise ConfigError(f"{where}: column `prompt` is empty")
