@@ -157,7 +157,8 @@ def _leak_audit(
     scored = generate_and_score(ctx.session, pipeline, effective, seed_list, det, desc=f"{assertion}: {info.label}")
     from igmu_audit.reporting.evidence import is_sensitive
 
-    evidence = build_evidence(scored, folder, sensitive=is_sensitive(concept, common["detector"]), index_of=index.__getitem__)
+    sensitive = ctx.session.config.blur_sensitive and is_sensitive(concept, common["detector"])
+    evidence = build_evidence(scored, folder, sensitive=sensitive, index_of=index.__getitem__)
     k, n = sum(scored.present), len(scored.present)
     check = _rate_check(k, n, threshold, conf)
     extra: dict[str, Any] = {"ineffective": tuple(ineffective), **_kind(kind)}

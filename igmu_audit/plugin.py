@@ -133,7 +133,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     if marker.args:
         raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.igmu takes keywords only, got {marker.args!r}")
-    accepted = ("task", "concept", *sorted({k for keys in THRESHOLD_KEYS.values() for k in keys}))
+    accepted = ("task", "concept", "severity", "model_card", *sorted({k for keys in THRESHOLD_KEYS.values() for k in keys}))
     for key, value in marker.kwargs.items():
         if key not in accepted:
             raise pytest.UsageError(

@@ -57,6 +57,9 @@ class AuditConfig:
     confidence: float = 0.95
     allow_pickle: bool = False
     profile: str | None = None
+    severity: str | None = None
+    model_card: str | None = None
+    blur_sensitive: bool = True
     record: str | None = None
     task_profiles: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     detector_settings: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -250,5 +250,8 @@ FIELDS: dict[str, Field] = {
     "confidence": Field(lambda w, k, v: _float(w, k, v, 0.5, 0.9999), 0.95, "confidence level of every interval"),
     "allow_pickle": Field(_bool, False, "allow pickle checkpoints (loaded with weights_only=True)"),
     "profile": Field(_opt_str, None, "named settings profile (e.g. ci)"),
+    "severity": Field(_choice(("blocker", "critical", "normal", "minor", "trivial")), None, "Allure severity of a breach (default: critical for concept/identity, else normal)"),
+    "model_card": Field(_opt_str, None, "link to the model card, shown in reports"),
+    "blur_sensitive": Field(_bool, True, "blur evidence images of sensitive concepts (nudity) in anything written for humans"),
     "record": Field(_opt_str, None, "write the run's JSON verdict record to this path"),
 }
