@@ -86,6 +86,24 @@ def input_ids(tokenizer: Any, prompts: Sequence[str]) -> torch.Tensor:
                      return_tensors="pt").input_ids  # fmt: skip
 
 
+def ids_from_tokens(tokenizer: Any, rows: torch.Tensor) -> torch.Tensor:
+    """``input_ids`` of ``compose(tokenizer, row)`` per row, built without re-tokenising.
+
+    Valid because search tokens round-trip (the ids of the composed string are the row);
+    this is what makes a genetic generation of 64 candidates cheap.
+    """
+    import torch
+
+    n, k = rows.shape
+    length = tokenizer.model_max_length
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    out = torch.full((n, length), pad, dtype=torch.long)
+    out[:, 0] = tokenizer.bos_token_id
+    out[:, 1 : k + 1] = rows[:, : length - 2]
+    out[:, min(k, length - 2) + 1] = tokenizer.eos_token_id
+    return out
+
+
 def encode(text_encoder: Any, ids: torch.Tensor, soft: torch.Tensor | None = None, start: int = 1) -> torch.Tensor:
     """The text encoder's last hidden state (SD's conditioning), with positions
     ``start .. start + k`` of the token embeddings replaced by ``soft`` ``(k, d)``.

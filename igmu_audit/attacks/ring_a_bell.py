@@ -26,6 +26,7 @@ from igmu_audit.attacks._tokens import (
     compose,
     diffusers_pipe,
     encode,
+    ids_from_tokens,
     input_ids,
     prompt_ids,
     word_token_ids,
@@ -143,9 +144,8 @@ class RingABell:
         best: tuple[float, tuple[int, ...]] = (float("inf"), tuple(own.tolist()))
         stopped = meter.exhausted(n)
         while stopped is None:
-            texts = [compose(tok, row.tolist()) for row in pop]
             with torch.no_grad():
-                dist = (encode(te, input_ids(tok, texts)).float() - target).pow(2).mean(dim=(1, 2)).cpu()
+                dist = (encode(te, ids_from_tokens(tok, pop)).float() - target).pow(2).mean(dim=(1, 2)).cpu()
             meter.queries += n
             meter.steps += 1
             order = dist.argsort()

@@ -225,3 +225,18 @@ def test_attack_images_go_through_the_cache(tiny_model: Any, tiny_original: Any,
                                                      settings=settings, cache=cache)  # fmt: skip
     again = generate(tiny_model, result.adversarial_prompts, SEEDS, settings=settings, cache=cache, progress=False)
     assert all(im.cached for im in again)
+
+
+def test_token_rows_build_the_ids_the_tokenizer_gives(tiny_model: Any) -> None:
+    from igmu_audit.attacks._tokens import (
+        compose,
+        ids_from_tokens,
+        input_ids,
+        word_token_ids,
+    )
+
+    tok = tiny_model.pipeline.tokenizer
+    vocab = torch.tensor(word_token_ids(tok))
+    rows = vocab[torch.randint(len(vocab), (6, 4), generator=torch.Generator().manual_seed(0))]
+    expected = input_ids(tok, [compose(tok, row.tolist()) for row in rows])
+    assert torch.equal(ids_from_tokens(tok, rows), expected)
