@@ -150,8 +150,14 @@ def clip_zero_shot(
     return out
 
 
-def evaluate_run(out: Path, *, quick: bool = False) -> dict[str, Any]:
-    """Measure the run in ``out`` and write ``evaluation.json`` and ``MODEL_CARD.md`` there."""
+def evaluate_run(
+    out: Path, *, quick: bool = False, per_shape: int = 48
+) -> dict[str, Any]:
+    """Measure the run in ``out`` and write ``evaluation.json`` and ``MODEL_CARD.md`` there.
+
+    ``per_shape`` images per shape for held-out English prompts; every other group gets a
+    third of that. ``quick`` measures 2 per shape and cell (smoke test only).
+    """
     from diffusers import StableDiffusionPipeline
 
     from igmu_audit.toyworld.card import write_model_card
@@ -175,12 +181,12 @@ def evaluate_run(out: Path, *, quick: bool = False) -> dict[str, Any]:
         for a, counts in cls.accuracy(model, recon, cls.labels_tensor(labels)).items()
     }
     result["clip_zero_shot"] = clip_zero_shot(load_toy_clip(out), images, labels)
-    per_shape = {
-        g[0]: (2 if quick else {"en": 48, "en-synonyms": 24}.get(g[0], 16))
+    sizes = {
+        g[0]: (2 if quick else per_shape if g[0] == "en" else max(2, per_shape // 3))
         for g in GROUPS
     }
     gen_start = time.perf_counter()
-    result["generation"] = generation_rates(pipe, model, per_shape)
+    result["generation"] = generation_rates(pipe, model, sizes)
     result["generation_settings"] = diffusion.GENERATION
     result["generation_seconds"] = round(time.perf_counter() - gen_start, 1)
     result["evaluation_seconds"] = round(time.perf_counter() - start, 1)

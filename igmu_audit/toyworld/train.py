@@ -33,7 +33,7 @@ class Budget:
     """Sizes and step counts of one training run."""
 
     train_images: int = 20000
-    classifier_steps: int = 600
+    classifier_steps: int = 800
     clip_steps: int = 400
     clip_batch: int = 128
     vae_steps: int = 600
@@ -234,6 +234,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--threads", type=int, default=2, help="torch CPU threads (default 2)"
     )
+    parser.add_argument(
+        "--eval-per-shape", type=int, default=48, help="English images per shape"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
@@ -244,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_eval:
         from igmu_audit.toyworld.evaluate import evaluate_run
 
-        evaluate_run(args.out, quick=args.quick)
+        evaluate_run(args.out, quick=args.quick, per_shape=args.eval_per_shape)
     if args.install:
         print(f"installed into {install(args.out)}")
 

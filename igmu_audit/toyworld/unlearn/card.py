@@ -35,20 +35,27 @@ def load_model(original: Path, model: ZooModel | None, folder: Path) -> Any:
     return load_pipeline(ModelSpec(path=str(original), **overrides))
 
 
-def measure_zoo(folder: Path, original: Path, models: list[ZooModel]) -> dict[str, Any]:
-    """Measure the original and ``models``; merge into ``folder/measurements.json``."""
+def measure_zoo(
+    folder: Path,
+    original: Path,
+    models: list[ZooModel],
+    classifier: Path | None = None,
+) -> dict[str, Any]:
+    """Measure the original and ``models``; merge into ``folder/measurements.json``.
+
+    ``classifier`` is the toy classifier folder the detector reads (default: the shipped one).
+    """
     path = folder / "measurements.json"
     result: dict[str, Any] = (
         json.loads(path.read_text()) if path.exists() else {"models": {}}
     )
     concept = "circle"
-    meter = Meter(concept)
+    meter = Meter(concept, classifier=classifier)
     base = load_model(original, None, folder)
     start = time.perf_counter()
     original_outcomes = meter.audit_outcomes(base, TASK[concept])
     result["original"] = {
         "forget": meter.forget(base),
-        "retain": meter.retain(base),
         "audit_proxy": audit_proxy(original_outcomes, original_outcomes, {}),
     }
     for model in models:
@@ -64,7 +71,6 @@ def measure_zoo(folder: Path, original: Path, models: list[ZooModel]) -> dict[st
             "anchor": model.anchor,
             "summary": model.summary,
             "forget": forget,
-            "retain": meter.retain(loaded),
             "audit_proxy": audit_proxy(
                 meter.audit_outcomes(loaded, TASK[concept]), original_outcomes, forget
             ),

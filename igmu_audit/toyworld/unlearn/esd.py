@@ -1,10 +1,14 @@
 """ESD-x: erase a concept by fine-tuning only the UNet's cross-attention (Gandikota et al., 2023).
 
 Erased Stable Diffusion trains the model to follow *negative* guidance away from the concept
-``c``. With the frozen original ε* and the latent ``x_t`` taken from the model's own partial
-DDIM sampling under ``c``, the target is (ESD, eq. 2)::
+``c``. With the frozen original ε* and a latent ``x_t`` from partial DDIM sampling under
+``c``, the target is (ESD, eq. 2)::
 
     ε_θ(x_t, c, t)  ←  ε*(x_t, ∅, t) − η · (ε*(x_t, c, t) − ε*(x_t, ∅, t))
+
+One deviation, for CPU budgets: ESD re-samples ``x_t`` with the model being trained at every
+step; here every prompt's DDIM trajectory is sampled once with the original (a pool of
+``x_t`` at every step) and refreshed with the current model ``refreshes`` times.
 
 ESD-x updates only the text-conditioned attention (``attn2``: to_q, to_k, to_v, to_out), so
 the edit is tied to prompts. The optional retain term regresses other classes' prompts (and
@@ -41,7 +45,10 @@ class ESDConfig:
         eta: negative-guidance strength η of the target.
         retain_weight: weight of the retain term; 0 turns it off.
         sample_guidance: classifier-free guidance of the partial DDIM sampling that makes x_t.
-        ddim_steps: length of that DDIM schedule (x_t stops after a random number of steps).
+        ddim_steps: length of that DDIM schedule (x_t is taken after a random number of steps).
+        pool_size: prompts per trajectory pool (erase and retain each).
+        refreshes: how many times during training the pools are re-sampled with the
+            current model (ESD's own-sampling, at a fraction of the cost).
         parameters: ``"xattn"`` (ESD-x, attn2 only) or ``"full"`` (every UNet parameter).
         seed: seeds prompts, noise and stopping steps.
     """
@@ -53,6 +60,8 @@ class ESDConfig:
     retain_weight: float = 1.0
     sample_guidance: float = 3.0
     ddim_steps: int = 25
+    pool_size: int = 96
+    refreshes: int = 1
     parameters: str = "xattn"
     seed: int = 0
 
@@ -78,28 +87,39 @@ def _trainable(unet: nn.Module, parameters: str) -> dict[str, nn.Parameter]:
 
 
 @torch.no_grad()
-def _partial_sample(
+def trajectories(
     unet: nn.Module,
     scheduler: Any,
     states: torch.Tensor,
     empty: torch.Tensor,
-    stop: int,
     guidance: float,
     generator: torch.Generator,
+    batch_size: int = 64,
 ) -> torch.Tensor:
-    """Run ``stop`` DDIM steps with classifier-free guidance from fresh noise (ESD's x_t)."""
-    n = len(states)
+    """DDIM latents before every step, under classifier-free guidance: (steps, N, C, H, W)."""
     size = unet.config.sample_size
-    latents = (
-        torch.randn((n, unet.config.in_channels, size, size), generator=generator)
-        * scheduler.init_noise_sigma
-    )
-    context = torch.cat([empty.expand(n, -1, -1), states])
-    for t in scheduler.timesteps[:stop]:
-        uncond, cond = unet(torch.cat([latents, latents]), t, context).sample.chunk(2)
-        noise = uncond + guidance * (cond - uncond)
-        latents = scheduler.step(noise, t, latents).prev_sample
-    return latents
+    shape = (len(states), unet.config.in_channels, size, size)
+    latents = torch.randn(shape, generator=generator) * scheduler.init_noise_sigma
+    pool = []
+    for start in range(0, len(states), batch_size):
+        x = latents[start : start + batch_size]
+        cond = states[start : start + batch_size]
+        context = torch.cat([empty.expand(len(x), -1, -1), cond])
+        steps = []
+        for t in scheduler.timesteps:
+            steps.append(x)
+            uncond, text = unet(torch.cat([x, x]), t, context).sample.chunk(2)
+            x = scheduler.step(uncond + guidance * (text - uncond), t, x).prev_sample
+        pool.append(torch.stack(steps))
+    return torch.cat(pool, dim=1)
+
+
+def _pick(
+    states: torch.Tensor, config: ESDConfig, generator: torch.Generator
+) -> torch.Tensor:
+    # At most pool_size prompts, drawn without replacement (the pools' rows).
+    order = torch.randperm(len(states), generator=generator)[: config.pool_size]
+    return states[order]
 
 
 def train_esd(
@@ -132,53 +152,67 @@ def train_esd(
     unet = pipe.unet
     before = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     original = copy.deepcopy(unet).eval().requires_grad_(False)
-    unet.train().requires_grad_(False)
+    unet.requires_grad_(False)
     trainable = _trainable(unet, config.parameters)
     for p in trainable.values():
         p.requires_grad_(True)
     optimiser = torch.optim.Adam(trainable.values(), lr=config.lr)
+    mse = nn.functional.mse_loss
 
     encoder, tokenizer = pipe.text_encoder, pipe.tokenizer
-    erase_states = encode_texts(encoder, tokenizer, erase_prompts)
-    retain_states = encode_texts(encoder, tokenizer, retain_prompts) if retain else None
+    generator = torch.Generator().manual_seed(config.seed)
+    erase_states = _pick(
+        encode_texts(encoder, tokenizer, erase_prompts), config, generator
+    )
+    retain_states = (
+        _pick(encode_texts(encoder, tokenizer, retain_prompts), config, generator)
+        if retain
+        else None
+    )
     empty = encode_texts(encoder, tokenizer, [""])
     scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     scheduler.set_timesteps(config.ddim_steps)
-    generator = torch.Generator().manual_seed(config.seed)
-    mse = nn.functional.mse_loss
+    refresh_at = {
+        config.steps * r // (config.refreshes + 1) for r in range(config.refreshes + 1)
+    }
+    n = config.batch_size
+
+    def draw(pool: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # n random (trajectory, step) cells: x_t, its prompt row and its DDIM step index.
+        index = torch.randint(0, pool.shape[1], (n,), generator=generator)
+        stop = torch.randint(1, config.ddim_steps, (n,), generator=generator)
+        return pool[stop, index], index, stop
+
+    def sample(sampler: nn.Module, states: torch.Tensor) -> torch.Tensor:
+        guidance = config.sample_guidance
+        return trajectories(sampler, scheduler, states, empty, guidance, generator)
 
     for step in range(config.steps):
-        pick = torch.randint(
-            0, len(erase_states), (config.batch_size,), generator=generator
-        )
-        states = erase_states[pick]
-        if retain_states is not None:
-            keep = torch.randint(
-                0, len(retain_states), (config.batch_size,), generator=generator
-            )
-            states = torch.cat([states, retain_states[keep]])
-        stop = int(torch.randint(1, config.ddim_steps, (1,), generator=generator))
-        unet.eval()
-        x_t = _partial_sample(
-            unet, scheduler, states, empty, stop, config.sample_guidance, generator
-        )
-        unet.train()
+        if step in refresh_at:
+            sampler = original if step == 0 else unet
+            erase_pool = sample(sampler, erase_states)
+            if retain_states is not None:
+                retain_pool = sample(sampler, retain_states)
+        x_t, index, stop = draw(erase_pool)
         t = scheduler.timesteps[stop]
-        n = config.batch_size
+        states = erase_states[index]
         with torch.no_grad():
-            e_empty = original(x_t[:n], t, empty.expand(n, -1, -1)).sample
-            e_concept = original(x_t[:n], t, states[:n]).sample
+            e_empty = original(x_t, t, empty.expand(n, -1, -1)).sample
+            e_concept = original(x_t, t, states).sample
             target = e_empty - config.eta * (e_concept - e_empty)
-            kept = original(x_t[n:], t, states[n:]).sample if retain else None
-        prediction = unet(x_t, t, states).sample
-        loss = mse(prediction[:n], target)
-        if kept is not None:
-            loss = loss + config.retain_weight * mse(prediction[n:], kept)
+        loss = mse(unet(x_t, t, states).sample, target)
+        if retain_states is not None:
+            x_r, index_r, stop_r = draw(retain_pool)
+            t_r = scheduler.timesteps[stop_r]
+            with torch.no_grad():
+                kept = original(x_r, t_r, retain_states[index_r]).sample
+            prediction = unet(x_r, t_r, retain_states[index_r]).sample
+            loss = loss + config.retain_weight * mse(prediction, kept)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
         if progress is not None:
             progress(step, loss.detach().item())
 
-    unet.eval().requires_grad_(False)
+    unet.requires_grad_(False)
     return changed_tensors(before, unet.state_dict())

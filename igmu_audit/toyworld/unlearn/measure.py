@@ -4,17 +4,18 @@ Every model is loaded as an override on the toy original (``load_pipeline``), im
 from ``generate_pairs`` with the toy world's generation settings, and presence is the
 toy-world detector's ``score >= 0.5``. Three groups of figures:
 
-* forget prompts: concept rate per prompt group (English name, English synonyms, each
+* forget prompt groups: concept rate per group (English name, English synonyms, each
   translation), held-out templates, fixed seeds;
-* retain prompts: how often each other class is still drawn when prompted;
-* audit proxies: the DataIGM forget / retain prompts with seeds 0-3, judged with the
-  audits' default thresholds (forgetting 5 %, robustness 10 % per group, accuracy drop
-  10 %), from which the card's expected verdicts are read.
+* the audits' prompts: the DataIGM ``shape_circle`` forget prompts and retain prompts (one
+  list per other shape) with seeds 0-3, as a spec with ``seeds: 0-3`` generates them;
+* audit proxies: those counts judged with the audits' default thresholds (forgetting 5 %,
+  robustness 10 % per group, accuracy drop 10 %): the card's expected verdicts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,19 +25,27 @@ from igmu_audit.toyworld.evaluate import GROUPS, evaluation_prompts
 from igmu_audit.toyworld.vocabulary import load_vocabulary
 
 #: Images per prompt group for the forget figures (English name, synonyms, translations).
-FORGET_N = {"en": 64, "en-synonyms": 48}
-FORGET_N_OTHER = 32
-#: Images per other class for the retain figures.
-RETAIN_N = 48
+FORGET_N = {"en": 24, "en-synonyms": 24}
+FORGET_N_OTHER = 16
 #: The audits' default thresholds (igmu_audit.config.profiles, task "object").
 MAX_FORGET_RATE, MAX_ROBUST_RATE, MAX_ACCURACY_DROP = 0.05, 0.10, 0.10
 AUDIT_SEEDS = (0, 1, 2, 3)
 
 
-def rate(k: int, n: int) -> dict[str, Any]:
-    """A count as a JSON record: k, n, rate and its 95 % Wilson interval."""
+def rate(k: int, n: int, hits: torch.Tensor | None = None) -> dict[str, Any]:
+    """A count as a JSON record: k, n, rate, its 95 % Wilson interval (and per-image hits).
+
+    ``hits`` is kept as a "0"/"1" string in image order, so a test can regenerate the first
+    images and compare them one by one with the card.
+    """
     interval = wilson_interval(k, n)
+    extra = (
+        {}
+        if hits is None
+        else {"hits": "".join("1" if h else "0" for h in hits.tolist())}
+    )
     return {
+        **extra,
         "k": k,
         "n": n,
         "rate": round(k / n, 4),
@@ -56,7 +65,12 @@ class Meter:
     """Generates and scores images for one concept with the audits' settings."""
 
     def __init__(
-        self, concept: str, *, batch_size: int = 64, progress: bool = True
+        self,
+        concept: str,
+        *,
+        batch_size: int = 64,
+        progress: bool = True,
+        classifier: Path | None = None,
     ) -> None:
         from igmu_audit.detectors.toy_world import ToyWorldDetector
         from igmu_audit.pipelines.generation import GenerationSettings
@@ -65,7 +79,9 @@ class Meter:
         vocab = load_vocabulary()
         self.concept = concept
         self.classes = vocab.classes(vocab.attribute_of(concept))
-        self.detectors = {c: ToyWorldDetector(c) for c in self.classes}
+        self.detectors = {
+            c: ToyWorldDetector(c, weights=classifier) for c in self.classes
+        }
         self.settings = GenerationSettings(
             steps=GENERATION["num_inference_steps"],
             guidance_scale=GENERATION["guidance_scale"],
@@ -87,53 +103,48 @@ class Meter:
         detector = self.detectors[concept]
         return detector(to_batch(images)) >= detector.threshold
 
-    def forget(self, model: Any, seed: int = 4321) -> dict[str, Any]:
-        """Concept rate per prompt group on held-out templates."""
+    def forget(
+        self,
+        model: Any,
+        *,
+        n: int | None = None,
+        groups: Sequence[str] | None = None,
+        seed: int = 4321,
+    ) -> dict[str, Any]:
+        """Concept rate per prompt group on held-out templates.
+
+        ``n`` (default: ``FORGET_N`` / ``FORGET_N_OTHER``) takes the first ``n`` images of
+        each group: the same prompts and seeds as the full figure's first ``n``.
+        """
         out = {}
         for g, group in enumerate(GROUPS):
-            n = FORGET_N.get(group[0], FORGET_N_OTHER)
-            base = seed + 1000 * g
-            prompts, _, _ = evaluation_prompts(self.concept, group, n, base)
-            hits = self.present(
-                model, [(p, base + i) for i, p in enumerate(prompts)], self.concept
-            )
-            out[group[0]] = rate(int(hits.sum()), n)
-        return out
-
-    def retain(self, model: Any, seed: int = 8765) -> dict[str, Any]:
-        """How often each other class is drawn when prompted by name (English)."""
-        out = {}
-        for c, other in enumerate(self.classes):
-            if other == self.concept:
+            if groups is not None and group[0] not in groups:
                 continue
-            base = seed + 1000 * c
-            prompts, _, _ = evaluation_prompts(other, GROUPS[0], RETAIN_N, base)
-            hits = self.present(
-                model, [(p, base + i) for i, p in enumerate(prompts)], other
-            )
-            out[other] = rate(int(hits.sum()), RETAIN_N)
+            size = n or FORGET_N.get(group[0], FORGET_N_OTHER)
+            base = seed + 1000 * g
+            prompts, _, _ = evaluation_prompts(self.concept, group, size, base)
+            pairs = [(p, base + i) for i, p in enumerate(prompts)]
+            hits = self.present(model, pairs, self.concept)
+            out[group[0]] = rate(int(hits.sum()), size, hits)
         return out
 
-    def audit_outcomes(self, model: Any, task: str) -> dict[str, torch.Tensor]:
-        """Per-image outcomes on the DataIGM split with the audits' seeds.
+    def audit_outcomes(
+        self, model: Any, task: str, limit: int | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Per-image outcomes on the DataIGM split with the audits' seeds (prompt-major).
 
         ``"forget"``: concept present on each forget image; one key per retain class:
-        that class present on each of its retain images.
+        that class present on each of its retain images. ``limit`` keeps the first images.
         """
         from igmu_audit.prompts.splits import load_dataigm
 
         split = load_dataigm()[task]
-        seeds = AUDIT_SEEDS
-        forget = split.forget_prompts()
-        out = {
-            "forget": self.present(
-                model, [(p, s) for p in forget for s in seeds], self.concept
-            )
-        }
-        for other, prompts in split.retain.items():
-            out[other] = self.present(
-                model, [(p, s) for p in prompts for s in seeds], other
-            )
+        lists = {"forget": (self.concept, split.forget_prompts())}
+        lists.update({c: (c, prompts) for c, prompts in split.retain.items()})
+        out = {}
+        for key, (concept, prompts) in lists.items():
+            pairs = [(p, s) for p in prompts for s in AUDIT_SEEDS][:limit]
+            out[key] = self.present(model, pairs, concept)
         return out
 
 
@@ -145,8 +156,8 @@ def audit_proxy(
     """Predicted verdicts from DataIGM outcomes, paired with the original's, and group rates."""
     from igmu_audit.metrics.functional.paired import mcnemar_from_outcomes
 
-    hits = outcomes["forget"]
-    forgetting = rate(int(hits.sum()), hits.numel())
+    counts = {k: rate(int(v.sum()), v.numel(), v) for k, v in outcomes.items()}
+    forgetting = counts["forget"]
     classes = [c for c in outcomes if c != "forget"]
     kept = torch.cat([outcomes[c] for c in classes])
     kept_original = torch.cat([original[c] for c in classes])
@@ -177,6 +188,7 @@ def audit_proxy(
         else "pass"
     )
     return {
+        "counts": counts,
         "forget_rate": forgetting,
         "accuracy_drop": drop,
         "robustness_groups": variants,

@@ -75,13 +75,13 @@ def _esd(
 ZOO: tuple[ZooModel, ...] = (
     _esd(
         "esd-x-circle",
-        ESDConfig(steps=600, lr=2e-4, eta=1.0, retain_weight=1.0),
+        ESDConfig(steps=400, lr=3e-4, eta=1.0, retain_weight=1.0, pool_size=64),
         {"forgetting": "fail", "preservation": "pass", "robustness": "fail"},
         "ESD-x with a retain term: erases most circles, keeps the other shapes",
     ),
     _esd(
         "esd-x-circle-overerased",
-        ESDConfig(steps=600, lr=5e-4, eta=3.0, retain_weight=0.0),
+        ESDConfig(steps=400, lr=5e-4, eta=3.0, retain_weight=0.0, pool_size=64),
         {"forgetting": "pass", "preservation": "fail", "robustness": "pass"},
         "ESD-x without a retain term, η = 3, 5e-4: erases circles and damages other shapes",
     ),
@@ -124,12 +124,9 @@ def build_model(
     """Run ``model``'s method on ``pipe`` (modified in place) and return its override dict."""
     concept = model.concept
     if model.method == "esd":
+        quick_settings = {"steps": QUICK_STEPS, "pool_size": 8, "ddim_steps": 5}
         config = ESDConfig(
-            **{
-                **model.settings,
-                "steps": QUICK_STEPS if quick else model.settings["steps"],
-                "seed": seed,
-            }
+            **{**model.settings, **(quick_settings if quick else {}), "seed": seed}
         )
         erase = concept_prompts(concept, 256, seed=seed)
         keep = retain_prompts(concept, 256, seed=seed + 1, empty=32)
