@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from igmu_audit.attacks._run import AttackContext
 from igmu_audit.attacks._tokens import (
     compose,
     diffusers_pipe,
@@ -22,7 +23,7 @@ from igmu_audit.attacks._tokens import (
     random_tokens,
     word_token_ids,
 )
-from igmu_audit.attacks.base import AttackContext, BudgetMeter, Candidate
+from igmu_audit.attacks.base import BudgetMeter, Candidate
 from igmu_audit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ def pez_search(
     tok, te = pipe.tokenizer, pipe.text_encoder
     table = te.get_input_embeddings().weight.detach()
     candidates = torch.tensor(word_token_ids(tok, vocabulary), dtype=torch.long, device=table.device)
+    unit_rows = torch.nn.functional.normalize(table[candidates].float(), dim=-1)
     start_ids = random_tokens(candidates.cpu(), k, ctx.generator).to(table.device)
     soft = table[start_ids].clone().float().requires_grad_(True)
     optimiser = torch.optim.Adam([soft], lr=lr)
@@ -103,7 +105,7 @@ def pez_search(
     checked: set[tuple[int, ...]] = set()
     stopped = meter.exhausted()
     while stopped is None:
-        ids = nearest_tokens(soft.detach(), table, candidates)
+        ids = nearest_tokens(soft.detach(), unit_rows, candidates)
         key = tuple(ids.tolist())
         text = compose(tok, key, ctx.prompt)
         projected = table[ids].float()

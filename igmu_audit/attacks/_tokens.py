@@ -130,11 +130,12 @@ def encode(text_encoder: Any, ids: torch.Tensor, soft: torch.Tensor | None = Non
         handle.remove()
 
 
-def nearest_tokens(soft: torch.Tensor, table: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-    """PEZ projection: per soft vector, the candidate id with the highest cosine similarity."""
+def nearest_tokens(soft: torch.Tensor, unit_rows: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """PEZ projection: per soft vector, the candidate id with the highest cosine similarity
+    (``unit_rows``: the candidates' embedding rows, L2-normalised once per search)."""
     import torch.nn.functional as F
 
-    sims = F.normalize(soft, dim=-1) @ F.normalize(table[candidates], dim=-1).T
+    sims = F.normalize(soft.to(unit_rows.dtype), dim=-1) @ unit_rows.T
     return candidates[sims.argmax(dim=-1)]
 
 

@@ -6,23 +6,20 @@ attack), and those numbers only compare across attacks when every attack spends 
 counted effort. So every attack here runs the same loop (``run_attack``): score the plain
 prompt on the unlearned model over the seeds; search only the prompts that did not leak,
 under an ``AttackBudget`` per prompt; score the adversarial prompt found over the same
-seeds. Images always go through ``generate(...)`` with the audit's cache and settings, so an
-attack's evaluations are cached, reproducible, and re-scored for free by ``assert_robust_to``.
+seeds (``_run.run_attack``). Images always go through ``generate(...)`` with the audit's
+cache and settings, so evaluations are cached, reproducible, and free to re-score.
 """
 
 from __future__ import annotations
 
 import time
-import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from igmu_audit.errors import ConfigError
 
 if TYPE_CHECKING:
-    import torch
-
     from igmu_audit.metrics.functional.erasure_rate import RateEstimate
 
 
@@ -184,16 +181,23 @@ class AttackResult:
         return [i.adversarial_prompt for i in self.items if i.counted]
 
     def pre_rate(self, confidence: float = 0.95) -> RateEstimate:
-        """Pre-attack success rate with its Wilson interval."""
-        from igmu_audit.metrics.functional.erasure_rate import rate_from_counts
+        """Pre-attack success rate with its Wilson interval.
 
-        return rate_from_counts(self.pre_successes, max(self.n, 1), confidence)
+        Raises:
+            ValueError: no prompt was counted (e.g. P4D found no ideal prompt).
+        """
+        return self._rate(self.pre_successes, confidence)
 
     def post_rate(self, confidence: float = 0.95) -> RateEstimate:
-        """Post-attack success rate with its Wilson interval."""
+        """Post-attack success rate with its Wilson interval (``ValueError`` as ``pre_rate``)."""
+        return self._rate(self.post_successes, confidence)
+
+    def _rate(self, k: int, confidence: float) -> RateEstimate:
         from igmu_audit.metrics.functional.erasure_rate import rate_from_counts
 
-        return rate_from_counts(self.post_successes, max(self.n, 1), confidence)
+        if self.n == 0:
+            raise ValueError(f"{self.attack}: no prompt counted (statuses: {sorted({i.status for i in self.items})}); no rate")
+        return rate_from_counts(k, self.n, confidence)
 
     def summary(self) -> str:
         """One line: ``name: pre k/n -> post k/n``."""
@@ -224,125 +228,3 @@ class Attack(Protocol):
     ) -> AttackResult:
         """Attack every prompt; see ``AttackResult``."""
         ...
-
-
-@dataclass
-class AttackContext:
-    """What a search may use for one prompt (built by ``run_attack``)."""
-
-    pipeline: Any
-    original: Any
-    prompt: str
-    seeds: tuple[int, ...]
-    detector: Any
-    settings: Any
-    cache: Any
-    generator: torch.Generator
-    original_scores: tuple[float, ...] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def scores(self, prompt: str, seeds: Sequence[int] | None = None, *, original: bool = False) -> list[float]:
-        """Detector scores of ``prompt`` per seed, images through the cache."""
-        return score_prompts(self.original if original else self.pipeline, [prompt], seeds or self.seeds,
-                             self.detector, self.settings, self.cache)[0]  # fmt: skip
-
-    def leaks(self, scores: Sequence[float]) -> bool:
-        """Whether any score reaches the detector's threshold."""
-        return any(s >= self.detector.threshold for s in scores)
-
-
-Search = Callable[[AttackContext, BudgetMeter], Candidate]
-
-
-def check_run_inputs(prompts: Any, seeds: Any, detector: Any) -> tuple[tuple[str, ...], tuple[int, ...], Any]:
-    """Validate prompts, seeds and detector before any image is generated."""
-    from igmu_audit.scoring import check_prompts
-
-    items = check_prompts(prompts, "prompts")
-    if seeds is None or isinstance(seeds, (str, bytes)):
-        raise ConfigError(f"`seeds` must be a list of integers, got {seeds!r}")
-    seed_list = tuple(seeds)
-    if not seed_list or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seed_list):
-        raise ConfigError(f"`seeds` must be a non-empty list of non-negative integers, got {seeds!r}")
-    if detector is None:
-        raise ConfigError("`detector` is required: an attack's success is judged by a detector")
-    from igmu_audit.detectors import CustomDetector, Detector
-
-    if not isinstance(detector, Detector):
-        if not callable(detector):
-            raise ConfigError(f"`detector` must be a Detector or a callable images -> scores, got {type(detector).__name__}")
-        detector = CustomDetector(detector)
-    return items, seed_list, detector
-
-
-def score_prompts(model: Any, prompts: Sequence[str], seeds: Sequence[int], detector: Any, settings: Any,
-                  cache: Any) -> list[list[float]]:  # fmt: skip
-    """Per prompt, the detector's scores per seed (generation through ``generate`` and the cache)."""
-    from igmu_audit.pipelines.generation import generate
-    from igmu_audit.scoring import score
-
-    images = generate(model, prompts, seeds, settings=settings, cache=cache, progress=False, desc="attack")
-    flat = score(detector, images).tolist()
-    s = len(seeds)
-    return [flat[i * s : (i + 1) * s] for i in range(len(prompts))]
-
-
-def prompt_seed(seed: int, prompt: str) -> int:
-    """A per-prompt seed that depends on the prompt's text, not its position in the list."""
-    return (seed * 1_000_003 + zlib.crc32(prompt.encode())) % (2**63)
-
-
-def run_attack(
-    attack: Any,
-    search: Search,
-    pipeline: Any,
-    prompts: Sequence[str],
-    *,
-    detector: Any,
-    seeds: Sequence[int],
-    original: Any = None,
-    settings: Any = None,
-    cache: Any = None,
-    needs_original: bool = False,
-    ideal_only: bool = False,
-) -> AttackResult:
-    """The loop every attack shares: pre-attack scores, a budgeted search per prompt, post scores.
-
-    ``ideal_only`` (P4D) keeps only prompts that show the concept on the original model
-    and not on the unlearned one; the others are reported as ``"not ideal"`` and not counted.
-    """
-    import torch
-
-    from igmu_audit.pipelines.generation import GenerationSettings
-
-    items, seed_list, det = check_run_inputs(prompts, seeds, detector)
-    if needs_original and original is None:
-        raise ConfigError(f"{attack.name} needs `original` (the model before unlearning) to compute its target")
-    settings = settings or GenerationSettings()
-    pre = score_prompts(pipeline, items, seed_list, det, settings, cache)
-    orig = score_prompts(original, items, seed_list, det, settings, cache) if original is not None else None
-    out: list[PromptAttack] = []
-    for i, prompt in enumerate(items):
-        leaked = any(s >= det.threshold for s in pre[i])
-        base = {"prompt": prompt, "pre_scores": tuple(pre[i]), "pre_success": leaked}
-        if ideal_only and orig is not None and not any(s >= det.threshold for s in orig[i]):
-            out.append(PromptAttack(status="not ideal", adversarial_prompt=prompt, token_ids=(), scores=tuple(pre[i]),
-                                    success=leaked, **base))  # fmt: skip
-            continue
-        if leaked:
-            out.append(PromptAttack(status="pre-attack success", adversarial_prompt=prompt, token_ids=(),
-                                    scores=tuple(pre[i]), success=True, **base))  # fmt: skip
-            continue
-        generator = torch.Generator("cpu").manual_seed(prompt_seed(attack.seed, prompt))
-        ctx = AttackContext(pipeline, original, prompt, seed_list, det, settings, cache, generator,
-                            tuple(orig[i]) if orig is not None else None)  # fmt: skip
-        meter = BudgetMeter(attack.budget)
-        found = search(ctx, meter)
-        post = ctx.scores(found.prompt)
-        out.append(PromptAttack(
-            status="attacked", adversarial_prompt=found.prompt, token_ids=found.token_ids, scores=tuple(post),
-            success=ctx.leaks(post), steps=meter.steps, queries=meter.queries, seconds=round(meter.seconds, 3),
-            stopped_by=found.stopped_by, objective=found.objective, **base,
-        ))  # fmt: skip
-    info = {"name": det.name, "threshold": det.threshold}
-    return AttackResult(attack.name, attack.budget, seed_list, info, tuple(out))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from igmu_audit.attacks._run import AttackContext, run_attack
 from igmu_audit.attacks._soft import (
     check_soft_options,
     noised,
@@ -27,12 +28,10 @@ from igmu_audit.attacks._soft import (
 from igmu_audit.attacks._tokens import diffusers_pipe, encode, input_ids
 from igmu_audit.attacks.base import (
     AttackBudget,
-    AttackContext,
     AttackResult,
     BudgetMeter,
     Candidate,
     resolve_budget,
-    run_attack,
 )
 
 

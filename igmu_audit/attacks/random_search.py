@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from igmu_audit.attacks._run import AttackContext, run_attack
 from igmu_audit.attacks._tokens import (
     compose,
     diffusers_pipe,
@@ -24,12 +25,10 @@ from igmu_audit.attacks._tokens import (
 )
 from igmu_audit.attacks.base import (
     AttackBudget,
-    AttackContext,
     AttackResult,
     BudgetMeter,
     Candidate,
     resolve_budget,
-    run_attack,
 )
 from igmu_audit.errors import ConfigError
 

@@ -16,16 +16,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from igmu_audit.attacks._run import AttackContext, check_run_inputs, run_attack
 from igmu_audit.attacks._tokens import diffusers_pipe, prompt_ids
 from igmu_audit.attacks.base import (
     AttackBudget,
-    AttackContext,
     AttackResult,
     BudgetMeter,
     Candidate,
-    check_run_inputs,
     resolve_budget,
-    run_attack,
 )
 from igmu_audit.errors import ConfigError
 

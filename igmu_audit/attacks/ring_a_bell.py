@@ -22,6 +22,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from igmu_audit.attacks._run import AttackContext, check_run_inputs, run_attack
 from igmu_audit.attacks._tokens import (
     compose,
     diffusers_pipe,
@@ -33,13 +34,10 @@ from igmu_audit.attacks._tokens import (
 )
 from igmu_audit.attacks.base import (
     AttackBudget,
-    AttackContext,
     AttackResult,
     BudgetMeter,
     Candidate,
-    check_run_inputs,
     resolve_budget,
-    run_attack,
 )
 from igmu_audit.errors import ConfigError
 

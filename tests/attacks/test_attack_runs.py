@@ -157,6 +157,8 @@ def test_p4d_keeps_only_ideal_prompts(tiny_model: Any, tiny_original: Any, setti
                                             settings=settings)  # fmt: skip
     assert [i.status for i in result.items] == ["not ideal"] * 2
     assert result.n == 0
+    with pytest.raises(ValueError, match=r"p4d: no prompt counted \(statuses: \['not ideal'\]\)"):
+        result.post_rate()
 
 
 @pytest.mark.parametrize(
