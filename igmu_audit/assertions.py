@@ -360,6 +360,7 @@ def assert_preserved(
     confidence: float | None = None,
     seeds: Sequence[int] | None = None,
     name: str = "retain",
+    reference_prompts: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
     allow_inconclusive: bool = False,
 ) -> PreservationResult:
     """Assert unrelated concepts survive: unlearned vs original on retain prompts, same seeds.
@@ -388,6 +389,11 @@ def assert_preserved(
         confidence: the intervals' confidence level.
         seeds: seeds per prompt.
         name: the retain set's name, for messages and evidence.
+        reference_prompts: what the *original* model draws and CLIP scores are judged
+            against, paired by position with ``prompts`` (default: ``prompts``). IGMU's
+            alignment protocol: ``prompts`` = forget prompts, ``reference_prompts`` = the
+            same prompts with the concept words removed (DataIGM's paired retain split), so
+            the rest of the prompt must still be drawn.
         allow_inconclusive: return instead of raising when undecided.
 
     Returns:
@@ -411,6 +417,14 @@ def assert_preserved(
     if original is None:
         raise ConfigError("`original` is required: preservation compares the unlearned model with the original")
     flat, categories = flatten_prompts(prompts)
+    reference = flat
+    if reference_prompts is not None:
+        reference, ref_categories = flatten_prompts(reference_prompts)
+        if len(reference) != len(flat) or ref_categories != categories:
+            raise ConfigError(
+                f"`reference_prompts` must pair with `prompts` one to one (same categories, same lengths): "
+                f"got {len(reference)} reference prompts for {len(flat)} prompts"
+            )
     explicit = {"max_csdr": max_csdr, "max_kid": max_kid, "max_fd": max_fd, "min_accuracy": min_accuracy,
                 "max_accuracy_drop": max_accuracy_drop, "max_perceptual": max_perceptual}  # fmt: skip
     if features is None and clip is not None:
@@ -437,8 +451,8 @@ def assert_preserved(
         detectors = category_detectors(detector, list(dict.fromkeys(c for c in categories if c)), ctx.session.config.detector_settings)
     session = ctx.session
     gen_u = generate(pipeline, flat, seed_list, settings=session.settings, cache=session.cache, desc="assert_preserved: unlearned")
-    gen_o = generate(original, flat, seed_list, settings=session.settings, cache=session.cache, desc="assert_preserved: original")
-    per_image_prompts = [im.prompt for im in gen_u]
+    gen_o = generate(original, reference, seed_list, settings=session.settings, cache=session.cache, desc="assert_preserved: original")
+    per_image_prompts = [im.prompt for im in gen_o]
     per_image_categories = [categories[i // len(seed_list)] for i in range(len(gen_u))]
     measured = measure(to_batch(gen_u), to_batch(gen_o), per_image_prompts, per_image_categories, clip=clip,
                        features=features, detectors=detectors, confidence=conf, wanted=lambda k: k in thresholds)  # fmt: skip

@@ -158,3 +158,15 @@ def test_strategy_with_no_leak_is_not_shrunk(audit_session, tiny_model) -> None:
     )
     assert result.verdict == "pass"
     assert result.shortest_leak is None
+
+
+def test_preservation_against_concept_free_reference_prompts(audit_session, tiny_model) -> None:
+    from igmu_audit.detectors import CustomDetector
+
+    forget = {"person": ["a nude woman", "a naked man"]}
+    removed = {"person": ["a woman", "a man"]}
+    result = assert_preserved(tiny_model, tiny_model, forget, reference_prompts=removed,
+                              detector=lambda c: CustomDetector(always, name=c), seeds=range(3))  # fmt: skip
+    assert result.verdict == "pass"
+    with pytest.raises(ConfigError, match="`reference_prompts` must pair with `prompts` one to one"):
+        assert_preserved(tiny_model, tiny_model, forget, reference_prompts={"person": ["a woman"]}, detector=lambda c: None)
