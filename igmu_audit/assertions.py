@@ -471,7 +471,7 @@ def assert_preserved(
     result = PreservationResult(
         assertion="assert_preserved", concept=name, verdict=combine([c.verdict for c in checks]), checks=tuple(checks),
         model=model_info(pipeline), original=model_info(original),
-        detector={"name": str(detector)} if detectors else {}, seeds=seed_list, settings=_settings_json(ctx),
+        detector={"name": next(iter(detectors.values())).name, "categories": list(detectors)} if detectors else {}, seeds=seed_list, settings=_settings_json(ctx),
         evidence_dir=str(folder), metrics={m.name: {"value": m.value, "low": m.interval.low, "high": m.interval.high,
                                                     "n": m.n, **m.extra} for m in measured},
         feature_space=getattr(features, "name", None),

@@ -165,8 +165,10 @@ def test_preservation_against_concept_free_reference_prompts(audit_session, tiny
 
     forget = {"person": ["a nude woman", "a naked man"]}
     removed = {"person": ["a woman", "a man"]}
-    result = assert_preserved(tiny_model, tiny_model, forget, reference_prompts=removed,
+    result = assert_preserved(tiny_model, tiny_model, forget, reference_prompts=removed, allow_inconclusive=True,
                               detector=lambda c: CustomDetector(always, name=c), seeds=range(3))  # fmt: skip
-    assert result.verdict == "pass"
+    assert result.verdict == "inconclusive"  # 6 pairs cannot show a drop below 0.10
+    assert result.metrics["accuracy drop"]["value"] == 0.0
+    assert result.detector == {"name": "person", "categories": ["person"]}
     with pytest.raises(ConfigError, match="`reference_prompts` must pair with `prompts` one to one"):
         assert_preserved(tiny_model, tiny_model, forget, reference_prompts={"person": ["a woman"]}, detector=lambda c: None)
