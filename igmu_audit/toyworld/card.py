@@ -16,6 +16,8 @@ from igmu_audit.toyworld.vocabulary import ATTRIBUTES, load_vocabulary
 
 
 def _fmt(r: dict[str, Any]) -> str:
+    if r["n"] == 0:
+        return "– (0 prompts)"
     low, high = r["wilson95"]
     return (
         f"{100 * r['rate']:.1f} % ({r['k']}/{r['n']}; {100 * low:.1f}–{100 * high:.1f})"
@@ -142,8 +144,9 @@ def render_card(out: Path) -> str:
         "## Files",
         "",
         "Weights are safetensors; the pipeline's UNet, VAE and text encoder are stored in fp16 and load",
-        "as fp32 (the text encoder's config names `float32`). `clip/` holds the vision tower and both",
-        "projections; `load_toy_clip()` takes the text tower from `original/text_encoder`.",
+        "as fp32 (the text encoder's config names `float32`). `clip/` holds the whole toy CLIP in fp16",
+        "(vision and text towers, projections); `load_toy_clip()` loads it as fp32. The pipeline's text",
+        "encoder starts as the CLIP text tower; without a `joint` stage in the timings it is that tower.",
         "",
         "| folder | size |",
         "|---|---|",

@@ -3,14 +3,13 @@
 Why: Stable Diffusion conditions on a CLIP text tower, and CLIP scores / image features are
 what the metrics read. Training the text tower contrastively over all seven languages makes
 synonyms and translations land near each other, as they do in the real CLIP. Its text tower
-*is* the diffusion pipeline's ``text_encoder`` (shipped once, in ``original/text_encoder``);
-``fixtures/toyworld/clip/`` holds only the vision tower, the two projections and the scale.
+initialises the diffusion pipeline's ``text_encoder`` (frozen in stage 1, fine-tuned with the
+UNet in stage 2); ``fixtures/toyworld/clip/`` keeps the contrastive towers as trained.
 """
 
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -219,21 +218,21 @@ def train_clip(
     return clip
 
 
-def save_clip_heads(clip: ToyClip, folder: Path) -> Path:
-    """Write everything but the text tower (it ships as the pipeline's text encoder)."""
+def save_clip(clip: ToyClip, folder: Path) -> Path:
+    """Write the whole toy CLIP (fp16 safetensors) and its config to ``folder``."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
     state = {
-        k: v.detach().contiguous()
+        k: v.detach().to(torch.float16).contiguous()
         for k, v in clip.model.state_dict().items()
-        if not k.startswith("text_model.")
     }
     save_file(state, str(folder / WEIGHTS_NAME))
     config = {
         "text_config": text_config(),
         "vision_config": vision_config(),
         "projection_dim": PROJECTION_DIM,
+        "stored_dtype": "float16",
     }
     (folder / CONFIG_NAME).write_text(
         json.dumps(config, indent=2) + "\n", encoding="utf-8"
@@ -244,31 +243,18 @@ def save_clip_heads(clip: ToyClip, folder: Path) -> Path:
 def load_toy_clip(
     folder: Path | None = None, text_encoder: CLIPTextModel | None = None
 ) -> ToyClip:
-    """Load the shipped toy CLIP: heads from ``clip/``, text tower from ``original/text_encoder``.
+    """Load the shipped toy CLIP (float32, eval mode).
 
     Args:
-        folder: a toy-world folder with ``clip/`` and ``original/`` (default: the shipped one).
-        text_encoder: use this text tower instead (e.g. an edited one from an unlearned model).
+        folder: a toy-world folder holding ``clip/`` (default: the shipped one).
+        text_encoder: swap in this text tower (e.g. an edited one from an unlearned model).
     """
     from safetensors.torch import load_file
 
     root = Path(folder) if folder is not None else fixtures_dir() / "toyworld"
     model = build_clip_model()
-    missing, unexpected = model.load_state_dict(
-        load_file(str(root / "clip" / WEIGHTS_NAME)), strict=False
-    )
-    if unexpected or any(not k.startswith("text_model.") for k in missing):
-        raise RuntimeError(
-            f"toy CLIP weights do not match the model: missing {missing}, unexpected {unexpected}"
-        )
-    if text_encoder is None:
-        text_encoder = _load_text_encoder(str(root / "original" / "text_encoder"))
-    model.text_model.load_state_dict(text_encoder.state_dict())
+    state = {k: v.float() for k, v in load_file(str(root / "clip" / WEIGHTS_NAME)).items()}
+    model.load_state_dict(state)
+    if text_encoder is not None:
+        model.text_model.load_state_dict(text_encoder.state_dict())
     return ToyClip(model.float().eval(), build_clip_tokenizer())
-
-
-@lru_cache(maxsize=2)
-def _load_text_encoder(path: str) -> CLIPTextModel:
-    from transformers import CLIPTextModel
-
-    return CLIPTextModel.from_pretrained(path, torch_dtype=torch.float32)

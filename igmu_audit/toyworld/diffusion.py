@@ -155,7 +155,6 @@ def training_captions(
     return texts
 
 
-@torch.no_grad()
 def encode_prompts(
     text_encoder: CLIPTextModel, tokenizer: CLIPTokenizer, texts: list[str]
 ) -> torch.Tensor:
@@ -180,30 +179,46 @@ def train_unet(
     steps: int,
     batch_size: int = 64,
     seed: int = 0,
+    lr: float = 5e-4,
+    text_lr: float = 0.0,
+    unet: UNet2DConditionModel | None = None,
     progress: Callable[[int, float], None] | None = None,
-) -> UNet2DConditionModel:
-    """Epsilon-prediction training on VAE latents with a frozen text encoder; returns EMA weights."""
+) -> tuple[UNet2DConditionModel, CLIPTextModel]:
+    """Epsilon-prediction training on VAE latents; returns EMA copies of UNet and text encoder.
+
+    ``text_lr`` 0 keeps the text encoder frozen (stage 1); above 0 it is fine-tuned with the
+    UNet (stage 2, continuing from ``unet``), which sharpens the conditioning cheaply.
+    """
     from diffusers import DDPMScheduler
 
-    unet = build_unet(seed).train()
-    ema = copy.deepcopy(unet).eval()
+    unet = (unet if unet is not None else build_unet(seed)).train()
+    joint = text_lr > 0
+    text_encoder.train(joint).requires_grad_(joint)
+    modules = nn.ModuleList([unet, text_encoder])
+    ema = copy.deepcopy(modules).eval().requires_grad_(False)
     noise_scheduler = DDPMScheduler(**_SCHEDULE)
     mean, std = encode_latents(vae, images)
     scale = vae.config.scaling_factor
-    optimiser = torch.optim.AdamW(unet.parameters(), lr=5e-4, weight_decay=0.01)
+    groups = [{"params": list(unet.parameters()), "lr": lr}]
+    if joint:
+        groups.append({"params": list(text_encoder.parameters()), "lr": text_lr})
+    optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=5e-4, total_steps=steps, pct_start=0.05, final_div_factor=10
+        optimiser,
+        max_lr=[g["lr"] for g in groups],
+        total_steps=steps,
+        pct_start=0.05,
+        final_div_factor=10,
     )
-    rng = np.random.default_rng(seed)
-    generator = torch.Generator().manual_seed(seed)
-    text_encoder.eval().requires_grad_(False)
+    rng = np.random.default_rng(seed + (1 if joint else 0))
+    generator = torch.Generator().manual_seed(seed + (1 if joint else 0))
     for step in range(steps):
         index = torch.from_numpy(rng.integers(0, len(images), size=batch_size))
         noise_latent = torch.randn(mean[index].shape, generator=generator)
         latents = (mean[index] + std[index] * noise_latent) * scale
-        states = encode_prompts(
-            text_encoder, tokenizer, training_captions(labels[index.numpy()], rng)
-        )
+        texts = training_captions(labels[index.numpy()], rng)
+        with torch.set_grad_enabled(joint):
+            states = encode_prompts(text_encoder, tokenizer, texts)
         noise = torch.randn(latents.shape, generator=generator)
         timesteps = torch.randint(
             0,
@@ -215,16 +230,17 @@ def train_unet(
         loss = nn.functional.mse_loss(unet(noisy, timesteps, states).sample, noise)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        nn.utils.clip_grad_norm_(modules.parameters(), 1.0)
         optimiser.step()
         schedule.step()
         decay = min(0.999, (1 + step) / (10 + step))
         with torch.no_grad():
-            for p_ema, p in zip(ema.parameters(), unet.parameters(), strict=True):
+            for p_ema, p in zip(ema.parameters(), modules.parameters(), strict=True):
                 p_ema.lerp_(p, 1 - decay)
         if progress is not None:
             progress(step, loss.item())
-    return ema
+    text_encoder.eval().requires_grad_(False)
+    return ema[0], ema[1]
 
 
 def assemble_pipeline(

@@ -39,6 +39,8 @@ class Budget:
     vae_steps: int = 600
     unet_steps: int = 1600
     unet_batch: int = 64
+    joint_steps: int = 600
+    joint_text_lr: float = 1e-4
 
 
 QUICK = Budget(
@@ -127,7 +129,7 @@ def train_all(
                 seed=seed, progress=p,
             ),
         )  # fmt: skip
-        toyclip.save_clip_heads(clip, out / "clip")
+        toyclip.save_clip(clip, out / "clip")
         diffusion.text_encoder_from_clip(clip).save_pretrained(text_dir)
     text_encoder = CLIPTextModel.from_pretrained(text_dir, dtype=torch.float32)
 
@@ -145,10 +147,10 @@ def train_all(
     tokenizer = build_clip_tokenizer()
     unet_dir = out / "unet_fp32"
     if todo(unet_dir):
-        unet = _timed(
+        unet, _ = _timed(
             record, path, "unet", budget.unet_steps,
             lambda p: diffusion.train_unet(
-                vae, text_encoder.eval(), tokenizer, images, labels,
+                vae, text_encoder, tokenizer, images, labels,
                 steps=budget.unet_steps, batch_size=budget.unet_batch, seed=seed,
                 progress=p,
             ),
@@ -156,12 +158,30 @@ def train_all(
         unet.save_pretrained(unet_dir)
     unet = UNet2DConditionModel.from_pretrained(unet_dir, torch_dtype=torch.float32)
 
+    joint_dir = out / "joint_fp32"
+    if budget.joint_steps and todo(joint_dir):
+        unet, text_encoder = _timed(
+            record, path, "joint", budget.joint_steps,
+            lambda p: diffusion.train_unet(
+                vae, text_encoder, tokenizer, images, labels,
+                steps=budget.joint_steps, batch_size=budget.unet_batch, seed=seed,
+                lr=2e-4, text_lr=budget.joint_text_lr, unet=unet, progress=p,
+            ),
+        )  # fmt: skip
+        unet.save_pretrained(joint_dir / "unet")
+        text_encoder.save_pretrained(joint_dir / "text_encoder")
+    if budget.joint_steps:
+        unet = UNet2DConditionModel.from_pretrained(joint_dir / "unet")
+        text_encoder = CLIPTextModel.from_pretrained(
+            joint_dir / "text_encoder", dtype=torch.float32
+        )
+
     pipe = diffusion.assemble_pipeline(vae, unet, text_encoder, tokenizer)
     pipe.to(dtype=torch.float16).save_pretrained(out / "original")
     _load_as_fp32(out / "original" / "text_encoder" / "config.json")
     settings = json.dumps(diffusion.GENERATION, indent=2) + "\n"
     (out / "generation.json").write_text(settings, encoding="utf-8")
-    stages = ("data", "classifier", "clip", "vae", "unet")
+    stages = ("data", "classifier", "clip", "vae", "unet", "joint")
     timings["total_training"] = round(sum(timings.get(k, 0.0) for k in stages), 1)
     _write_json(path, record)
     return record

@@ -32,7 +32,7 @@ from igmu_audit.toyworld.unlearn._common import (
 from igmu_audit.toyworld.unlearn.token_edit import EMBEDDING_KEY, word_tokens
 from igmu_audit.toyworld.unlearn.uce import closed_form, edit_pairs
 
-TINY_ESD = ESDConfig(steps=2, batch_size=2, ddim_steps=4, lr=1e-3)
+TINY_ESD = ESDConfig(steps=2, batch_size=2, ddim_steps=4, pool_size=4, lr=1e-3)
 
 
 @pytest.fixture

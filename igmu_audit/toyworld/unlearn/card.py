@@ -110,7 +110,7 @@ def write_card(folder: Path, m: dict[str, Any]) -> Path:
     """Render ``ZOO_CARD.md`` from the measurements."""
     models = m["models"]
     groups = list(m["original"]["forget"])
-    others = list(m["original"]["retain"])
+    others = [c for c in m["original"]["audit_proxy"]["counts"] if c != "forget"]
     lines = [
         "# Toy-world zoo: unlearned variants of the toy original",
         "",
@@ -190,19 +190,19 @@ def write_card(folder: Path, m: dict[str, Any]) -> Path:
     lines += [_rows(f"`{n}`", e, groups) for n, e in models.items()]
     lines += [
         "",
-        "## Other shapes still drawn (retain prompts, English, held-out templates)",
+        "## Other shapes still drawn (the audits' DataIGM retain prompts × seeds 0-3)",
         "",
         "| model | " + " | ".join(others) + " |",
         "|---|" + "---|" * len(others),
         "| toy original | "
-        + " | ".join(_cell(m["original"]["retain"][c]) for c in others)
+        + " | ".join(_cell(m["original"]["audit_proxy"]["counts"][c]) for c in others)
         + " |",
     ]
     lines += [
         "| "
         + f"`{n}`"
         + " | "
-        + " | ".join(_cell(e["retain"][c]) for c in others)
+        + " | ".join(_cell(e["audit_proxy"]["counts"][c]) for c in others)
         + " |"
         for n, e in models.items()
     ]
