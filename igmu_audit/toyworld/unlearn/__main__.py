@@ -75,6 +75,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--skip-measure", action="store_true", help="build without measuring"
     )
+    parser.add_argument(
+        "--classifier",
+        type=Path,
+        default=None,
+        help="toy classifier folder for measuring (default: the shipped one)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--threads", type=int, default=2, help="torch CPU threads (default 2)"
@@ -107,9 +113,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     from igmu_audit.toyworld.unlearn.card import measure_zoo, write_card
 
-    measurements = measure_zoo(
-        out, original, [m for m in ZOO if not args.only or m.name in args.only]
-    )
+    models = [m for m in ZOO if not args.only or m.name in args.only]
+    measurements = measure_zoo(out, original, models, classifier=args.classifier)
     measurements["build_seconds_total"] = round(time.perf_counter() - start, 1)
     print(f"wrote {write_card(out, measurements)}")
 
