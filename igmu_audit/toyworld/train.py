@@ -1,7 +1,8 @@
 """Train the whole toy world from scratch: ``python -m igmu_audit.toyworld.train``.
 
 Stages, each seeded and saved before the next starts (``--resume`` skips finished ones):
-data -> classifier -> toy CLIP -> VAE -> UNet (frozen CLIP text tower) -> pipeline -> card.
+data -> classifier -> toy CLIP -> VAE -> UNet (frozen CLIP text tower) -> optional joint
+UNet + text-encoder fine-tune (``--joint-steps``) -> fp16 pipeline -> evaluation -> card.
 Nothing in the project trains at run time; this command produced ``fixtures/toyworld``.
 """
 
@@ -39,7 +40,7 @@ class Budget:
     vae_steps: int = 600
     unet_steps: int = 1600
     unet_batch: int = 64
-    joint_steps: int = 600
+    joint_steps: int = 0
     joint_text_lr: float = 1e-4
 
 
@@ -255,12 +256,18 @@ def main(argv: list[str] | None = None) -> None:
         "--threads", type=int, default=2, help="torch CPU threads (default 2)"
     )
     parser.add_argument(
+        "--joint-steps",
+        type=int,
+        default=Budget.joint_steps,
+        help="stage 2: fine-tune UNet and text encoder together (default 0: off)",
+    )
+    parser.add_argument(
         "--eval-per-shape", type=int, default=48, help="English images per shape"
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
-    budget = QUICK if args.quick else Budget()
+    budget = QUICK if args.quick else Budget(joint_steps=args.joint_steps)
     if not args.eval_only:
         record = train_all(args.out, budget, seed=args.seed, resume=args.resume)
         print(json.dumps(record["timings_s"]))
