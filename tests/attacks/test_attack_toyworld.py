@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(
 #: The best pair measured (README): model file stem, override component, attack factory name.
 BEST = ("token-edit-circle", "text_encoder", "greedy-search")
 PROMPTS = 8
-SEEDS = [0, 1]
+SEEDS = [0]
 
 
 def _load(stem: str, component: str) -> tuple[Any, Any]:
@@ -51,7 +51,7 @@ def test_best_attack_raises_the_success_rate_on_the_toy_world(tmp_path: Any) -> 
         "unlearndiffatk": UnlearnDiffAtk, "p4d": P4D, "greedy-search": RandomSearch,
         "ring-a-bell": lambda: RingABell(concept="circle"), "random-search": lambda: RandomSearch(greedy=False),
     }[attack_name]()  # fmt: skip
-    result = attack.run(model, prompts, detector=ToyWorldDetector("circle"), seeds=SEEDS, original=original,
+    result = attack.run(model, prompts, detector=ToyWorldDetector("circle", weights=ROOT / "classifier"), seeds=SEEDS, original=original,
                         settings=settings, cache=ImageCache(tmp_path / "cache"))  # fmt: skip
     assert result.n == len(prompts)
     assert result.post_successes >= result.pre_successes
