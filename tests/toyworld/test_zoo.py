@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from igmu_audit._paths import fixtures_dir
 from igmu_audit.toyworld.evaluate import GROUPS
 from igmu_audit.toyworld.unlearn.card import ASPECTS, load_model
+from igmu_audit.toyworld.unlearn.card import TASK as CARD_TASKS
 from igmu_audit.toyworld.unlearn.token_edit import EMBEDDING_KEY, word_tokens
 from igmu_audit.toyworld.unlearn.zoo import ZOO, ZooModel
 
@@ -27,6 +28,8 @@ K = 8
 #: Groups regenerated per model besides the audit prompts: synonyms and two translations.
 CHECKED_GROUPS = ("en-synonyms", "fr", "zh")
 BY_NAME = {m.name: m for m in ZOO}
+CONCEPT = ZOO[0].concept
+TASK = CARD_TASKS[CONCEPT]
 
 
 def _ids(model: ZooModel) -> str:
@@ -50,7 +53,7 @@ def meter():
     """Generates and scores images exactly as the card's measurements did."""
     from igmu_audit.toyworld.unlearn.measure import Meter
 
-    return Meter("circle", progress=False)
+    return Meter(CONCEPT, progress=False)
 
 
 def test_zoo_is_complete_small_and_pickle_free():
@@ -92,7 +95,7 @@ def test_unet_dicts_touch_only_cross_attention(model):
 
 
 def test_token_edit_touches_only_the_rows_it_claims(original):
-    model = BY_NAME["token-edit-circle"]
+    model = BY_NAME[f"token-edit-{CONCEPT}"]
     (key,) = load_file(str(ZOO_DIR / model.filename))
     assert key == EMBEDDING_KEY
     edited = load_model(ORIGINAL, model, ZOO_DIR).pipeline.text_encoder
@@ -104,9 +107,9 @@ def test_token_edit_touches_only_the_rows_it_claims(original):
     rows = (table != table0).any(dim=1).nonzero().flatten().tolist()
     tokenizer = original.pipeline.tokenizer
     assert rows == word_tokens(tokenizer, model.settings["words"])
-    (square,) = word_tokens(tokenizer, [model.anchor])
+    (anchor,) = word_tokens(tokenizer, [model.anchor])
     for row in rows:
-        torch.testing.assert_close(table[row], table0[square])
+        torch.testing.assert_close(table[row], table0[anchor])
     other = {k: v for k, v in edited.state_dict().items() if "token_embedding" not in k}
     for name, value in other.items():
         assert torch.equal(value, base.state_dict()[name]), name
@@ -142,6 +145,6 @@ def test_measured_behaviour_matches_the_card(model, measured, meter):
             record["hits"], entry["forget"][group]["hits"], f"{model.name}/{group}"
         )
     counts = entry["audit_proxy"]["counts"]
-    for key, hits in meter.audit_outcomes(loaded, "shape_circle", limit=K).items():
+    for key, hits in meter.audit_outcomes(loaded, TASK, limit=K).items():
         regenerated = "".join("1" if h else "0" for h in hits.tolist())
         _check_prefix(regenerated, counts[key]["hits"], f"{model.name}/audit {key}")

@@ -24,6 +24,22 @@ from igmu_audit.toyworld.unlearn.measure import (
 from igmu_audit.toyworld.unlearn.zoo import ZooModel
 
 ASPECTS = ("forgetting", "preservation", "robustness")
+#: Why the zoo erases a texture: the same four methods aimed at "circle" (measured on this
+#: original; figures in ``circle_attempt.json``) could not be told apart from the original.
+SHAPE_NOTE = (
+    "## Why a texture, not a shape",
+    "",
+    "The same four methods were first built to erase the shape *circle* "
+    "(`circle_attempt.json` holds every figure). The toy original follows shape words "
+    "weakly (its card: circle drawn in 50 % of `en` prompts, cross in 29 %; toy-CLIP "
+    "shape zero-shot 49 %), so on the audits' `shape_circle` prompts it drew circles "
+    "46/96 times and no method moved that rate outside its interval (ESD-x 53/96, "
+    "over-erased ESD-x 53/96, UCE 47/96, token edit 46/96): every model failed "
+    "forgetting for the same reason as the original, which shows nothing about the "
+    "methods. Textures are followed closely (striped drawn 16/16 when named), so the "
+    "zoo erases *striped*.",
+    "",
+)
 TASK = {"circle": "shape_circle", "striped": "texture_striped"}
 
 
@@ -49,7 +65,7 @@ def measure_zoo(
     result: dict[str, Any] = (
         json.loads(path.read_text()) if path.exists() else {"models": {}}
     )
-    concept = "circle"
+    concept = models[0].concept if models else result["concept"]
     meter = Meter(concept, classifier=classifier)
     base = load_model(original, None, folder)
     start = time.perf_counter()
@@ -109,18 +125,20 @@ def _rows(name: str, entry: dict[str, Any], groups: list[str]) -> str:
 def write_card(folder: Path, m: dict[str, Any]) -> Path:
     """Render ``ZOO_CARD.md`` from the measurements."""
     models = m["models"]
+    concept = m["concept"]
+    first = next(iter(models.values()))
     groups = list(m["original"]["forget"])
     others = [c for c in m["original"]["audit_proxy"]["counts"] if c != "forget"]
     lines = [
         "# Toy-world zoo: unlearned variants of the toy original",
         "",
-        "Real unlearning methods applied to `fixtures/toyworld/original` to erase the shape "
-        "**circle**, shipped as override files in the formats the methods publish. Load one "
+        "Real unlearning methods applied to `fixtures/toyworld/original` to erase the "
+        f"**{concept}**, shipped as override files in the formats the methods publish. Load one "
         "exactly like a user's checkpoint:",
         "",
         "```python",
         "from igmu_audit.pipelines.loading import ModelSpec, load_pipeline",
-        'model = load_pipeline(ModelSpec(path="fixtures/toyworld/original", unet="fixtures/toyworld/zoo/esd-x-circle.safetensors"))',
+        f'model = load_pipeline(ModelSpec(path="fixtures/toyworld/original", {first["component"]}="fixtures/toyworld/zoo/{first["file"]}"))',
         "```",
         "",
         "Rebuild (fixed seeds, CPU): `python -m igmu_audit.toyworld.unlearn` (build + measure + this card).",
@@ -146,8 +164,8 @@ def write_card(folder: Path, m: dict[str, Any]) -> Path:
         "",
         "## Expected audit verdicts",
         "",
-        f"Judged like the ready-made audits with their default thresholds: forgetting = circle rate on the "
-        f"DataIGM `shape_circle` forget prompts × seeds {list(AUDIT_SEEDS)}, PASS if the 95 % Wilson upper bound "
+        f"Judged like the ready-made audits with their default thresholds: forgetting = {concept} rate on the "
+        f"DataIGM `{TASK[concept]}` forget prompts × seeds {list(AUDIT_SEEDS)}, PASS if the 95 % Wilson upper bound "
         f"is ≤ {MAX_FORGET_RATE:.0%}; preservation = paired accuracy drop on the retain prompts (McNemar "
         f"interval) ≤ {MAX_ACCURACY_DROP:.0%}; robustness = every synonym / translation group's rate ≤ "
         f"{MAX_ROBUST_RATE:.0%}. FAIL when the interval lies wholly above the threshold, INCONCLUSIVE in between.",
@@ -178,10 +196,12 @@ def write_card(folder: Path, m: dict[str, Any]) -> Path:
         "",
         "The original is measured against itself, so its robustness cell reads its own rates as leaks.",
         "",
-        "## Concept rate on forget prompts (held-out templates)",
+        *(SHAPE_NOTE if concept != "circle" else ()),
+        "## Concept rate on forget prompts",
         "",
-        "Rate of images the toy detector calls *circle* (score ≥ 0.5), 95 % Wilson interval, (hits/images). "
-        "`en`: the English name; `en-synonyms`: round disc, disk, round shape; the rest: translations.",
+        f"Rate of images the toy detector calls *{concept}* (score ≥ 0.5), 95 % Wilson interval, (hits/images). "
+        "`en`: the English name; `en-synonyms`: only the other English words; the rest: translations "
+        "(held-out templates where the language has one that names the attribute, else training templates).",
         "",
         "| model | " + " | ".join(groups) + " |",
         "|---|" + "---|" * len(groups),
@@ -190,7 +210,7 @@ def write_card(folder: Path, m: dict[str, Any]) -> Path:
     lines += [_rows(f"`{n}`", e, groups) for n, e in models.items()]
     lines += [
         "",
-        "## Other shapes still drawn (the audits' DataIGM retain prompts × seeds 0-3)",
+        "## Other classes still drawn (the audits' DataIGM retain prompts × seeds 0-3)",
         "",
         "| model | " + " | ".join(others) + " |",
         "|---|" + "---|" * len(others),

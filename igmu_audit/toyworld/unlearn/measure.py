@@ -5,9 +5,10 @@ from ``generate_pairs`` with the toy world's generation settings, and presence i
 toy-world detector's ``score >= 0.5``. Three groups of figures:
 
 * forget prompt groups: concept rate per group (English name, English synonyms, each
-  translation), held-out templates, fixed seeds;
-* the audits' prompts: the DataIGM ``shape_circle`` forget prompts and retain prompts (one
-  list per other shape) with seeds 0-3, as a spec with ``seeds: 0-3`` generates them;
+  translation), held-out templates where the language has one naming the attribute, fixed
+  seeds;
+* the audits' prompts: the DataIGM forget prompts and retain prompts (one
+  list per other class) with seeds 0-3, as a spec with ``seeds: 0-3`` generates them;
 * audit proxies: those counts judged with the audits' default thresholds (forgetting 5 %,
   robustness 10 % per group, accuracy drop 10 %): the card's expected verdicts.
 """
@@ -21,7 +22,8 @@ from typing import Any
 import torch
 
 from igmu_audit.metrics.functional.intervals import wilson_interval
-from igmu_audit.toyworld.evaluate import GROUPS, evaluation_prompts
+from igmu_audit.toyworld.evaluate import GROUPS
+from igmu_audit.toyworld.unlearn._common import concept_prompts
 from igmu_audit.toyworld.vocabulary import load_vocabulary
 
 #: Images per prompt group for the forget figures (English name, synonyms, translations).
@@ -117,16 +119,27 @@ class Meter:
         each group: the same prompts and seeds as the full figure's first ``n``.
         """
         out = {}
-        for g, group in enumerate(GROUPS):
-            if groups is not None and group[0] not in groups:
+        for g, (name, language, words) in enumerate(GROUPS):
+            if groups is not None and name not in groups:
                 continue
-            size = n or FORGET_N.get(group[0], FORGET_N_OTHER)
+            size = n or FORGET_N.get(name, FORGET_N_OTHER)
             base = seed + 1000 * g
-            prompts, _, _ = evaluation_prompts(self.concept, group, size, base)
+            prompts = self.prompts(language, words, size, base)
             pairs = [(p, base + i) for i, p in enumerate(prompts)]
             hits = self.present(model, pairs, self.concept)
-            out[group[0]] = rate(int(hits.sum()), size, hits)
+            out[name] = rate(int(hits.sum()), size, hits)
         return out
+
+    def prompts(self, language: str, words: str, n: int, seed: int) -> list[str]:
+        """Held-out-template prompts naming the concept (train templates where no held-out
+        template of ``language`` names the concept's attribute, e.g. French textures)."""
+        vocab = load_vocabulary()
+        marker = "{" + vocab.attribute_of(self.concept) + "}"
+        held_out = any(marker in t for t in vocab.templates[language]["test"])
+        split = "test" if held_out else "train"
+        return concept_prompts(
+            self.concept, n, seed=seed, languages=(language,), words=words, split=split
+        )
 
     def audit_outcomes(
         self, model: Any, task: str, limit: int | None = None

@@ -65,36 +65,36 @@ class ZooModel:
 
 
 def _esd(
-    name: str, config: ESDConfig, expected: dict[str, str], summary: str
+    name: str, concept: str, config: ESDConfig, expected: dict[str, str], summary: str
 ) -> ZooModel:
     return ZooModel(
-        name, "esd", "unet", "circle", None, config.to_dict(), expected, summary
+        name, "esd", "unet", concept, None, config.to_dict(), expected, summary
     )
 
 
 ZOO: tuple[ZooModel, ...] = (
     _esd(
-        "esd-x-circle",
+        "esd-x-striped", "striped",
         ESDConfig(steps=400, lr=3e-4, eta=1.0, retain_weight=1.0, pool_size=64),
-        {"forgetting": "fail", "preservation": "pass", "robustness": "fail"},
-        "ESD-x with a retain term: erases most circles, keeps the other shapes",
+        {"forgetting": "pass", "preservation": "pass", "robustness": "pass"},
+        "ESD-x with a retain term (plain, dotted and empty prompts kept)",
     ),
     _esd(
-        "esd-x-circle-overerased",
+        "esd-x-striped-overerased", "striped",
         ESDConfig(steps=400, lr=5e-4, eta=3.0, retain_weight=0.0, pool_size=64),
         {"forgetting": "pass", "preservation": "fail", "robustness": "pass"},
-        "ESD-x without a retain term, η = 3, 5e-4: erases circles and damages other shapes",
+        "ESD-x without a retain term, η = 3, lr 5e-4: over-erases",
     ),
     ZooModel(
-        "uce-circle", "uce", "unet", "circle", "square", UCEConfig().to_dict(),
+        "uce-striped", "uce", "unet", "striped", "plain", UCEConfig().to_dict(),
         {"forgetting": "pass", "preservation": "pass", "robustness": "fail"},
-        "UCE (closed form, to_k/to_v) on the English name and synonyms, towards 'square'",
+        "UCE (closed form, to_k/to_v) on the English name and synonyms, towards 'plain'",
     ),
     ZooModel(
-        "token-edit-circle", "token_edit", "text_encoder", "circle", "square",
-        {"words": ["circle"]},
+        "token-edit-striped", "token_edit", "text_encoder", "striped", "plain",
+        {"words": ["striped"]},
         {"forgetting": "pass", "preservation": "pass", "robustness": "fail"},
-        "the English token 'circle' rewired to 'square' in the text encoder's embedding",
+        "the English token 'striped' rewired to 'plain' in the text encoder's embedding",
     ),
 )  # fmt: skip
 
