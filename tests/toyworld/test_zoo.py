@@ -30,6 +30,10 @@ CHECKED_GROUPS = ("en-synonyms", "fr", "zh")
 BY_NAME = {m.name: m for m in ZOO}
 CONCEPT = ZOO[0].concept
 TASK = CARD_TASKS[CONCEPT]
+pytestmark = pytest.mark.skipif(
+    not (ZOO_DIR / "measurements.json").is_file(),
+    reason="no zoo in fixtures/toyworld/zoo: run python -m igmu_audit.toyworld.unlearn",
+)
 
 
 def _ids(model: ZooModel) -> str:
