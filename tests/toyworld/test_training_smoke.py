@@ -7,13 +7,13 @@ import json
 from igmu_audit.toyworld.train import main
 
 
-def test_quick_training_writes_a_loadable_pipeline_and_card(tmp_path):
+def test_quick_training_writes_a_loadable_pipeline(tmp_path):
     import torch
     from diffusers import StableDiffusionPipeline
 
     threads = torch.get_num_threads()
     try:
-        main(["--quick", "--out", str(tmp_path), "--threads", str(threads)])
+        main(["--quick", "--skip-eval", "--out", str(tmp_path), "--threads", str(threads)])
     finally:
         torch.set_num_threads(threads)
     for name in (
@@ -36,4 +36,3 @@ def test_quick_training_writes_a_loadable_pipeline_and_card(tmp_path):
     pipe = StableDiffusionPipeline.from_pretrained(tmp_path / "original")
     assert pipe.text_encoder.dtype == torch.float32
     assert not list((tmp_path / "original").rglob("*.bin"))
-    assert "Toy world model card" in (tmp_path / "MODEL_CARD.md").read_text()
