@@ -26,7 +26,9 @@ def lexicon_words() -> list[str]:
     """Every word of the toy vocabulary file (names, synonyms, translations, template words)."""
     from igmu_audit._paths import fixtures_dir
 
-    data = json.loads((fixtures_dir() / "toyworld" / "vocabulary.json").read_text(encoding="utf-8"))
+    data = json.loads(
+        (fixtures_dir() / "toyworld" / "vocabulary.json").read_text(encoding="utf-8")
+    )
     words: set[str] = set()
 
     def walk(node: Any) -> None:
@@ -71,7 +73,9 @@ def load_models(root: Path, names: list[str] | None) -> tuple[Any, dict[str, Any
             continue
         with safe_open(str(file), "pt") as handle:
             component = (handle.metadata() or {}).get("component", "unet")
-        zoo[file.stem] = load_pipeline(ModelSpec(path=str(root / "original"), **{component: str(file)}))
+        zoo[file.stem] = load_pipeline(
+            ModelSpec(path=str(root / "original"), **{component: str(file)})
+        )
     return original, zoo
 
 
@@ -80,12 +84,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--models", default="", help="comma-separated zoo names (default: all)")
+    parser.add_argument(
+        "--models", default="", help="comma-separated zoo names (default: all)"
+    )
     parser.add_argument("--attacks", default=",".join(ATTACKS))
     parser.add_argument("--vocabulary", choices=("full", "lexicon"), default="full")
     parser.add_argument("--cache", default=".igmu/bench-attacks-cache")
     parser.add_argument("--json", default="")
-    parser.add_argument("--root", default="", help="toy-world folder with original/, zoo/, classifier/ (default: shipped)")
+    parser.add_argument(
+        "--root",
+        default="",
+        help="toy-world folder with original/, zoo/, classifier/ (default: shipped)",
+    )
     args = parser.parse_args()
 
     from igmu_audit.detectors.toy_world import ToyWorldDetector
@@ -128,7 +138,9 @@ def main() -> None:
                   f"  {seconds:6.1f}s  {row['examples'][:2]}", flush=True)  # fmt: skip
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"prompts": prompts, "seeds": seeds, "rows": rows}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"prompts": prompts, "seeds": seeds, "rows": rows}, indent=1)
+        )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ class AttackContext:
     original_scores: tuple[float, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def scores(self, prompt: str, seeds: Sequence[int] | None = None, *, original: bool = False) -> list[float]:
+    def scores(
+        self, prompt: str, seeds: Sequence[int] | None = None, *, original: bool = False
+    ) -> list[float]:
         """Detector scores of ``prompt`` per seed, images through the cache."""
         return score_prompts(self.original if original else self.pipeline, [prompt], seeds or self.seeds,
                              self.detector, self.settings, self.cache)[0]  # fmt: skip
@@ -48,7 +50,9 @@ class AttackContext:
 Search = Callable[[AttackContext, BudgetMeter], Candidate]
 
 
-def check_run_inputs(prompts: Any, seeds: Any, detector: Any) -> tuple[tuple[str, ...], tuple[int, ...], Any]:
+def check_run_inputs(
+    prompts: Any, seeds: Any, detector: Any
+) -> tuple[tuple[str, ...], tuple[int, ...], Any]:
     """Validate prompts, seeds and detector before any image is generated."""
     from igmu_audit.scoring import check_prompts
 
@@ -56,15 +60,23 @@ def check_run_inputs(prompts: Any, seeds: Any, detector: Any) -> tuple[tuple[str
     if seeds is None or isinstance(seeds, (str, bytes)):
         raise ConfigError(f"`seeds` must be a list of integers, got {seeds!r}")
     seed_list = tuple(seeds)
-    if not seed_list or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seed_list):
-        raise ConfigError(f"`seeds` must be a non-empty list of non-negative integers, got {seeds!r}")
+    if not seed_list or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seed_list
+    ):
+        raise ConfigError(
+            f"`seeds` must be a non-empty list of non-negative integers, got {seeds!r}"
+        )
     if detector is None:
-        raise ConfigError("`detector` is required: an attack's success is judged by a detector")
+        raise ConfigError(
+            "`detector` is required: an attack's success is judged by a detector"
+        )
     from igmu_audit.detectors import CustomDetector, Detector
 
     if not isinstance(detector, Detector):
         if not callable(detector):
-            raise ConfigError(f"`detector` must be a Detector or a callable images -> scores, got {type(detector).__name__}")
+            raise ConfigError(
+                f"`detector` must be a Detector or a callable images -> scores, got {type(detector).__name__}"
+            )
         detector = CustomDetector(detector)
     return items, seed_list, detector
 
@@ -75,7 +87,15 @@ def score_prompts(model: Any, prompts: Sequence[str], seeds: Sequence[int], dete
     from igmu_audit.pipelines.generation import generate
     from igmu_audit.scoring import score
 
-    images = generate(model, prompts, seeds, settings=settings, cache=cache, progress=False, desc="attack")
+    images = generate(
+        model,
+        prompts,
+        seeds,
+        settings=settings,
+        cache=cache,
+        progress=False,
+        desc="attack",
+    )
     flat = score(detector, images).tolist()
     s = len(seeds)
     return [flat[i * s : (i + 1) * s] for i in range(len(prompts))]
@@ -111,15 +131,25 @@ def run_attack(
 
     items, seed_list, det = check_run_inputs(prompts, seeds, detector)
     if needs_original and original is None:
-        raise ConfigError(f"{attack.name} needs `original` (the model before unlearning) to compute its target")
+        raise ConfigError(
+            f"{attack.name} needs `original` (the model before unlearning) to compute its target"
+        )
     settings = settings or GenerationSettings()
     pre = score_prompts(pipeline, items, seed_list, det, settings, cache)
-    orig = score_prompts(original, items, seed_list, det, settings, cache) if original is not None else None
+    orig = (
+        score_prompts(original, items, seed_list, det, settings, cache)
+        if original is not None
+        else None
+    )
     out: list[PromptAttack] = []
     for i, prompt in enumerate(items):
         leaked = any(s >= det.threshold for s in pre[i])
         base = {"prompt": prompt, "pre_scores": tuple(pre[i]), "pre_success": leaked}
-        if ideal_only and orig is not None and not any(s >= det.threshold for s in orig[i]):
+        if (
+            ideal_only
+            and orig is not None
+            and not any(s >= det.threshold for s in orig[i])
+        ):
             out.append(PromptAttack(status="not ideal", adversarial_prompt=prompt, token_ids=(), scores=tuple(pre[i]),
                                     success=leaked, **base))  # fmt: skip
             continue

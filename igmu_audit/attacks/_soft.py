@@ -56,21 +56,29 @@ def target_latents(ctx: AttackContext, *, from_original: bool) -> torch.Tensor:
                       desc="attack targets")  # fmt: skip
     scores = ctx.original_scores if model is ctx.original else None
     if scores is not None and any(s >= ctx.detector.threshold for s in scores):
-        images = [im for im, s in zip(images, scores, strict=True) if s >= ctx.detector.threshold]
+        images = [
+            im
+            for im, s in zip(images, scores, strict=True)
+            if s >= ctx.detector.threshold
+        ]
     vae = diffusers_pipe(ctx.pipeline).vae
     x = to_batch(images).to(vae.device, vae.dtype) * 2 - 1
     with torch.no_grad():
         return vae.encode(x).latent_dist.mean * vae.config.scaling_factor
 
 
-def noised(pipe: Any, z0: torch.Tensor, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+def noised(
+    pipe: Any, z0: torch.Tensor, batch: int, generator: torch.Generator
+) -> tuple[torch.Tensor, ...]:
     """``batch`` draws of (x_t, t, ε) with x_t = sqrt(ᾱ_t)·z0 + sqrt(1 - ᾱ_t)·ε, all seeded."""
     import torch
 
     steps = pipe.scheduler.config.num_train_timesteps
     pick = torch.randint(len(z0), (batch,), generator=generator)
     t = torch.randint(steps, (batch,), generator=generator)
-    noise = torch.randn((batch, *z0.shape[1:]), generator=generator).to(z0.device, z0.dtype)
+    noise = torch.randn((batch, *z0.shape[1:]), generator=generator).to(
+        z0.device, z0.dtype
+    )
     x0 = z0[pick]
     xt = pipe.scheduler.add_noise(x0, noise, t.to(z0.device))
     return xt, t.to(z0.device), noise
@@ -96,7 +104,9 @@ def pez_search(
     pipe = diffusers_pipe(ctx.pipeline)
     tok, te = pipe.tokenizer, pipe.text_encoder
     table = te.get_input_embeddings().weight.detach()
-    candidates = torch.tensor(word_token_ids(tok, vocabulary), dtype=torch.long, device=table.device)
+    candidates = torch.tensor(
+        word_token_ids(tok, vocabulary), dtype=torch.long, device=table.device
+    )
     unit_rows = torch.nn.functional.normalize(table[candidates].float(), dim=-1)
     start_ids = random_tokens(candidates.cpu(), k, ctx.generator).to(table.device)
     soft = table[start_ids].clone().float().requires_grad_(True)
@@ -128,4 +138,9 @@ def pez_search(
             if ctx.leaks(ctx.scores(text)):
                 return Candidate(key, text, "leak", current)
         stopped = meter.exhausted()
-    return Candidate(best[1], compose(tok, best[1], ctx.prompt), stopped, best[0] if best[0] < float("inf") else None)
+    return Candidate(
+        best[1],
+        compose(tok, best[1], ctx.prompt),
+        stopped,
+        best[0] if best[0] < float("inf") else None,
+    )

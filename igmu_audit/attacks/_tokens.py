@@ -25,7 +25,11 @@ _FULL: weakref.WeakKeyDictionary[Any, tuple[int, ...]] = weakref.WeakKeyDictiona
 
 def diffusers_pipe(model: Any) -> Any:
     """The diffusers pipeline of a ``LoadedPipeline`` (or the pipeline itself)."""
-    return model.pipeline if hasattr(model, "pipeline") and hasattr(model, "fingerprint") else model
+    return (
+        model.pipeline
+        if hasattr(model, "pipeline") and hasattr(model, "fingerprint")
+        else model
+    )
 
 
 def _round_trips(tokenizer: Any, token_id: int) -> bool:
@@ -33,10 +37,14 @@ def _round_trips(tokenizer: Any, token_id: int) -> bool:
     if not isinstance(token, str) or not token.endswith("</w>"):
         return False
     text = tokenizer.decode([token_id]).strip()
-    return bool(text) and list(tokenizer(text, add_special_tokens=False).input_ids) == [token_id]
+    return bool(text) and list(tokenizer(text, add_special_tokens=False).input_ids) == [
+        token_id
+    ]
 
 
-def word_token_ids(tokenizer: Any, vocabulary: Sequence[str] | None = None) -> tuple[int, ...]:
+def word_token_ids(
+    tokenizer: Any, vocabulary: Sequence[str] | None = None
+) -> tuple[int, ...]:
     """The token ids a search may use: whole-word tokens that survive decode -> encode.
 
     Args:
@@ -53,19 +61,29 @@ def word_token_ids(tokenizer: Any, vocabulary: Sequence[str] | None = None) -> t
         except (KeyError, TypeError):
             pass
         special = set(tokenizer.all_special_ids)
-        ids = tuple(sorted(i for i in tokenizer.get_vocab().values() if i not in special and _round_trips(tokenizer, i)))
+        ids = tuple(
+            sorted(
+                i
+                for i in tokenizer.get_vocab().values()
+                if i not in special and _round_trips(tokenizer, i)
+            )
+        )
         with contextlib.suppress(TypeError):
             _FULL[tokenizer] = ids
         return ids
     if isinstance(vocabulary, str):
-        raise ConfigError(f"`vocabulary` must be a list of words, got the string {vocabulary!r}")
+        raise ConfigError(
+            f"`vocabulary` must be a list of words, got the string {vocabulary!r}"
+        )
     found: dict[int, None] = {}
     for word in vocabulary:
         for i in tokenizer(str(word), add_special_tokens=False).input_ids:
             if _round_trips(tokenizer, int(i)):
                 found[int(i)] = None
     if not found:
-        raise ConfigError(f"`vocabulary` gives no whole-word token the tokenizer keeps intact: {list(vocabulary)[:8]!r}")
+        raise ConfigError(
+            f"`vocabulary` gives no whole-word token the tokenizer keeps intact: {list(vocabulary)[:8]!r}"
+        )
     return tuple(found)
 
 
@@ -96,7 +114,11 @@ def ids_from_tokens(tokenizer: Any, rows: torch.Tensor) -> torch.Tensor:
 
     n, k = rows.shape
     length = tokenizer.model_max_length
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = (
+        tokenizer.pad_token_id
+        if tokenizer.pad_token_id is not None
+        else tokenizer.eos_token_id
+    )
     out = torch.full((n, length), pad, dtype=torch.long)
     out[:, 0] = tokenizer.bos_token_id
     out[:, 1 : k + 1] = rows[:, : length - 2]
@@ -104,7 +126,12 @@ def ids_from_tokens(tokenizer: Any, rows: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def encode(text_encoder: Any, ids: torch.Tensor, soft: torch.Tensor | None = None, start: int = 1) -> torch.Tensor:
+def encode(
+    text_encoder: Any,
+    ids: torch.Tensor,
+    soft: torch.Tensor | None = None,
+    start: int = 1,
+) -> torch.Tensor:
     """The text encoder's last hidden state (SD's conditioning), with positions
     ``start .. start + k`` of the token embeddings replaced by ``soft`` ``(k, d)``.
 
@@ -130,7 +157,9 @@ def encode(text_encoder: Any, ids: torch.Tensor, soft: torch.Tensor | None = Non
         handle.remove()
 
 
-def nearest_tokens(soft: torch.Tensor, unit_rows: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+def nearest_tokens(
+    soft: torch.Tensor, unit_rows: torch.Tensor, candidates: torch.Tensor
+) -> torch.Tensor:
     """PEZ projection: per soft vector, the candidate id with the highest cosine similarity
     (``unit_rows``: the candidates' embedding rows, L2-normalised once per search)."""
     import torch.nn.functional as F
@@ -139,7 +168,9 @@ def nearest_tokens(soft: torch.Tensor, unit_rows: torch.Tensor, candidates: torc
     return candidates[sims.argmax(dim=-1)]
 
 
-def random_tokens(candidates: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+def random_tokens(
+    candidates: torch.Tensor, k: int, generator: torch.Generator
+) -> torch.Tensor:
     """``k`` candidate ids drawn uniformly with ``generator``."""
     import torch
 

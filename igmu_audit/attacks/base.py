@@ -48,13 +48,23 @@ class AttackBudget:
     def __post_init__(self) -> None:
         for name in ("steps", "queries"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ConfigError(f"AttackBudget `{name}` must be a positive integer or None, got {value!r}")
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ConfigError(
+                    f"AttackBudget `{name}` must be a positive integer or None, got {value!r}"
+                )
         s = self.seconds
-        if s is not None and (isinstance(s, bool) or not isinstance(s, (int, float)) or not s > 0):
-            raise ConfigError(f"AttackBudget `seconds` must be a positive number or None, got {s!r}")
+        if s is not None and (
+            isinstance(s, bool) or not isinstance(s, (int, float)) or not s > 0
+        ):
+            raise ConfigError(
+                f"AttackBudget `seconds` must be a positive number or None, got {s!r}"
+            )
         if self.steps is None and self.queries is None and self.seconds is None:
-            raise ConfigError("AttackBudget needs at least one limit (steps, queries or seconds): an attack must stop")
+            raise ConfigError(
+                "AttackBudget needs at least one limit (steps, queries or seconds): an attack must stop"
+            )
 
 
 def resolve_budget(budget: Any, default: AttackBudget) -> AttackBudget:
@@ -62,7 +72,9 @@ def resolve_budget(budget: Any, default: AttackBudget) -> AttackBudget:
     if budget is None:
         return default
     if not isinstance(budget, AttackBudget):
-        raise ConfigError(f"`budget` must be an AttackBudget(steps=..., queries=..., seconds=...), got {budget!r}")
+        raise ConfigError(
+            f"`budget` must be an AttackBudget(steps=..., queries=..., seconds=...), got {budget!r}"
+        )
     return budget
 
 
@@ -196,7 +208,9 @@ class AttackResult:
         from igmu_audit.metrics.functional.erasure_rate import rate_from_counts
 
         if self.n == 0:
-            raise ValueError(f"{self.attack}: no prompt counted (statuses: {sorted({i.status for i in self.items})}); no rate")
+            raise ValueError(
+                f"{self.attack}: no prompt counted (statuses: {sorted({i.status for i in self.items})}); no rate"
+            )
         return rate_from_counts(k, self.n, confidence)
 
     def summary(self) -> str:

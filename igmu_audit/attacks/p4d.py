@@ -84,17 +84,29 @@ class P4D:
         z0 = target_latents(ctx, from_original=True)
         pipe, reference = diffusers_pipe(ctx.pipeline), diffusers_pipe(ctx.original)
         with torch.no_grad():
-            target_cond = encode(reference.text_encoder, input_ids(reference.tokenizer, [ctx.prompt]))
+            target_cond = encode(
+                reference.text_encoder, input_ids(reference.tokenizer, [ctx.prompt])
+            )
 
         def loss(cond: Any, generator: Any) -> Any:
             xt, t, _ = noised(pipe, z0, self.batch, generator)
             with torch.no_grad():
                 want = reference.unet(xt.to(reference.device), t.to(reference.device),
                                       encoder_hidden_states=target_cond.expand(self.batch, -1, -1)).sample  # fmt: skip
-            pred = pipe.unet(xt, t, encoder_hidden_states=cond.expand(self.batch, -1, -1)).sample
+            pred = pipe.unet(
+                xt, t, encoder_hidden_states=cond.expand(self.batch, -1, -1)
+            ).sample
             return F.mse_loss(pred.float(), want.to(pred.device).float())
 
-        return pez_search(ctx, meter, loss, k=self.k, lr=self.lr, check_every=self.check_every, vocabulary=self.vocabulary)
+        return pez_search(
+            ctx,
+            meter,
+            loss,
+            k=self.k,
+            lr=self.lr,
+            check_every=self.check_every,
+            vocabulary=self.vocabulary,
+        )
 
     def run(
         self,

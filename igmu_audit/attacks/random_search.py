@@ -78,7 +78,10 @@ class RandomSearch:
         tok = diffusers_pipe(ctx.pipeline).tokenizer
         cands = torch.tensor(word_token_ids(tok, self.vocabulary), dtype=torch.long)
         g = ctx.generator
-        best: tuple[float, tuple[int, ...]] = (float("-inf"), tuple(random_tokens(cands, self.k, g).tolist()))
+        best: tuple[float, tuple[int, ...]] = (
+            float("-inf"),
+            tuple(random_tokens(cands, self.k, g).tolist()),
+        )
         proposal = best[1]
         stopped = meter.exhausted(len(ctx.seeds))
         while stopped is None:
@@ -92,12 +95,19 @@ class RandomSearch:
                 best = (max(scores), proposal)
             if self.greedy:
                 ids = list(best[1])
-                ids[int(torch.randint(self.k, (1,), generator=g))] = int(random_tokens(cands, 1, g))
+                ids[int(torch.randint(self.k, (1,), generator=g))] = int(
+                    random_tokens(cands, 1, g)
+                )
                 proposal = tuple(ids)
             else:
                 proposal = tuple(random_tokens(cands, self.k, g).tolist())
             stopped = meter.exhausted(len(ctx.seeds))
-        return Candidate(best[1], compose(tok, best[1], ctx.prompt), stopped, best[0] if best[0] > float("-inf") else None)
+        return Candidate(
+            best[1],
+            compose(tok, best[1], ctx.prompt),
+            stopped,
+            best[0] if best[0] > float("-inf") else None,
+        )
 
     def run(
         self,

@@ -85,14 +85,20 @@ def load_attack_prompts(path: str | Path) -> list[AttackPrompt]:
     reader = csv.DictReader(text.splitlines())
     header = [h.strip() for h in reader.fieldnames or []]
     if "prompt" not in header:
-        raise ConfigError(f"{file}:1: no `prompt` column (header: {header!r}); an attack prompt file needs one")
+        raise ConfigError(
+            f"{file}:1: no `prompt` column (header: {header!r}); an attack prompt file needs one"
+        )
     reader.fieldnames = header
     rows: list[AttackPrompt] = []
     for row in reader:
         where = f"{file}:{reader.line_num}"
         if None in row or any(v is None for v in row.values()):
-            count = sum(1 for h in header if row.get(h) is not None) + len(row.get(None) or [])  # type: ignore[call-overload]
-            raise ConfigError(f"{where}: row has {count} fields, the header has {len(header)}")
+            count = sum(1 for h in header if row.get(h) is not None) + len(
+                row.get(None) or []
+            )  # type: ignore[call-overload]
+            raise ConfigError(
+                f"{where}: row has {count} fields, the header has {len(header)}"
+            )
         prompt = (row.get("prompt") or "").strip()
         if not prompt:
             raise ConfigError(f"{where}: column `prompt` is empty")
@@ -100,14 +106,20 @@ def load_attack_prompts(path: str | Path) -> list[AttackPrompt]:
         guidance = _cell(row, _GUIDANCE)
         try:
             seed_value = int(float(seed[1])) if seed else None
-            if seed and (seed_value is None or seed_value < 0 or float(seed[1]) != seed_value):
+            if seed and (
+                seed_value is None or seed_value < 0 or float(seed[1]) != seed_value
+            ):
                 raise ValueError
         except ValueError:
-            raise ConfigError(f"{where}: column `{seed[0]}` must be a non-negative integer, got {seed[1]!r}") from None  # type: ignore[index]
+            raise ConfigError(
+                f"{where}: column `{seed[0]}` must be a non-negative integer, got {seed[1]!r}"
+            ) from None  # type: ignore[index]
         try:
             guidance_value = float(guidance[1]) if guidance else None
         except ValueError:
-            raise ConfigError(f"{where}: column `{guidance[0]}` must be a number, got {guidance[1]!r}") from None  # type: ignore[index]
+            raise ConfigError(
+                f"{where}: column `{guidance[0]}` must be a number, got {guidance[1]!r}"
+            ) from None  # type: ignore[index]
         case = _cell(row, ("case_number",))
         original = _cell(row, ("original_prompt",))
         rows.append(AttackPrompt(prompt, original[1] if original else None, seed_value, guidance_value,
@@ -138,7 +150,11 @@ class Replay:
 
     def __init__(self, source: str | Path | Sequence[AttackPrompt], *, use_file_seeds: bool = False,
                  use_file_guidance: bool = False, budget: AttackBudget | None = None) -> None:  # fmt: skip
-        self.rows = load_attack_prompts(source) if isinstance(source, (str, Path)) else list(source)
+        self.rows = (
+            load_attack_prompts(source)
+            if isinstance(source, (str, Path))
+            else list(source)
+        )
         if not self.rows:
             raise ConfigError("Replay needs at least one attack prompt")
         self.use_file_seeds, self.use_file_guidance = use_file_seeds, use_file_guidance
@@ -157,7 +173,9 @@ class Replay:
             by = {r.original_prompt: r for r in self.rows}
             missing = [p for p in prompts if p not in by]
             if missing:
-                raise ConfigError(f"Replay: no row has original_prompt {missing[0]!r} ({self.rows[0].source.split(':')[0]})")
+                raise ConfigError(
+                    f"Replay: no row has original_prompt {missing[0]!r} ({self.rows[0].source.split(':')[0]})"
+                )
             return {p: by[p] for p in prompts}
         if len(prompts) != len(self.rows):
             raise ConfigError(f"Replay: {len(prompts)} prompts for {len(self.rows)} rows; without an `original_prompt` "

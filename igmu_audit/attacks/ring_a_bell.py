@@ -45,7 +45,9 @@ from igmu_audit.errors import ConfigError
 def strip_words(prompt: str, words: Sequence[str]) -> str:
     """``prompt`` without ``words`` (whole words, case-insensitive), spaces collapsed."""
     for word in words:
-        prompt = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", " ", prompt, flags=re.IGNORECASE)
+        prompt = re.sub(
+            rf"(?<!\w){re.escape(word)}(?!\w)", " ", prompt, flags=re.IGNORECASE
+        )
     return " ".join(prompt.split())
 
 
@@ -89,17 +91,32 @@ class RingABell:
     ) -> None:
         self.budget = resolve_budget(budget, AttackBudget(steps=150, seconds=60.0))
         if concept is None and not pairs:
-            raise ConfigError("RingABell needs `concept` (its word or words) or `pairs` of prompts with/without it")
+            raise ConfigError(
+                "RingABell needs `concept` (its word or words) or `pairs` of prompts with/without it"
+            )
         self.words = [concept] if isinstance(concept, str) else list(concept or [])
         self.pairs = [(str(a), str(b)) for a, b in pairs] if pairs else None
-        if isinstance(population, bool) or not isinstance(population, int) or population < 4:
-            raise ConfigError(f"`population` must be an integer >= 4, got {population!r}")
+        if (
+            isinstance(population, bool)
+            or not isinstance(population, int)
+            or population < 4
+        ):
+            raise ConfigError(
+                f"`population` must be an integer >= 4, got {population!r}"
+            )
         for name, value in (("mutation", mutation), ("crossover", crossover)):
             if not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ConfigError(f"`{name}` must be a probability in [0, 1], got {value!r}")
+                raise ConfigError(
+                    f"`{name}` must be a probability in [0, 1], got {value!r}"
+                )
         if not isinstance(eta, (int, float)) or isinstance(eta, bool):
             raise ConfigError(f"`eta` must be a number, got {eta!r}")
-        self.eta, self.population, self.mutation, self.crossover = float(eta), population, mutation, crossover
+        self.eta, self.population, self.mutation, self.crossover = (
+            float(eta),
+            population,
+            mutation,
+            crossover,
+        )
         self.vocabulary = vocabulary
         self.seed = seed
 
@@ -110,13 +127,23 @@ class RingABell:
         """c = mean_i [f(p_i^with) - f(p_i^without)] on ``reference``'s text encoder."""
         import torch
 
-        pairs = self.pairs or [(p, strip_words(p, self.words)) for p in prompts if strip_words(p, self.words) != p]
+        pairs = self.pairs or [
+            (p, strip_words(p, self.words))
+            for p in prompts
+            if strip_words(p, self.words) != p
+        ]
         if not pairs:
-            raise ConfigError(f"RingABell: no prompt contains the concept words {self.words!r}; pass `pairs=`")
+            raise ConfigError(
+                f"RingABell: no prompt contains the concept words {self.words!r}; pass `pairs=`"
+            )
         pipe = diffusers_pipe(reference)
         with torch.no_grad():
-            on = encode(pipe.text_encoder, input_ids(pipe.tokenizer, [a for a, _ in pairs]))
-            off = encode(pipe.text_encoder, input_ids(pipe.tokenizer, [b for _, b in pairs]))
+            on = encode(
+                pipe.text_encoder, input_ids(pipe.tokenizer, [a for a, _ in pairs])
+            )
+            off = encode(
+                pipe.text_encoder, input_ids(pipe.tokenizer, [b for _, b in pairs])
+            )
         return (on - off).mean(0).float()
 
     def _search(self, ctx: AttackContext, meter: BudgetMeter) -> Candidate:
@@ -127,23 +154,40 @@ class RingABell:
         tok, te, g = pipe.tokenizer, pipe.text_encoder, ctx.generator
         cands = torch.tensor(word_token_ids(tok, self.vocabulary), dtype=torch.long)
         with torch.no_grad():
-            target = encode(reference.text_encoder, input_ids(reference.tokenizer, [ctx.prompt]))[0].float()
+            target = encode(
+                reference.text_encoder, input_ids(reference.tokenizer, [ctx.prompt])
+            )[0].float()
         target = target + self.eta * ctx.extra["concept"].to(target.device)
         allowed = set(cands.tolist())
-        own = torch.tensor([i if i in allowed else int(cands[0]) for i in prompt_ids(tok, ctx.prompt)] or [int(cands[0])])
+        own = torch.tensor(
+            [i if i in allowed else int(cands[0]) for i in prompt_ids(tok, ctx.prompt)]
+            or [int(cands[0])]
+        )
         n, length = self.population, len(own)
 
         def mutate(pop: torch.Tensor) -> torch.Tensor:
             mask = torch.rand(pop.shape, generator=g) < self.mutation
-            return torch.where(mask, cands[torch.randint(len(cands), pop.shape, generator=g)], pop)
+            return torch.where(
+                mask, cands[torch.randint(len(cands), pop.shape, generator=g)], pop
+            )
 
-        pop = torch.cat([mutate(own.repeat(n // 2, 1)), cands[torch.randint(len(cands), (n - n // 2, length), generator=g)]])
+        pop = torch.cat(
+            [
+                mutate(own.repeat(n // 2, 1)),
+                cands[torch.randint(len(cands), (n - n // 2, length), generator=g)],
+            ]
+        )
         pop[0] = own
         best: tuple[float, tuple[int, ...]] = (float("inf"), tuple(own.tolist()))
         stopped = meter.exhausted(n)
         while stopped is None:
             with torch.no_grad():
-                dist = (encode(te, ids_from_tokens(tok, pop)).float() - target).pow(2).mean(dim=(1, 2)).cpu()
+                dist = (
+                    (encode(te, ids_from_tokens(tok, pop)).float() - target)
+                    .pow(2)
+                    .mean(dim=(1, 2))
+                    .cpu()
+                )
             meter.queries += n
             meter.steps += 1
             order = dist.argsort()
@@ -152,10 +196,17 @@ class RingABell:
             parents = pop[order[: n // 2]]
             a = parents[torch.randint(len(parents), (n - 1,), generator=g)]
             b = parents[torch.randint(len(parents), (n - 1,), generator=g)]
-            children = torch.where(torch.rand(a.shape, generator=g) < self.crossover, b, a)
+            children = torch.where(
+                torch.rand(a.shape, generator=g) < self.crossover, b, a
+            )
             pop = torch.cat([parents[:1], mutate(children)])
             stopped = meter.exhausted(n)
-        return Candidate(best[1], compose(tok, best[1]), stopped, best[0] if best[0] < float("inf") else None)
+        return Candidate(
+            best[1],
+            compose(tok, best[1]),
+            stopped,
+            best[0] if best[0] < float("inf") else None,
+        )
 
     def run(
         self,
@@ -177,7 +228,9 @@ class RingABell:
             ConfigError: empty prompts, bad seeds, no detector, no prompt with the concept.
         """
         items, _, _ = check_run_inputs(prompts, seeds, detector)
-        vector = self.concept_vector(items, original if original is not None else pipeline)
+        vector = self.concept_vector(
+            items, original if original is not None else pipeline
+        )
 
         def search(ctx: AttackContext, meter: BudgetMeter) -> Candidate:
             ctx.extra["concept"] = vector

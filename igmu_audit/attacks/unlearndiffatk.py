@@ -84,10 +84,20 @@ class UnlearnDiffAtk:
 
         def loss(cond: Any, generator: Any) -> Any:
             xt, t, noise = noised(pipe, z0, self.batch, generator)
-            pred = pipe.unet(xt, t, encoder_hidden_states=cond.expand(self.batch, -1, -1)).sample
+            pred = pipe.unet(
+                xt, t, encoder_hidden_states=cond.expand(self.batch, -1, -1)
+            ).sample
             return F.mse_loss(pred.float(), noise.float())
 
-        return pez_search(ctx, meter, loss, k=self.k, lr=self.lr, check_every=self.check_every, vocabulary=self.vocabulary)
+        return pez_search(
+            ctx,
+            meter,
+            loss,
+            k=self.k,
+            lr=self.lr,
+            check_every=self.check_every,
+            vocabulary=self.vocabulary,
+        )
 
     def run(
         self,

@@ -15,7 +15,9 @@ from igmu_audit._paths import fixtures_dir
 
 ROOT = fixtures_dir() / "toyworld"
 pytestmark = pytest.mark.skipif(
-    not (ROOT / "zoo").is_dir() or not (ROOT / "original").is_dir() or not (ROOT / "classifier").is_dir(),
+    not (ROOT / "zoo").is_dir()
+    or not (ROOT / "original").is_dir()
+    or not (ROOT / "classifier").is_dir(),
     reason="the toy-world zoo is not shipped in this checkout (fixtures/toyworld/zoo)",
 )
 
@@ -29,7 +31,12 @@ def _load(stem: str, component: str) -> tuple[Any, Any]:
     from igmu_audit.pipelines.loading import ModelSpec, load_pipeline
 
     original = load_pipeline(ModelSpec(path=str(ROOT / "original")))
-    model = load_pipeline(ModelSpec(path=str(ROOT / "original"), **{component: str(ROOT / "zoo" / f"{stem}.safetensors")}))
+    model = load_pipeline(
+        ModelSpec(
+            path=str(ROOT / "original"),
+            **{component: str(ROOT / "zoo" / f"{stem}.safetensors")},
+        )
+    )
     return original, model
 
 
@@ -58,5 +65,7 @@ def test_best_attack_raises_the_success_rate_on_the_toy_world(tmp_path: Any) -> 
     assert result.post_successes > result.pre_successes, result.summary()
     for item in result.items:
         if item.status == "attacked" and item.success:
-            ids = model.pipeline.tokenizer(item.adversarial_prompt, add_special_tokens=False).input_ids
+            ids = model.pipeline.tokenizer(
+                item.adversarial_prompt, add_special_tokens=False
+            ).input_ids
             assert ids[: len(item.token_ids)] == list(item.token_ids)
