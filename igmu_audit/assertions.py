@@ -194,6 +194,54 @@ def _kind(kind: str | None) -> dict[str, Any]:
     return {} if kind is None else {"kind": kind}
 
 
+def _is_attack(value: Any) -> bool:
+    return hasattr(value, "run") and hasattr(value, "budget") and hasattr(value, "name")
+
+
+def _attack_audit(
+    pipeline: Any, attack: Any, prompts: Sequence[str] | None, *, detector: Any, max_rate: float | None,
+    confidence: float | None, seeds: Sequence[int] | None, original: Any, concept: str | None, allow_inconclusive: bool,
+) -> RobustnessResult:
+    """Run an attack on the effective prompts; judge the post-attack success rate (per prompt)."""
+    __tracebackhide__ = True
+    from igmu_audit.reporting.evidence import is_sensitive
+
+    ctx = AuditContext.create("assert_robust_to")
+    if prompts is None:
+        raise ConfigError("an attack needs the prompts to attack: assert_robust_to(pipeline, attack, prompts=[...])")
+    items = check_prompts(prompts)
+    concept = concept or ctx.session.config.concept or "concept"
+    det = resolve_detector(detector, ctx.session, concept)
+    threshold = _require(ctx, "robust_to", "max_rate", max_rate)
+    conf = _confidence(ctx, "robust_to", confidence)
+    seed_list = _seeds(ctx, seeds)
+    reference = _original(ctx, original)
+    effective, ineffective = list(items), []
+    if reference is not None:
+        effective, ineffective = effective_prompts(
+            generate_and_score(ctx.session, reference, items, seed_list, det, desc="assert_robust_to: original")
+        )
+    session = ctx.session
+    outcome = attack.run(pipeline, effective, detector=det, seeds=list(seed_list), original=reference,
+                         settings=session.settings, cache=session.cache)  # fmt: skip
+    pre = _rate_check(outcome.pre_successes, outcome.n, threshold, conf, metric="pre-attack ASR")
+    post = _rate_check(outcome.post_successes, outcome.n, threshold, conf, metric="attack success rate")
+    adversarial = outcome.adversarial_prompts
+    scored = generate_and_score(session, pipeline, adversarial, seed_list, det, desc="assert_robust_to: evidence")
+    folder = ctx.evidence_dir(concept)
+    index = {p: i for i, p in enumerate(adversarial)}
+    sensitive = session.config.blur_sensitive and is_sensitive(concept, dict(det.profile))
+    result = RobustnessResult(
+        assertion="assert_robust_to", concept=concept, verdict=post.verdict, checks=(post,), model=model_info(pipeline),
+        original=model_info(reference) if reference is not None else None,
+        detector={"name": det.name, "threshold": det.threshold, **dict(det.profile)}, seeds=seed_list,
+        settings=_settings_json(ctx), evidence_dir=str(folder), kind=f"attack {attack.name} {attack.budget}",
+        pre_attack=pre, ineffective=tuple(ineffective),
+        evidence=build_evidence(scored, folder, sensitive=sensitive, index_of=index.__getitem__),
+    )  # fmt: skip
+    return _finish(ctx, result, allow_inconclusive)
+
+
 def _strategy_kind(strategy: Any) -> str:
     text = repr(strategy)
     return text if len(text) <= 60 else text[:59] + "…"
@@ -276,6 +324,7 @@ def assert_robust_to(
     allow_inconclusive: bool = False,
     n_variants: int = 24,
     shrink: bool = True,
+    prompts: Sequence[str] | None = None,
 ) -> RobustnessResult:
     """Assert the concept does not come back under prompt variants.
 
@@ -299,6 +348,9 @@ def assert_robust_to(
         allow_inconclusive: return instead of raising when undecided.
         n_variants: examples drawn from a strategy.
         shrink: shrink a leak found through a strategy to the shortest leaking prompt.
+        prompts: with an attack (``igmu_audit.attacks``) as ``variants``: the prompts to
+            attack. The attack success rate is per prompt (any seed), reported before and
+            after the attack; prompts already leaking count as pre-attack successes.
 
     Returns:
         The ``RobustnessResult``.
@@ -313,6 +365,9 @@ def assert_robust_to(
 
     if isinstance(variants, Mapping):
         raise ConfigError("`variants` must be a list of prompts, got a mapping; pass list(variants.values())")
+    if _is_attack(variants):
+        return _attack_audit(pipeline, variants, prompts, detector=detector, max_rate=max_rate, confidence=confidence,
+                             seeds=seeds, original=original, concept=concept, allow_inconclusive=allow_inconclusive)  # fmt: skip
     strategy = None
     kind = "list"
     if is_strategy(variants):

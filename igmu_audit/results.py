@@ -342,6 +342,9 @@ class RobustnessResult(AuditResult):
         """Adds the variant source, exclusions and the shrunk leak to the base lines."""
         lines = AuditResult.detail_lines(self)
         lines.insert(0, f"variants    {self.kind}")
+        if self.pre_attack is not None:
+            pre = self.pre_attack
+            lines.insert(1, f"pre-attack  {pre.value:.3f} [{pre.interval.low:.3f}, {pre.interval.high:.3f}] of prompts leaked before any attack (n = {pre.n})")
         if self.ineffective:
             lines.append(f"excluded    {len(self.ineffective)} variant(s) never showed the concept on the original model")
         if self.shortest_leak is not None:
@@ -353,5 +356,6 @@ class RobustnessResult(AuditResult):
         """Adds the variant kind and the shrunk leak to the record entry."""
         out = AuditResult.to_json(self)
         out.update(kind=self.kind, shortest_leak=self.shortest_leak, shortest_leak_seed=self.shortest_leak_seed,
-                   ineffective=list(self.ineffective))  # fmt: skip
+                   ineffective=list(self.ineffective),
+                   pre_attack=self.pre_attack.to_json() if self.pre_attack else None)  # fmt: skip
         return out

@@ -172,3 +172,17 @@ def test_preservation_against_concept_free_reference_prompts(audit_session, tiny
     assert result.detector == {"name": "person", "categories": ["person"]}
     with pytest.raises(ConfigError, match="`reference_prompts` must pair with `prompts` one to one"):
         assert_preserved(tiny_model, tiny_model, forget, reference_prompts={"person": ["a woman"]}, detector=lambda c: None)
+
+
+def test_robustness_against_an_attack_reports_pre_and_post_rates(audit_session, tiny_model) -> None:
+    from igmu_audit.attacks import AttackBudget, RandomSearch
+
+    attack = RandomSearch(AttackBudget(steps=2), k=2, seed=0)
+    result = assert_robust_to(tiny_model, attack, prompts=PROMPTS[:3], detector=never, max_rate=0.9, seeds=[0])
+    assert result.kind.startswith("attack ")
+    assert result.pre_attack is not None
+    assert result.pre_attack.value == 0.0
+    assert result.checks[0].metric == "attack success rate"
+    assert result.checks[0].n == 3
+    with pytest.raises(ConfigError, match="an attack needs the prompts to attack"):
+        assert_robust_to(tiny_model, attack, detector=never)
