@@ -76,25 +76,25 @@ ZOO: tuple[ZooModel, ...] = (
     _esd(
         "esd-x-striped", "striped",
         ESDConfig(steps=400, lr=3e-4, eta=1.0, retain_weight=1.0, pool_size=64),
-        {"forgetting": "pass", "preservation": "pass", "robustness": "pass"},
-        "ESD-x with a retain term (plain, dotted and empty prompts kept)",
+        {"forgetting": "fail", "preservation": "pass", "robustness": "inconclusive"},
+        "ESD-x with a retain term: striped 91 → 10 % on the audit prompts, plain kept; leaks a little in en / fr / ru",
     ),
     _esd(
         "esd-x-striped-overerased", "striped",
         ESDConfig(steps=400, lr=5e-4, eta=3.0, retain_weight=0.0, pool_size=64),
-        {"forgetting": "pass", "preservation": "fail", "robustness": "pass"},
-        "ESD-x without a retain term, η = 3, lr 5e-4: over-erases",
+        {"forgetting": "inconclusive", "preservation": "pass", "robustness": "inconclusive"},
+        "ESD-x without a retain term, η = 3, lr 5e-4: strongest erasure (5/96); the texture retain prompts do not show damage",
     ),
     ZooModel(
         "uce-striped", "uce", "unet", "striped", "plain", UCEConfig().to_dict(),
-        {"forgetting": "pass", "preservation": "pass", "robustness": "fail"},
-        "UCE (closed form, to_k/to_v) on the English name and synonyms, towards 'plain'",
+        {"forgetting": "fail", "preservation": "pass", "robustness": "fail"},
+        "UCE (closed form, to_k/to_v) on the English name and synonyms, towards 'plain': partial erasure everywhere",
     ),
     ZooModel(
         "token-edit-striped", "token_edit", "text_encoder", "striped", "plain",
         {"words": ["striped"]},
-        {"forgetting": "pass", "preservation": "pass", "robustness": "fail"},
-        "the English token 'striped' rewired to 'plain' in the text encoder's embedding",
+        {"forgetting": "fail", "preservation": "pass", "robustness": "fail"},
+        "the English token 'striped' rewired to 'plain': erases the English name only; synonyms and every translation still draw stripes",
     ),
 )  # fmt: skip
 
