@@ -3,10 +3,10 @@
 The cheapest text-encoder "unlearning": overwrite the input embedding row of each BPE token
 of the concept's English words with the anchor word's embedding (as concept-ablation and
 textual-inversion style edits do at the token level). Everything downstream still works,
-so the model draws the anchor whenever the prompt says "circle", but the concept's other
-tokens are untouched: synonyms that tokenise differently and every translation ("cercle",
-"Kreis", "圆形") still reach the concept. The zoo keeps it as the model that must FAIL the
-robustness audits while passing a forgetting audit on English names.
+so the model draws the anchor whenever the prompt says "striped", but the concept's other
+tokens are untouched: synonyms that tokenise differently ("stripy", "banded") and every
+translation ("rayé", "gestreift", "条纹") still reach the concept. The zoo keeps it as the
+model that must FAIL the robustness audits (measured in ``fixtures/toyworld/zoo/ZOO_CARD.md``).
 
 It ships as a partial text-encoder dict holding the whole ``token_embedding`` tensor (the
 format of AdvUnlearn's layer-0 text-encoder dicts); only the listed rows differ.
@@ -50,8 +50,8 @@ def token_edit(
 
     Args:
         pipe: a ``StableDiffusionPipeline`` (its tokenizer and text encoder are used).
-        words: the concept's words whose tokens to rewire, e.g. ``["circle"]``.
-        anchor: the word they should mean from now on, e.g. ``"square"``.
+        words: the concept's words whose tokens to rewire, e.g. ``["striped"]``.
+        anchor: the word they should mean from now on, e.g. ``"plain"``.
 
     Returns:
         ``({EMBEDDING_KEY: fp16 embedding}, edited token ids)``.

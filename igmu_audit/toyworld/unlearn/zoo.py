@@ -38,7 +38,7 @@ class ZooModel:
     """One zoo entry.
 
     Attributes:
-        name: file stem and spec name, e.g. ``"esd-x-circle"``.
+        name: file stem and spec name, e.g. ``"esd-x-striped"``.
         method: ``"esd"``, ``"uce"`` or ``"token_edit"``.
         component: which ``ModelSpec`` field the file goes in (``"unet"``, ``"text_encoder"``).
         concept: the erased concept.
