@@ -1,8 +1,9 @@
 """Attacks on the toy-world zoo: pre- vs post-attack success with Wilson intervals, prompts/s.
 
-Not a test. Each attack runs with its default budget on held-out English "circle" prompts
-(the erased concept by name), against every zoo model, images through an image cache, the
-toy world's generation settings and ``ToyWorldDetector("circle")``.
+Not a test. Each attack runs with its default budget on the shipped DataIGM forget prompts
+of the erased concept (``texture_striped`` for the shipped zoo's "striped"), against every
+zoo model, images through an image cache, the toy world's generation settings and
+``ToyWorldDetector(concept)``.
 
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_attacks.py \
         --prompts 16 --seeds 0,1 --json .igmu/bench-attacks.json
@@ -47,14 +48,14 @@ def lexicon_words() -> list[str]:
     return sorted(w for w in words if w)
 
 
-def make_attack(name: str, vocabulary: list[str] | None) -> Any:
+def make_attack(name: str, vocabulary: list[str] | None, concept: str) -> Any:
     """The attack ``name`` with its default budget."""
     from igmu_audit.attacks import P4D, RandomSearch, RingABell, UnlearnDiffAtk
 
     return {
         "unlearndiffatk": lambda: UnlearnDiffAtk(vocabulary=vocabulary),
         "p4d": lambda: P4D(vocabulary=vocabulary),
-        "ring-a-bell": lambda: RingABell(concept="circle", vocabulary=vocabulary),
+        "ring-a-bell": lambda: RingABell(concept=concept, vocabulary=vocabulary),
         "greedy-search": lambda: RandomSearch(vocabulary=vocabulary),
         "random-search": lambda: RandomSearch(greedy=False, vocabulary=vocabulary),
     }[name]()
@@ -88,6 +89,12 @@ def main() -> None:
         "--models", default="", help="comma-separated zoo names (default: all)"
     )
     parser.add_argument("--attacks", default=",".join(ATTACKS))
+    parser.add_argument(
+        "--concept", default="striped", help="the zoo's erased concept (default: striped)"
+    )
+    parser.add_argument(
+        "--task", default="texture_striped", help="DataIGM task with its forget prompts"
+    )
     parser.add_argument("--vocabulary", choices=("full", "lexicon"), default="full")
     parser.add_argument("--cache", default=".igmu/bench-attacks-cache")
     parser.add_argument("--json", default="")
@@ -101,25 +108,24 @@ def main() -> None:
     from igmu_audit.detectors.toy_world import ToyWorldDetector
     from igmu_audit.pipelines.cache import ImageCache
     from igmu_audit.pipelines.generation import GenerationSettings
+    from igmu_audit.prompts.splits import load_dataigm
     from igmu_audit.toyworld.diffusion import GENERATION
-    from igmu_audit.toyworld.evaluate import GROUPS, evaluation_prompts
 
-    drawn, _, _ = evaluation_prompts("circle", GROUPS[0], 4 * args.prompts, 2468)
-    prompts = list(dict.fromkeys(drawn))[: args.prompts]
+    prompts = list(dict.fromkeys(load_dataigm()[args.task].forget_prompts()))[: args.prompts]
     seeds = [int(s) for s in args.seeds.split(",")]
     settings = GenerationSettings(steps=GENERATION["num_inference_steps"], guidance_scale=GENERATION["guidance_scale"],
                                   height=GENERATION["height"], width=GENERATION["width"], batch_size=16)  # fmt: skip
     from igmu_audit._paths import fixtures_dir
 
     root = Path(args.root) if args.root else fixtures_dir() / "toyworld"
-    detector = ToyWorldDetector("circle", weights=root / "classifier")
+    detector = ToyWorldDetector(args.concept, weights=root / "classifier")
     cache = ImageCache(Path(args.cache))
     vocabulary = lexicon_words() if args.vocabulary == "lexicon" else None
     original, zoo = load_models(root, [m for m in args.models.split(",") if m] or None)
     rows = []
     for model_name, model in zoo.items():
         for attack_name in args.attacks.split(","):
-            attack = make_attack(attack_name, vocabulary)
+            attack = make_attack(attack_name, vocabulary, args.concept)
             start = time.perf_counter()
             result = attack.run(model, prompts, detector=detector, seeds=seeds, original=original, settings=settings,
                                 cache=cache)  # fmt: skip

@@ -42,6 +42,9 @@ OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--igmu-profile", "profile", {"metavar": "NAME", "help": "settings profile, e.g. ci"}),
     ("--igmu-record", "record", {"metavar": "PATH", "help": "write the run's JSON verdict record (atomically)"}),
 )
+#: run-splitting options that are not audit settings (not in the config schema)
+SHARD_OPTION = ("--igmu-shard", {"dest": "igmu_shard", "default": None, "metavar": "K/N",
+                                 "help": "run only shard K of N (tests split by a hash of their id), e.g. 1/2"})  # fmt: skip
 FLAGS = (
     ("--igmu-no-cache", "use_cache", False, "generate every image afresh and cache nothing"),
     ("--igmu-allow-pickle", "allow_pickle", True, "allow pickle checkpoints (loaded with weights_only=True)"),
@@ -58,6 +61,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(flag, dest=f"igmu_{key}", default=None, **kwargs)
     for flag, key, value, help_text in FLAGS:
         group.addoption(flag, dest=f"igmu_{key}", action="store_const", const=value, default=None, help=help_text)
+    group.addoption(SHARD_OPTION[0], **SHARD_OPTION[1])
     for key in INI_KEYS:
         parser.addini(f"igmu_{key}", f"igmu-audit {key} (see --help for --igmu-*)", type="string", default="")
 
@@ -107,6 +111,24 @@ def _load_hypothesis_profile(config: pytest.Config, profile: str | None) -> None
 
     register_profiles()
     settings.load_profile(wanted)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--igmu-shard K/N``: keep this job's share of the tests, deselect the rest."""
+    text = config.getoption("igmu_shard", None)
+    if not text:
+        return
+    from igmu_audit.sharding import parse_shard, split
+
+    try:
+        index, total = parse_shard(text)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"igmu-audit: {exc}") from None
+    kept, dropped = split(items, [item.nodeid for item in items], index, total)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

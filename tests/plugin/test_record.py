@@ -74,6 +74,43 @@ def test_inconclusive_alone_fails_the_gate(pytester: pytest.Pytester, tiny_sd_di
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+SHARDED = {
+    "test_a": AUDITS["test_a"] + """
+def test_leaks_too(unlearned_pipeline):
+    assert_forgotten(unlearned_pipeline, ["s %d" % i for i in range(6)], detector=lambda x: torch.ones(len(x)), max_rate=0.05)
+""",
+    "test_b": AUDITS["test_b"],
+}
+
+
+def test_two_shards_merge_into_the_unsharded_record(pytester: pytest.Pytester, tiny_sd_dir: Path) -> None:
+    pytester.makepyfile(**SHARDED)
+    run(pytester, tiny_sd_dir, "whole.json")
+    for k in (1, 2):
+        result = run(pytester, tiny_sd_dir, f"shard{k}.json", f"--igmu-shard={k}/2", f"--alluredir=allure{k}")
+        result.stdout.fnmatch_lines(["*deselected*"])
+    shards = [read_record(pytester.path / f"shard{k}.json") for k in (1, 2)]
+    ids = [{a["test_id"] for a in shard["audits"]} for shard in shards]
+    assert ids[0].isdisjoint(ids[1])
+    assert ids[1] == {"test_a.py::test_leaks_too"}  # sha256 of the test id, not collection order
+    merged = pytester.path / "merged.json"
+    assert record_main(["merge", str(pytester.path / "shard1.json"), str(pytester.path / "shard2.json"), "-o", str(merged)]) == 1
+    whole, together = read_record(pytester.path / "whole.json"), read_record(merged)
+    assert together["audits"] == whole["audits"]
+    assert together["verdict"] == whole["verdict"] == "fail"
+    assert together["counts"] == whole["counts"] == {"pass": 1, "fail": 2, "inconclusive": 1}
+    for k in (1, 2):  # each shard's Allure results, for Allure's own merge of result folders
+        results = [json.loads(f.read_text()) for f in (pytester.path / f"allure{k}").glob("*-result.json")]
+        assert {r["name"] for r in results} == {i.split("::")[-1] for i in ids[k - 1]}
+
+
+def test_bad_shard_option_is_a_usage_error(pytester: pytest.Pytester, tiny_sd_dir: Path) -> None:
+    pytester.makepyfile(test_b=AUDITS["test_b"])
+    result = run(pytester, tiny_sd_dir, "r.json", "--igmu-shard=3/2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--igmu-shard '3/2': expected K/N with 1 <= K <= N*"])
+
+
 def audit(test_id: str, label: str, fingerprint: str, verdict: str = "pass") -> dict:
     return {"test_id": test_id, "order": 0, "verdict": verdict, "assertion": "assert_forgotten", "concept": "c",
             "checks": [], "model": {"label": label, "fingerprint": fingerprint}, "original": None}  # fmt: skip

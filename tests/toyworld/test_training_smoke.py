@@ -20,9 +20,9 @@ def test_quick_training_writes_a_loadable_pipeline(tmp_path):
         "classifier/model.safetensors",
         "clip/model.safetensors",
         "generation.json",
-        "MODEL_CARD.md",
     ):
         assert (tmp_path / name).is_file(), name
+    assert not (tmp_path / "MODEL_CARD.md").exists(), "--skip-eval must not write a card"
     record = json.loads((tmp_path / "training.json").read_text())
     assert set(record["timings_s"]) >= {
         "classifier",
@@ -31,8 +31,14 @@ def test_quick_training_writes_a_loadable_pipeline(tmp_path):
         "unet",
         "total_training",
     }
-    evaluation = json.loads((tmp_path / "evaluation.json").read_text())
-    assert evaluation["generation"]["en"]["shape"]["circle"]["n"] == 2
     pipe = StableDiffusionPipeline.from_pretrained(tmp_path / "original")
     assert pipe.text_encoder.dtype == torch.float32
     assert not list((tmp_path / "original").rglob("*.bin"))
+
+    main(["--quick", "--eval-only", "--out", str(tmp_path), "--threads", str(threads)])
+    torch.set_num_threads(threads)
+    evaluation = json.loads((tmp_path / "evaluation.json").read_text())
+    assert evaluation["generation"]["en"]["shape"]["circle"]["n"] == 2
+    card = (tmp_path / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "Toy detector" in card
+    assert "Generation" in card
