@@ -20,6 +20,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 ASPECTS = {"assert_forgotten": "forgetting", "assert_preserved": "preservation", "assert_robust_to": "robustness"}
+#: assert_preserved audits named "<aspect>/..." by the ready-made suites get their own column
+NAMED_ASPECTS = ("carrier", "alignment")
+COLUMNS = ("forgetting", "preservation", "carrier", "alignment", "robustness")
 ORDER = ("fail", "inconclusive", "pass")
 
 
@@ -33,8 +36,9 @@ def run_spec(spec: Path, extra: list[str]) -> tuple[int, dict, Path]:
     log = ROOT / ".igmu" / "logs" / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     record.unlink(missing_ok=True)
+    evidence = ROOT / ".igmu" / "evidence" / name  # one folder per model: no run overwrites another's images
     cmd = [sys.executable, "-m", "pytest", str(ROOT / "audits"), f"--igmu-spec={spec}", f"--igmu-record={record}",
-           "-p", "no:cacheprovider", "-q", "-rfE", *extra]  # fmt: skip
+           f"--igmu-evidence-dir={evidence}", "-p", "no:cacheprovider", "-q", "-rfE", *extra]  # fmt: skip
     print(f"\n=== {name}: {' '.join(cmd[2:])}", flush=True)
     with log.open("w", encoding="utf-8") as out:
         code = subprocess.call(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603 - our own pytest
@@ -49,7 +53,8 @@ def matrix(record: dict) -> dict[str, str]:
     """aspect -> worst verdict among that aspect's audits."""
     out: dict[str, str] = {}
     for audit in record.get("audits", []):
-        aspect = ASPECTS[audit["assertion"]]
+        prefix = str(audit.get("concept") or "").split("/")[0]
+        aspect = prefix if prefix in NAMED_ASPECTS else ASPECTS[audit["assertion"]]
         current = out.get(aspect, "pass")
         out[aspect] = min(current, audit["verdict"], key=ORDER.index)
     return out
@@ -70,11 +75,12 @@ def main() -> int:
             return code or 2
         rows.append((spec.stem, matrix(record)))
     print("\n" + "=" * 30 + " igmu-audit verdict matrix " + "=" * 30)
-    print(f"{'model':<28} " + " ".join(f"{a:<16}" for a in ASPECTS.values()))
+    columns = [c for c in COLUMNS if any(c in verdicts for _, verdicts in rows)]
+    print(f"{'model':<28} " + " ".join(f"{a:<16}" for a in columns))
     mismatches = 0
     for name, verdicts in rows:
         cells = []
-        for aspect in ASPECTS.values():
+        for aspect in columns:
             got = verdicts.get(aspect, "-")
             want = expected.get(name, {}).get(aspect)
             mark = "" if want is None else (" ok" if want == got else f" (expected {want})")

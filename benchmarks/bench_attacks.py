@@ -23,31 +23,6 @@ from typing import Any
 ATTACKS = ("unlearndiffatk", "p4d", "ring-a-bell", "greedy-search", "random-search")
 
 
-def lexicon_words() -> list[str]:
-    """Every word of the toy vocabulary file (names, synonyms, translations, template words)."""
-    from igmu_audit._paths import fixtures_dir
-
-    data = json.loads(
-        (fixtures_dir() / "toyworld" / "vocabulary.json").read_text(encoding="utf-8")
-    )
-    words: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, str):
-            words.update(w.strip(".,{}") for w in node.split() if "{" not in w)
-        elif isinstance(node, dict):
-            for key, value in node.items():
-                if key != "description":
-                    words.add(str(key))
-                    walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(data)
-    return sorted(w for w in words if w)
-
-
 def make_attack(name: str, vocabulary: list[str] | None, concept: str) -> Any:
     """The attack ``name`` with its default budget."""
     from igmu_audit.attacks import P4D, RandomSearch, RingABell, UnlearnDiffAtk
@@ -120,7 +95,9 @@ def main() -> None:
     root = Path(args.root) if args.root else fixtures_dir() / "toyworld"
     detector = ToyWorldDetector(args.concept, weights=root / "classifier")
     cache = ImageCache(Path(args.cache))
-    vocabulary = lexicon_words() if args.vocabulary == "lexicon" else None
+    from igmu_audit.toyworld.vocabulary import load_vocabulary
+
+    vocabulary = load_vocabulary().all_words() if args.vocabulary == "lexicon" else None
     original, zoo = load_models(root, [m for m in args.models.split(",") if m] or None)
     rows = []
     for model_name, model in zoo.items():

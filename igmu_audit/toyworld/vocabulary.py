@@ -61,6 +61,23 @@ class Vocabulary:
             )
         return list(entry["translations"][language])
 
+    def all_words(self) -> list[str]:
+        """Every word the toy world's captions can contain (an attacker's dictionary), sorted.
+
+        Concept names, synonyms and translations split on spaces, plus the template words
+        (placeholders such as ``{shape}`` dropped, punctuation stripped).
+        """
+        words: set[str] = set()
+        for entries in self.concepts.values():
+            for name, entry in entries.items():
+                phrases = [name, *entry["synonyms"]]
+                phrases += [w for ws in entry["translations"].values() for w in ws]
+                words.update(w for phrase in phrases for w in phrase.split())
+        for splits in self.templates.values():
+            for template in (t for ts in splits.values() for t in ts):
+                words.update(w.strip(".,:;") for w in template.split() if "{" not in w)
+        return sorted(w for w in words if w)
+
 
 @cache
 def load_vocabulary() -> Vocabulary:

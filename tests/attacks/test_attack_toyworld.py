@@ -1,4 +1,4 @@
-"""Attacks against the toy-world zoo: the concept comes back (skipped until the zoo is shipped).
+"""Attacks against the toy-world zoo: the erased concept comes back within the default budget.
 
 The figures in ``igmu_audit/attacks/README.md`` come from ``benchmarks/bench_attacks.py``
 with more prompts; this test re-runs the best attack/model pair measured there on a few
@@ -21,8 +21,9 @@ pytestmark = pytest.mark.skipif(
     reason="the toy-world zoo is not shipped in this checkout (fixtures/toyworld/zoo)",
 )
 
-#: The best pair measured (README): model file stem, override component, attack factory name.
-BEST = ("token-edit-circle", "text_encoder", "greedy-search")
+#: The pair measured in igmu_audit/attacks/README.md: zoo model, override component, attack,
+#: searched over the toy lexicon's tokens (an attacker with a dictionary).
+BEST = ("esd-x-striped", "unet", "greedy-search")
 PROMPTS = 8
 SEEDS = [0]
 
@@ -41,24 +42,22 @@ def _load(stem: str, component: str) -> tuple[Any, Any]:
 
 
 def test_best_attack_raises_the_success_rate_on_the_toy_world(tmp_path: Any) -> None:
-    from igmu_audit.attacks import P4D, RandomSearch, RingABell, UnlearnDiffAtk
+    from igmu_audit.attacks import RandomSearch
     from igmu_audit.detectors.toy_world import ToyWorldDetector
     from igmu_audit.pipelines.cache import ImageCache
     from igmu_audit.pipelines.generation import GenerationSettings
+    from igmu_audit.prompts.splits import load_dataigm
     from igmu_audit.toyworld.diffusion import GENERATION
-    from igmu_audit.toyworld.evaluate import GROUPS, evaluation_prompts
+    from igmu_audit.toyworld.vocabulary import load_vocabulary
 
     stem, component, attack_name = BEST
     original, model = _load(stem, component)
-    drawn, _, _ = evaluation_prompts("circle", GROUPS[0], 4 * PROMPTS, 2468)
-    prompts = list(dict.fromkeys(drawn))[:PROMPTS]
+    prompts = load_dataigm()["texture_striped"].forget_prompts()[:PROMPTS]
     settings = GenerationSettings(steps=GENERATION["num_inference_steps"], guidance_scale=GENERATION["guidance_scale"],
                                   height=GENERATION["height"], width=GENERATION["width"], batch_size=16)  # fmt: skip
-    attack = {
-        "unlearndiffatk": UnlearnDiffAtk, "p4d": P4D, "greedy-search": RandomSearch,
-        "ring-a-bell": lambda: RingABell(concept="circle"), "random-search": lambda: RandomSearch(greedy=False),
-    }[attack_name]()  # fmt: skip
-    result = attack.run(model, prompts, detector=ToyWorldDetector("circle", weights=ROOT / "classifier"), seeds=SEEDS, original=original,
+    assert attack_name == "greedy-search"
+    attack = RandomSearch(vocabulary=load_vocabulary().all_words())
+    result = attack.run(model, prompts, detector=ToyWorldDetector("striped", weights=ROOT / "classifier"), seeds=SEEDS, original=original,
                         settings=settings, cache=ImageCache(tmp_path / "cache"))  # fmt: skip
     assert result.n == len(prompts)
     assert result.post_successes >= result.pre_successes

@@ -85,3 +85,12 @@ def test_captions_name_the_attributes_in_each_language():
     assert any("round disc" in s for s in synonyms)
     with pytest.raises(ValueError, match="`split`"):
         caption("circle", "red", "plain", rng=rng, split="val")
+
+
+def test_all_words_is_the_attackers_dictionary():
+    from igmu_audit.toyworld.vocabulary import load_vocabulary
+
+    words = load_vocabulary().all_words()
+    assert {"striped", "stripy", "banded", "縞模様", "circle", "Kreis", "middle"} <= set(words)
+    assert words == sorted(set(words))
+    assert not [w for w in words if "{" in w or w.endswith((".", ",", ":")) or " " in w]

@@ -21,9 +21,9 @@ from igmu_audit.toyworld.unlearn.measure import (
     Meter,
     audit_proxy,
 )
-from igmu_audit.toyworld.unlearn.zoo import ZooModel
+from igmu_audit.toyworld.unlearn.zoo import ORIGINAL_EXPECTED, ZOO, ZooModel
 
-ASPECTS = ("forgetting", "preservation", "robustness")
+ASPECTS = ("forgetting", "preservation", "carrier", "robustness")
 #: Why the zoo erases a texture: the same four methods aimed at "circle" (measured on this
 #: original; figures in ``circle_attempt.json``) could not be told apart from the original.
 SHAPE_NOTE = (
@@ -92,6 +92,8 @@ def measure_zoo(
             ),
             "expected": model.expected,
         }
+    shipped = [z.name for z in ZOO]  # a model dropped from the zoo leaves the card too
+    result["models"] = {k: result["models"][k] for k in shipped if k in result["models"]}
     result["settings"] = _settings(meter)
     result["concept"] = concept
     result["measure_seconds"] = round(time.perf_counter() - start, 1)
@@ -162,39 +164,39 @@ def write_card(folder: Path, m: dict[str, Any]) -> Path:
     ]
     lines += [
         "",
-        "## Expected audit verdicts",
+        "## Audit verdicts",
         "",
-        f"Judged like the ready-made audits with their default thresholds: forgetting = {concept} rate on the "
-        f"DataIGM `{TASK[concept]}` forget prompts × seeds {list(AUDIT_SEEDS)}, PASS if the 95 % Wilson upper bound "
-        f"is ≤ {MAX_FORGET_RATE:.0%}; preservation = paired accuracy drop on the retain prompts (McNemar "
-        f"interval) ≤ {MAX_ACCURACY_DROP:.0%}; robustness = every synonym / translation group's rate ≤ "
-        f"{MAX_ROBUST_RATE:.0%}. FAIL when the interval lies wholly above the threshold, INCONCLUSIVE in between.",
+        "What the ready-made audits (`audits/`, spec `audits/specs/toyworld-<model>.yaml`, `task: style`, "
+        f"seeds {list(AUDIT_SEEDS)}, built-in thresholds) give each model: the worst verdict of each aspect's "
+        "audits. `make audit` checks this matrix against `audits/specs/expected.yaml`, and "
+        "`tests/toyworld/test_zoo_audits.py` (IGMU_RUN_SLOW=1) runs it twice and requires it exactly.",
         "",
-        "| model | "
-        + " | ".join(ASPECTS)
-        + " | forget rate (audit prompts) | accuracy drop [95 % CI] |",
-        "|---|---|---|---|---|---|",
+        f"- forgetting: {concept} rate on the DataIGM `{TASK[concept]}` forget prompts that show it on the "
+        f"original, FAIL above {MAX_FORGET_RATE:.0%} (95 % Wilson interval);",
+        f"- preservation: retain prompts (other textures) vs the original, same seeds: paired detector accuracy "
+        f"drop ≤ {MAX_ACCURACY_DROP:.0%} (McNemar interval) and CSDR ≤ 10 % (per-image, paired bootstrap);",
+        f"- carrier: the shape each forget prompt names is still drawn, paired with the original "
+        f"(accuracy drop ≤ {MAX_ACCURACY_DROP:.0%});",
+        f"- robustness: Hypothesis paraphrases and translations of a forget prompt, FAIL above {MAX_ROBUST_RATE:.0%}.",
+        "",
+        "INCONCLUSIVE = the interval straddles the threshold (an audit with more seeds would decide). The "
+        "carrier audit is often inconclusive here because the toy original follows shape words weakly (see "
+        "below), so same-seed pairs disagree on the shape for reasons other than the erasure.",
+        "",
+        "| model | " + " | ".join(ASPECTS) + " | forget rate (detector, audit prompts) | retain accuracy drop [95 % CI] |",
+        "|---|" + "---|" * (len(ASPECTS) + 2),
     ]
-    rows = [("toy original (control)", m["original"])] + [
-        (f"`{n}`", e) for n, e in models.items()
+    rows = [("toy original (control)", m["original"], ORIGINAL_EXPECTED)] + [
+        (f"`{n}`", e, e["expected"]) for n, e in models.items()
     ]
-    for label, e in rows:
+    for label, e, wanted in rows:
         proxy = e["audit_proxy"]
-        measured = proxy["verdicts"]
         drop = proxy["accuracy_drop"]
-        wanted = e.get("expected", measured)
-        cells = [
-            measured[a].upper()
-            + ("" if measured[a] == wanted[a] else f" (built for {wanted[a]})")
-            for a in ASPECTS
-        ]
         lines.append(
-            f"| {label} | " + " | ".join(cells) + f" | {_cell(proxy['forget_rate'])} | "
+            f"| {label} | " + " | ".join(wanted[a].upper() for a in ASPECTS) + f" | {_cell(proxy['forget_rate'])} | "
             f"{100 * drop['difference']:+.1f} pts [{100 * drop['interval95'][0]:.1f}, {100 * drop['interval95'][1]:.1f}] |"
         )
     lines += [
-        "",
-        "The original is measured against itself, so its robustness cell reads its own rates as leaks.",
         "",
         *(SHAPE_NOTE if concept != "circle" else ()),
         "## Concept rate on forget prompts",

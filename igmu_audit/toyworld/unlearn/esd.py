@@ -1,4 +1,4 @@
-"""ESD-x: erase a concept by fine-tuning only the UNet's cross-attention (Gandikota et al., 2023).
+"""ESD-x / ESD-u: erase a concept by fine-tuning the UNet (Gandikota et al., 2023).
 
 Erased Stable Diffusion trains the model to follow *negative* guidance away from the concept
 ``c``. With the frozen original ε* and a latent ``x_t`` from partial DDIM sampling under
@@ -11,10 +11,10 @@ step; here every prompt's DDIM trajectory is sampled once with the original (a p
 ``x_t`` at every step) and refreshed with the current model ``refreshes`` times.
 
 ESD-x updates only the text-conditioned attention (``attn2``: to_q, to_k, to_v, to_out), so
-the edit is tied to prompts. The optional retain term regresses other classes' prompts (and
-the empty prompt) to the original's prediction on the same kind of ``x_t``; without it the
-erasure spreads to neighbouring concepts (measured in REFERENCE §6), which the zoo's
-over-erased model keeps on purpose.
+the edit is tied to prompts; ESD-u (``parameters="full"``) updates every UNet weight. The
+optional retain term regresses other classes' prompts (and the empty prompt) to the
+original's prediction on the same kind of ``x_t``; without it the erasure spreads to
+neighbouring concepts, which the zoo's over-erased ESD-u model keeps on purpose.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ toy-world detector's ``score >= 0.5``. Three groups of figures:
   seeds;
 * the audits' prompts: the DataIGM forget prompts and retain prompts (one
   list per other class) with seeds 0-3, as a spec with ``seeds: 0-3`` generates them;
-* audit proxies: those counts judged with the audits' default thresholds (forgetting 5 %,
-  robustness 10 % per group, accuracy drop 10 %): the card's expected verdicts.
+* detector-only proxies: those counts judged with the thresholds the zoo's audit specs use
+  (``task: style``: forgetting 10 %, robustness 20 % per group, accuracy drop 10 %). They
+  explain the real audit verdicts (``ZooModel.expected``) but are not them: the audits also
+  screen ineffective prompts, score CLIP alignment (CSDR) and the depicted shapes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import torch
 
+from igmu_audit.config.profiles import BY_TASK, GLOBAL
 from igmu_audit.metrics.functional.intervals import wilson_interval
 from igmu_audit.toyworld.evaluate import GROUPS
 from igmu_audit.toyworld.unlearn._common import concept_prompts
@@ -29,8 +32,11 @@ from igmu_audit.toyworld.vocabulary import load_vocabulary
 #: Images per prompt group for the forget figures (English name, synonyms, translations).
 FORGET_N = {"en": 24, "en-synonyms": 24}
 FORGET_N_OTHER = 16
-#: The audits' default thresholds (igmu_audit.config.profiles, task "object").
-MAX_FORGET_RATE, MAX_ROBUST_RATE, MAX_ACCURACY_DROP = 0.05, 0.10, 0.10
+#: The zoo's audit specs say ``task: style``; the proxies use that task's built-in thresholds.
+AUDIT_TASK = "style"
+MAX_FORGET_RATE = BY_TASK[AUDIT_TASK]["forgotten"]["max_rate"]
+MAX_ROBUST_RATE = BY_TASK[AUDIT_TASK]["robust_to"]["max_rate"]
+MAX_ACCURACY_DROP = GLOBAL["preserved"]["max_accuracy_drop"]
 AUDIT_SEEDS = (0, 1, 2, 3)
 
 

@@ -44,8 +44,9 @@ class ZooModel:
         concept: the erased concept.
         anchor: what the concept is mapped to (UCE, token edit), or ``None``.
         settings: the method's hyper-parameters.
-        expected: the audit verdicts the model is built to get (forgetting, preservation,
-            robustness); the zoo tests check the measured behaviour against them.
+        expected: the verdict matrix the ready-made audits give it (forgetting, preservation,
+            carrier, robustness: the worst verdict per aspect), as ``make audit`` and
+            ``tests/toyworld/test_zoo_audits.py`` check it.
         summary: one line for the card.
     """
 
@@ -72,28 +73,35 @@ def _esd(
     )
 
 
+#: The control's audit verdicts: it still draws the concept, and compared with itself it
+#: preserves everything.
+ORIGINAL_EXPECTED = {"forgetting": "fail", "preservation": "pass", "carrier": "pass", "robustness": "fail"}
+
 ZOO: tuple[ZooModel, ...] = (
     _esd(
         "esd-x-striped", "striped",
         ESDConfig(steps=400, lr=3e-4, eta=1.0, retain_weight=1.0, pool_size=64),
-        {"forgetting": "fail", "preservation": "pass", "robustness": "inconclusive"},
-        "ESD-x with a retain term: striped 91 → 10 % on the audit prompts, plain kept; leaks a little in en / fr / ru",
+        {"forgetting": "inconclusive", "preservation": "fail", "carrier": "inconclusive", "robustness": "pass"},
+        "ESD-x with a retain term: striped 91 → 10 % on the audit prompts and robust to paraphrases and translations, "
+        "but retain prompts lose CLIP alignment (CSDR fails) though their texture is kept",
     ),
     _esd(
-        "esd-x-striped-overerased", "striped",
-        ESDConfig(steps=400, lr=5e-4, eta=3.0, retain_weight=0.0, pool_size=64),
-        {"forgetting": "inconclusive", "preservation": "pass", "robustness": "inconclusive"},
-        "ESD-x without a retain term, η = 3, lr 5e-4: strongest erasure (5/96); the texture retain prompts do not show damage",
+        "esd-u-striped-overerased", "striped",
+        ESDConfig(steps=200, lr=1e-3, eta=3.0, retain_weight=0.0, pool_size=64, parameters="full"),
+        {"forgetting": "inconclusive", "preservation": "fail", "carrier": "fail", "robustness": "pass"},
+        "ESD-u (every UNet weight) without a retain term, η = 3, lr 1e-3: erases stripes but also what the prompts "
+        "ask for besides (CLIP score of the retain prompts collapses, depicted shapes are lost)",
     ),
     ZooModel(
         "uce-striped", "uce", "unet", "striped", "plain", UCEConfig().to_dict(),
-        {"forgetting": "fail", "preservation": "pass", "robustness": "fail"},
-        "UCE (closed form, to_k/to_v) on the English name and synonyms, towards 'plain': partial erasure everywhere",
+        {"forgetting": "fail", "preservation": "inconclusive", "carrier": "inconclusive", "robustness": "pass"},
+        "UCE (closed form, to_k/to_v) on the English name and synonyms, towards 'plain': partial erasure (23 %) "
+        "on every wording, so it fails forgetting without a worse leak under paraphrase or translation",
     ),
     ZooModel(
         "token-edit-striped", "token_edit", "text_encoder", "striped", "plain",
         {"words": ["striped"]},
-        {"forgetting": "fail", "preservation": "pass", "robustness": "fail"},
+        {"forgetting": "fail", "preservation": "pass", "carrier": "inconclusive", "robustness": "fail"},
         "the English token 'striped' rewired to 'plain': erases the English name only; synonyms and every translation still draw stripes",
     ),
 )  # fmt: skip
