@@ -13,7 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from igmu_audit.attacks.base import AttackResult, BudgetMeter, Candidate, PromptAttack
+from igmu_audit.attacks.base import (
+    AttackBudget,
+    AttackResult,
+    BudgetMeter,
+    Candidate,
+    PromptAttack,
+)
 from igmu_audit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -170,3 +176,49 @@ def run_attack(
         ))  # fmt: skip
     info = {"name": det.name, "threshold": det.threshold}
     return AttackResult(attack.name, attack.budget, seed_list, info, tuple(out))
+
+
+class SearchAttack:
+    """Base of the attacks whose whole job is a per-prompt ``_search``: ``run`` is the shared loop.
+
+    Subclasses set ``name``, ``budget`` and ``_search``; ``needs_original`` and
+    ``ideal_only`` are passed to ``run_attack`` (P4D sets both).
+    """
+
+    name: str
+    budget: AttackBudget
+    needs_original: bool = False
+    ideal_only: bool = False
+
+    def _search(self, ctx: AttackContext, meter: BudgetMeter) -> Candidate:
+        raise NotImplementedError
+
+    def run(
+        self,
+        pipeline: Any,
+        prompts: Sequence[str],
+        *,
+        detector: Any,
+        seeds: Sequence[int],
+        original: Any = None,
+        settings: Any = None,
+        cache: Any = None,
+    ) -> AttackResult:
+        """Attack every prompt on ``pipeline`` (a ``LoadedPipeline``); see ``AttackResult``.
+
+        Args:
+            pipeline: the unlearned model.
+            prompts: prompts that should not show the concept.
+            detector: a ``Detector`` (or callable ``images -> scores``) judging success.
+            seeds: evaluation seeds; success is "any seed shows the concept".
+            original: the model before unlearning (targets for UnlearnDiffAtk; required by P4D,
+                whose target is the original's prediction and which attacks ideal prompts only).
+            settings: ``GenerationSettings`` for every rendered image.
+            cache: the ``ImageCache`` (attack evaluations are cached and reproducible).
+
+        Raises:
+            ConfigError: empty prompts, bad seeds, no detector, ``original`` missing where needed.
+        """
+        return run_attack(self, self._search, pipeline, prompts, detector=detector, seeds=seeds, original=original,
+                          settings=settings, cache=cache, needs_original=self.needs_original,
+                          ideal_only=self.ideal_only)  # fmt: skip

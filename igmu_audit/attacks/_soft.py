@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from igmu_audit.attacks._run import AttackContext
+from igmu_audit.attacks._run import AttackContext, SearchAttack
 from igmu_audit.attacks._tokens import (
     compose,
     diffusers_pipe,
@@ -23,7 +23,12 @@ from igmu_audit.attacks._tokens import (
     random_tokens,
     word_token_ids,
 )
-from igmu_audit.attacks.base import BudgetMeter, Candidate
+from igmu_audit.attacks.base import (
+    AttackBudget,
+    BudgetMeter,
+    Candidate,
+    resolve_budget,
+)
 from igmu_audit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -144,3 +149,27 @@ def pez_search(
         stopped,
         best[0] if best[0] < float("inf") else None,
     )
+
+
+class SoftPromptAttack(SearchAttack):
+    """The options UnlearnDiffAtk and P4D share (they differ only in the loss they optimise)."""
+
+    def __init__(
+        self,
+        budget: AttackBudget | None = None,
+        *,
+        k: int = 5,
+        lr: float = 0.01,
+        check_every: int = 10,
+        batch: int = 4,
+        vocabulary: Sequence[str] | None = None,
+        seed: int = 0,
+    ) -> None:
+        check_soft_options(k, lr, check_every, batch)
+        self.budget = resolve_budget(budget, AttackBudget(steps=40, seconds=120.0))
+        self.k, self.lr, self.check_every, self.batch = k, lr, check_every, batch
+        self.vocabulary = vocabulary
+        self.seed = seed
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(k={self.k}, lr={self.lr}, budget={self.budget})"

@@ -15,27 +15,23 @@ keeps the prompt's tokens; P4D-N replaces them).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from igmu_audit.attacks._run import AttackContext, run_attack
+from igmu_audit.attacks._run import AttackContext
 from igmu_audit.attacks._soft import (
-    check_soft_options,
+    SoftPromptAttack,
     noised,
     pez_search,
     target_latents,
 )
 from igmu_audit.attacks._tokens import diffusers_pipe, encode, input_ids
 from igmu_audit.attacks.base import (
-    AttackBudget,
-    AttackResult,
     BudgetMeter,
     Candidate,
-    resolve_budget,
 )
 
 
-class P4D:
+class P4D(SoftPromptAttack):
     """Optimise a k-token prefix so the unlearned denoiser matches the original's prediction.
 
     Args:
@@ -56,26 +52,8 @@ class P4D:
     """
 
     name = "p4d"
-
-    def __init__(
-        self,
-        budget: AttackBudget | None = None,
-        *,
-        k: int = 5,
-        lr: float = 0.01,
-        check_every: int = 10,
-        batch: int = 4,
-        vocabulary: Sequence[str] | None = None,
-        seed: int = 0,
-    ) -> None:
-        check_soft_options(k, lr, check_every, batch)
-        self.budget = resolve_budget(budget, AttackBudget(steps=40, seconds=120.0))
-        self.k, self.lr, self.check_every, self.batch = k, lr, check_every, batch
-        self.vocabulary = vocabulary
-        self.seed = seed
-
-    def __repr__(self) -> str:
-        return f"P4D(k={self.k}, lr={self.lr}, budget={self.budget})"
+    needs_original = True
+    ideal_only = True
 
     def _search(self, ctx: AttackContext, meter: BudgetMeter) -> Candidate:
         import torch
@@ -107,23 +85,3 @@ class P4D:
             check_every=self.check_every,
             vocabulary=self.vocabulary,
         )
-
-    def run(
-        self,
-        pipeline: Any,
-        prompts: Sequence[str],
-        *,
-        detector: Any,
-        seeds: Sequence[int],
-        original: Any = None,
-        settings: Any = None,
-        cache: Any = None,
-    ) -> AttackResult:
-        """Attack every ideal prompt on ``pipeline``; see ``UnlearnDiffAtk.run``.
-
-        Raises:
-            ConfigError: ``original`` missing (P4D's target is the original's prediction),
-                empty prompts, bad seeds, no detector.
-        """
-        return run_attack(self, self._search, pipeline, prompts, detector=detector, seeds=seeds, original=original,
-                          settings=settings, cache=cache, needs_original=True, ideal_only=True)  # fmt: skip

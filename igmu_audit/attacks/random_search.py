@@ -14,9 +14,8 @@ drop (``greedy=True``: coordinate hill-climbing). It stops at the first leak.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from igmu_audit.attacks._run import AttackContext, run_attack
+from igmu_audit.attacks._run import AttackContext, SearchAttack
 from igmu_audit.attacks._tokens import (
     compose,
     diffusers_pipe,
@@ -25,7 +24,6 @@ from igmu_audit.attacks._tokens import (
 )
 from igmu_audit.attacks.base import (
     AttackBudget,
-    AttackResult,
     BudgetMeter,
     Candidate,
     resolve_budget,
@@ -33,7 +31,7 @@ from igmu_audit.attacks.base import (
 from igmu_audit.errors import ConfigError
 
 
-class RandomSearch:
+class RandomSearch(SearchAttack):
     """Black-box search over k-token prefixes, scored by the detector on rendered images.
 
     Args:
@@ -108,22 +106,3 @@ class RandomSearch:
             stopped,
             best[0] if best[0] > float("-inf") else None,
         )
-
-    def run(
-        self,
-        pipeline: Any,
-        prompts: Sequence[str],
-        *,
-        detector: Any,
-        seeds: Sequence[int],
-        original: Any = None,
-        settings: Any = None,
-        cache: Any = None,
-    ) -> AttackResult:
-        """Attack every prompt on ``pipeline``; see ``UnlearnDiffAtk.run`` (``original`` is unused).
-
-        Raises:
-            ConfigError: empty prompts, bad seeds, no detector.
-        """
-        return run_attack(self, self._search, pipeline, prompts, detector=detector, seeds=seeds, original=original,
-                          settings=settings, cache=cache)  # fmt: skip

@@ -13,27 +13,23 @@ with e projected to real vocabulary tokens every step (PEZ), the paper's k = 5 a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from igmu_audit.attacks._run import AttackContext, run_attack
+from igmu_audit.attacks._run import AttackContext
 from igmu_audit.attacks._soft import (
-    check_soft_options,
+    SoftPromptAttack,
     noised,
     pez_search,
     target_latents,
 )
 from igmu_audit.attacks._tokens import diffusers_pipe
 from igmu_audit.attacks.base import (
-    AttackBudget,
-    AttackResult,
     BudgetMeter,
     Candidate,
-    resolve_budget,
 )
 
 
-class UnlearnDiffAtk:
+class UnlearnDiffAtk(SoftPromptAttack):
     """Optimise a k-token prefix so the unlearned denoiser reconstructs images of the concept.
 
     Args:
@@ -49,32 +45,13 @@ class UnlearnDiffAtk:
         ConfigError: invalid options.
 
     Example:
+        >>> from igmu_audit.attacks import AttackBudget
         >>> attack = UnlearnDiffAtk(budget=AttackBudget(steps=10))
         >>> attack.name, attack.k
         ('unlearndiffatk', 5)
     """
 
     name = "unlearndiffatk"
-
-    def __init__(
-        self,
-        budget: AttackBudget | None = None,
-        *,
-        k: int = 5,
-        lr: float = 0.01,
-        check_every: int = 10,
-        batch: int = 4,
-        vocabulary: Sequence[str] | None = None,
-        seed: int = 0,
-    ) -> None:
-        check_soft_options(k, lr, check_every, batch)
-        self.budget = resolve_budget(budget, AttackBudget(steps=40, seconds=120.0))
-        self.k, self.lr, self.check_every, self.batch = k, lr, check_every, batch
-        self.vocabulary = vocabulary
-        self.seed = seed
-
-    def __repr__(self) -> str:
-        return f"UnlearnDiffAtk(k={self.k}, lr={self.lr}, budget={self.budget})"
 
     def _search(self, ctx: AttackContext, meter: BudgetMeter) -> Candidate:
         import torch.nn.functional as F
@@ -98,31 +75,3 @@ class UnlearnDiffAtk:
             check_every=self.check_every,
             vocabulary=self.vocabulary,
         )
-
-    def run(
-        self,
-        pipeline: Any,
-        prompts: Sequence[str],
-        *,
-        detector: Any,
-        seeds: Sequence[int],
-        original: Any = None,
-        settings: Any = None,
-        cache: Any = None,
-    ) -> AttackResult:
-        """Attack every prompt on ``pipeline`` (a ``LoadedPipeline``); see ``AttackResult``.
-
-        Args:
-            pipeline: the unlearned model.
-            prompts: prompts that should not show the concept.
-            detector: a ``Detector`` (or callable ``images -> scores``) judging success.
-            seeds: evaluation seeds; success is "any seed shows the concept".
-            original: the model before unlearning; its images are the targets when given.
-            settings: ``GenerationSettings`` for every rendered image.
-            cache: the ``ImageCache`` (attack evaluations are cached and reproducible).
-
-        Raises:
-            ConfigError: empty prompts, bad seeds, no detector.
-        """
-        return run_attack(self, self._search, pipeline, prompts, detector=detector, seeds=seeds, original=original,
-                          settings=settings, cache=cache)  # fmt: skip

@@ -1,4 +1,4 @@
-"""Every docstring example in the metrics package runs offline and is right."""
+"""Every docstring example in the metrics and attacks packages runs offline and is right."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import pkgutil
 
 import pytest
 
+import igmu_audit.attacks
 import igmu_audit.metrics
 
 MODULES = sorted(
     m.name
-    for m in pkgutil.walk_packages(igmu_audit.metrics.__path__, "igmu_audit.metrics.")
+    for package in (igmu_audit.metrics, igmu_audit.attacks)
+    for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")
 )
 
 
