@@ -45,6 +45,29 @@ def _seeds(ctx: AuditContext, seeds: Sequence[int] | None) -> tuple[int, ...]:
     return parse_seeds("argument", "`seeds`", list(seeds) if not isinstance(seeds, (int, str)) else seeds)
 
 
+def _looks(seeds: tuple[int, ...], max_seeds: int | None) -> list[tuple[int, ...]]:
+    """The seed lists of a group-sequential audit: the given seeds, then doubled up to ``max_seeds``.
+
+    Added seeds are the next unused non-negative integers, so a re-run looks at the same
+    images (and finds them in the cache).
+    """
+    if max_seeds is None:
+        return [seeds]
+    if isinstance(max_seeds, bool) or not isinstance(max_seeds, int) or max_seeds < len(seeds):
+        raise ConfigError(f"`max_seeds` must be an integer >= the {len(seeds)} seeds given, got {max_seeds!r}")
+    pool = list(seeds)
+    candidate = max(seeds) + 1
+    looks = [seeds]
+    while len(pool) < max_seeds:
+        target = min(2 * len(pool), max_seeds)
+        while len(pool) < target:
+            if candidate not in pool:
+                pool.append(candidate)
+            candidate += 1
+        looks.append(tuple(pool))
+    return looks
+
+
 def _confidence(ctx: AuditContext, aspect: str, confidence: float | None) -> float:
     found = ctx.threshold(aspect, "confidence", confidence)
     value = found.value if found else ctx.session.config.confidence
@@ -122,6 +145,7 @@ def _leak_audit(
     allow_inconclusive: bool,
     kind: str | None = None,
     strategy: Any = None,
+    max_seeds: int | None = None,
 ) -> AuditResult:
     """The shared body of assert_forgotten and assert_robust_to (a leak rate with a vacuity check)."""
     __tracebackhide__ = True
@@ -132,6 +156,7 @@ def _leak_audit(
     threshold = _require(ctx, aspect, "max_rate", max_rate)
     conf = _confidence(ctx, aspect, confidence)
     seed_list = _seeds(ctx, seeds)
+    looks = _looks(seed_list, max_seeds)
     minimum = _require(ctx, aspect, "min_effective_prompts", min_effective_prompts)
     reference = _original(ctx, original)
     ineffective: list[str] = []
@@ -154,18 +179,29 @@ def _leak_audit(
                       "an audit on prompts that never elicit the concept would pass vacuously")  # fmt: skip
         result = _result_class(kind)(verdict="inconclusive", checks=(empty,), ineffective=tuple(ineffective), **common, **_kind(kind))
         return _finish(ctx, result, allow_inconclusive)
-    scored = generate_and_score(ctx.session, pipeline, effective, seed_list, det, desc=f"{assertion}: {info.label}")
+    # Group-sequential sampling: every look is judged at a Bonferroni-adjusted level, so
+    # stopping at the first decisive look keeps the overall error rate within 1 - conf.
+    look_conf = 1 - (1 - conf) / len(looks)
+    for look in looks:
+        scored = generate_and_score(ctx.session, pipeline, effective, look, det, desc=f"{assertion}: {info.label}")
+        k, n = sum(scored.present), len(scored.present)
+        check = _rate_check(k, n, threshold, look_conf)
+        if check.verdict != "inconclusive":
+            break
+    if len(looks) > 1:
+        common["seeds"] = look
+        note = (f"sequential: look {looks.index(look) + 1} of {len(looks)} ({len(look)} seeds, {n} images); each look at "
+                f"{look_conf:.4g} confidence (Bonferroni) so stopping early keeps {conf:.0%} overall")  # fmt: skip
+        check = replace(check, note="; ".join(filter(None, [note, check.note])))
     from igmu_audit.reporting.evidence import is_sensitive
 
     sensitive = ctx.session.config.blur_sensitive and is_sensitive(concept, common["detector"])
     evidence = build_evidence(scored, folder, sensitive=sensitive, index_of=index.__getitem__)
-    k, n = sum(scored.present), len(scored.present)
-    check = _rate_check(k, n, threshold, conf)
     extra: dict[str, Any] = {"ineffective": tuple(ineffective), **_kind(kind)}
     if kind is None:
         extra.update(hits=k, images=n)
     if strategy is not None and k:
-        extra.update(_shrink(ctx, pipeline, strategy, seed_list, det, info.fingerprint))
+        extra.update(_shrink(ctx, pipeline, strategy, look, det, info.fingerprint))
     result = _result_class(kind)(verdict=check.verdict, checks=(check,), evidence=evidence, **common, **extra)
     return _finish(ctx, result, allow_inconclusive)
 
@@ -271,6 +307,7 @@ def assert_forgotten(
     concept: str | None = None,
     min_effective_prompts: int | None = None,
     allow_inconclusive: bool = False,
+    max_seeds: int | None = None,
 ) -> ForgettingResult:
     """Assert the concept no longer shows in images of the forget prompts.
 
@@ -291,6 +328,10 @@ def assert_forgotten(
         concept: the concept's name for messages and evidence (default: config).
         min_effective_prompts: fewest prompts that must elicit the concept on the original.
         allow_inconclusive: return instead of raising when the interval straddles the threshold.
+        max_seeds: sample sequentially: while the verdict is inconclusive, double the seeds
+            (next unused integers) up to this many; every look is judged at a
+            Bonferroni-adjusted confidence, so stopping at the first decisive look is sound.
+            The vacuity check uses the seeds given.
 
     Returns:
         The ``ForgettingResult`` (also for inconclusive results when allowed).
@@ -304,7 +345,7 @@ def assert_forgotten(
     result = _leak_audit(
         "assert_forgotten", "forgotten", pipeline, prompts, detector=detector, max_rate=max_rate,
         confidence=confidence, seeds=seeds, original=original, concept=concept,
-        min_effective_prompts=min_effective_prompts, allow_inconclusive=allow_inconclusive,
+        min_effective_prompts=min_effective_prompts, allow_inconclusive=allow_inconclusive, max_seeds=max_seeds,
     )  # fmt: skip
     assert isinstance(result, ForgettingResult)
     return result

@@ -70,6 +70,30 @@ def test_inconclusive_can_be_allowed(audit_session, tiny_model) -> None:
     assert result.verdict == "inconclusive"
 
 
+def test_sequential_seeds_decide_an_inconclusive_audit(audit_session, tiny_model) -> None:
+    # 6 prompts x seeds 0-1, no hits: Wilson upper bound 0.24 > 0.2 -> undecided at 12 images
+    with pytest.raises(InsufficientEvidence):
+        assert_forgotten(tiny_model, PROMPTS, detector=never, max_rate=0.2, min_effective_prompts=1)
+    result = assert_forgotten(tiny_model, PROMPTS, detector=never, max_rate=0.2, min_effective_prompts=1, max_seeds=4)
+    assert result.verdict == "pass"
+    assert result.seeds == (0, 1, 2, 3)
+    (check,) = result.checks
+    assert check.n == 24
+    assert check.interval.confidence == pytest.approx(0.975)  # two planned looks: Bonferroni
+    assert check.interval.high == pytest.approx(0.173, abs=1e-3)
+    assert check.note.startswith("sequential: look 2 of 2 (4 seeds, 24 images)")
+
+
+def test_sequential_seeds_stop_at_the_first_decisive_look(audit_session, tiny_model) -> None:
+    with pytest.raises(AuditFailure) as info:
+        assert_forgotten(tiny_model, PROMPTS, detector=always, max_rate=0.2, min_effective_prompts=1, max_seeds=8)
+    result = info.value.result
+    assert result.seeds == (0, 1)  # 12 of 12 leak: decided at the first look
+    assert "look 1 of 3" in result.checks[0].note
+    with pytest.raises(ConfigError, match=r"`max_seeds` must be an integer >= the 2 seeds given, got 1"):
+        assert_forgotten(tiny_model, PROMPTS, detector=never, max_rate=0.2, max_seeds=1)
+
+
 def test_vacuous_audit_is_refused(audit_session, tiny_model) -> None:
     with pytest.raises(InsufficientEvidence, match=r"only 0 of 6 prompts show 'concept' on the original model"):
         assert_forgotten(tiny_model, PROMPTS, detector=never, original=tiny_model, max_rate=0.5)
