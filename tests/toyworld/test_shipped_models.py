@@ -24,7 +24,8 @@ SHAPES = load_vocabulary().classes("shape")
 
 def test_shipped_files_are_safetensors_and_small(toyworld_dir):
     files = [f for f in toyworld_dir.rglob("*") if f.is_file()]
-    assert sum(f.stat().st_size for f in files) < 30e6
+    # issue 3: "well under 50 MB with the zoo" (the full-UNet ESD-u zoo file is 3.6 MB of it)
+    assert sum(f.stat().st_size for f in files) < 40e6
     assert not [
         f for f in files if f.suffix in {".bin", ".pt", ".pth", ".ckpt", ".pkl"}
     ]
