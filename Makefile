@@ -45,8 +45,11 @@ report: install
 	fi
 	tools/report/build.sh -o allure-report allure-results
 
-bench: install
+bench: install  # the README's performance figures (attacks: see igmu_audit/attacks/README.md)
 	$(PY) benchmarks/bench_generation.py
+	$(PY) benchmarks/bench_generation.py --model fixtures/toyworld/original --prompts 16 --seeds 4 --steps 25 --batch-size 32
+	$(PY) benchmarks/bench_throughput.py --json .igmu/bench-throughput.json
+	$(PY) benchmarks/bench_xdist.py --workers 1,2 --json .igmu/bench-xdist.json
 
 clean:
 	rm -rf .igmu .pytest_cache .hypothesis
