@@ -76,7 +76,8 @@ def main() -> int:
         rows.append((spec.stem, matrix(record)))
     print("\n" + "=" * 30 + " igmu-audit verdict matrix " + "=" * 30)
     columns = [c for c in COLUMNS if any(c in verdicts for _, verdicts in rows)]
-    print(f"{'model':<28} " + " ".join(f"{a:<16}" for a in columns))
+    width = max([len("model"), *(len(name) for name, _ in rows)]) + 2
+    print(f"{'model':<{width}}" + " ".join(f"{a:<16}" for a in columns))
     mismatches = 0
     for name, verdicts in rows:
         cells = []
@@ -86,7 +87,7 @@ def main() -> int:
             mark = "" if want is None else (" ok" if want == got else f" (expected {want})")
             mismatches += bool(want is not None and want != got)
             cells.append(f"{got.upper() + mark:<16}")
-        print(f"{name:<28} " + " ".join(cells))
+        print(f"{name:<{width}}" + " ".join(cells))
     if args.expected:
         print(f"\n{'every verdict matches' if not mismatches else f'{mismatches} verdict(s) differ from'} {args.expected}")
         return 1 if mismatches else 0
