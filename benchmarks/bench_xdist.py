@@ -54,7 +54,7 @@ def main() -> int:
     rows, seen = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for workers in (int(w) for w in args.workers.split(",")):
-            threads = args.threads or max(1, (os.cpu_count() or 1) // workers)
+            threads = args.threads or max(1, (os.cpu_count() or 1) // max(workers, 1))
             cache = Path(tmp) / f"cache-n{workers}"
             row = {"workers": workers, "threads_per_worker": threads}
             for phase in ("cold", "warm"):
