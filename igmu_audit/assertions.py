@@ -182,8 +182,11 @@ def _leak_audit(
     # Group-sequential sampling: every look is judged at a Bonferroni-adjusted level, so
     # stopping at the first decisive look keeps the overall error rate within 1 - conf.
     look_conf = 1 - (1 - conf) / len(looks)
+    scored = None
     for look in looks:
-        scored = generate_and_score(ctx.session, pipeline, effective, look, det, desc=f"{assertion}: {info.label}")
+        added = look if scored is None else look[len(scored.seeds) :]  # each look only scores its new seeds
+        fresh = generate_and_score(ctx.session, pipeline, effective, added, det, desc=f"{assertion}: {info.label}")
+        scored = fresh if scored is None else scored.join(fresh)
         k, n = sum(scored.present), len(scored.present)
         check = _rate_check(k, n, threshold, look_conf)
         if check.verdict != "inconclusive":

@@ -39,6 +39,25 @@ class ScoredImages:
         s = len(self.seeds)
         return [(i, p, list(range(i * s, (i + 1) * s))) for i, p in enumerate(self.prompts)]
 
+    def join(self, more: ScoredImages) -> ScoredImages:
+        """These images plus ``more`` (same prompts, new seeds), still prompt-major.
+
+        Why: a sequential audit scores only the seeds a look adds, not every image again.
+        """
+        if more.prompts != self.prompts or set(more.seeds) & set(self.seeds):
+            raise ValueError("join needs the same prompts and disjoint seeds")
+        a, b = len(self.seeds), len(more.seeds)
+        index = [
+            pair
+            for i in range(len(self.prompts))
+            for pair in [(self, i * a + j) for j in range(a)] + [(more, i * b + j) for j in range(b)]
+        ]
+
+        def pick(field: str) -> tuple[Any, ...]:
+            return tuple(getattr(source, field)[k] for source, k in index)
+
+        return ScoredImages(self.prompts, self.seeds + more.seeds, pick("images"), pick("scores"), pick("present"))
+
 
 def check_prompts(prompts: Any, argument: str = "prompts") -> tuple[str, ...]:
     """Validate a prompt list before any expensive work (what was wrong, how to fix)."""

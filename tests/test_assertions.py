@@ -84,6 +84,21 @@ def test_sequential_seeds_decide_an_inconclusive_audit(audit_session, tiny_model
     assert check.note.startswith("sequential: look 2 of 2 (4 seeds, 24 images)")
 
 
+def test_scored_images_join_new_seeds_prompt_major() -> None:
+    from igmu_audit.scoring import ScoredImages
+
+    def scored(seeds: tuple[int, ...]) -> ScoredImages:
+        keys = tuple(f"{p}/{s}" for p in ("a", "b") for s in seeds)
+        return ScoredImages(("a", "b"), seeds, keys, tuple(float(s) for _ in "ab" for s in seeds), (False,) * len(keys))
+
+    joined = scored((0, 1)).join(scored((2, 3)))
+    assert joined.seeds == (0, 1, 2, 3)
+    assert joined.images == ("a/0", "a/1", "a/2", "a/3", "b/0", "b/1", "b/2", "b/3")
+    assert joined.scores == (0.0, 1.0, 2.0, 3.0) * 2
+    with pytest.raises(ValueError, match="disjoint seeds"):
+        joined.join(scored((3,)))
+
+
 def test_sequential_seeds_stop_at_the_first_decisive_look(audit_session, tiny_model) -> None:
     with pytest.raises(AuditFailure) as info:
         assert_forgotten(tiny_model, PROMPTS, detector=always, max_rate=0.2, min_effective_prompts=1, max_seeds=8)
