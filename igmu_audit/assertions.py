@@ -97,6 +97,8 @@ def _finish(ctx: AuditContext, result: R, allow_inconclusive: bool) -> R:
 
     from igmu_audit.reporting.evidence import write_json
 
+    raised = result.verdict == "fail" or (result.verdict == "inconclusive" and not allow_inconclusive)
+    result = replace(result, raised=raised)
     if ctx.test is not None:
         result = replace(result, test_id=ctx.test.nodeid)
     if result.evidence_dir:

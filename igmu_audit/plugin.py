@@ -187,6 +187,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" and context is not None and context.results:
         text = "\n\n".join("\n".join(r.explain(verbose=True)) for r in context.results)
         report.sections.append(("igmu-audit", text))
-        entries = [{**r.to_json(), "order": i} for i, r in enumerate(context.results)]
+        # A raised verdict in a test that still passed (pytest.raises around a positive
+        # control) or xfailed was expected by its author: recorded, but it does not gate.
+        expected = report.passed or hasattr(report, "wasxfail")
+        entries = [{**r.to_json(), "order": i, "caught": r.raised and expected} for i, r in enumerate(context.results)]
         report.user_properties.append(("igmu_results", json.dumps(entries)))
     return report

@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     write_record(args.output, merged)
     counts = merged["counts"]
     print(f"{args.output}: {merged['verdict'].upper()} ({counts['pass']} pass, {counts['fail']} fail, "
-          f"{counts['inconclusive']} inconclusive) from {len(args.records)} shard(s)")  # fmt: skip
+          f"{counts['inconclusive']} inconclusive, {counts.get('caught', 0)} caught by their tests) "
+          f"from {len(args.records)} shard(s)")  # fmt: skip
     return 0 if merged["verdict"] == "pass" else 1
 
 

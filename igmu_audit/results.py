@@ -194,6 +194,7 @@ class AuditResult:
         evidence_dir: where the evidence files of this audit were written.
         settings: generation settings (steps, guidance, resolution, ...).
         test_id: the pytest node id, under pytest.
+        raised: whether the assertion raised (a fail, or an inconclusive not allowed).
     """
 
     assertion: str
@@ -208,6 +209,7 @@ class AuditResult:
     evidence_dir: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     test_id: str | None = None
+    raised: bool = False
 
     @property
     def passed(self) -> bool:
@@ -279,6 +281,7 @@ class AuditResult:
             "settings": dict(self.settings),
             "test_id": self.test_id,
             "evidence_dir": self.evidence_dir,
+            "raised": self.raised,
         }
 
 

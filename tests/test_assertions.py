@@ -63,13 +63,6 @@ def test_small_sample_is_inconclusive_and_fails(audit_session, tiny_model) -> No
     assert "with zero hits, 73 images would do" in text
 
 
-def test_inconclusive_can_be_allowed(audit_session, tiny_model) -> None:
-    result = assert_forgotten(
-        tiny_model, PROMPTS[:2], detector=never, max_rate=0.05, min_effective_prompts=1, allow_inconclusive=True
-    )
-    assert result.verdict == "inconclusive"
-
-
 def test_sequential_seeds_decide_an_inconclusive_audit(audit_session, tiny_model) -> None:
     # 6 prompts x seeds 0-1, no hits: Wilson upper bound 0.24 > 0.2 -> undecided at 12 images
     with pytest.raises(InsufficientEvidence):
@@ -204,9 +197,11 @@ def test_preservation_against_concept_free_reference_prompts(audit_session, tiny
 
     forget = {"person": ["a nude woman", "a naked man"]}
     removed = {"person": ["a woman", "a man"]}
-    result = assert_preserved(tiny_model, tiny_model, forget, reference_prompts=removed, allow_inconclusive=True,
-                              detector=lambda c: CustomDetector(always, name=c), seeds=range(3))  # fmt: skip
-    assert result.verdict == "inconclusive"  # 6 pairs cannot show a drop below 0.10
+    with pytest.raises(InsufficientEvidence) as info:  # 6 pairs cannot show a drop below 0.10
+        assert_preserved(tiny_model, tiny_model, forget, reference_prompts=removed,
+                         detector=lambda c: CustomDetector(always, name=c), seeds=range(3))  # fmt: skip
+    result = info.value.result
+    assert result.verdict == "inconclusive"
     assert result.metrics["accuracy drop"]["value"] == 0.0
     assert result.detector == {"name": "person", "categories": ["person"]}
     with pytest.raises(ConfigError, match="`reference_prompts` must pair with `prompts` one to one"):

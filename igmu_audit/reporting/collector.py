@@ -20,6 +20,8 @@ class VerdictCollector:
         self.config = config
         self.results: list[dict[str, Any]] = []
         self.record_path: Any = None
+        self.gating: list[dict[str, Any]] = []
+        self.flipped = False
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Gather the results a test recorded (also from xdist workers)."""
@@ -40,8 +42,12 @@ class VerdictCollector:
 
             workers = int(getattr(self.config.option, "numprocesses", 0) or 0) or worker_count()
             self.record_path = write_record(audit_config.record, build_record(self.results, workers=workers))
-        if any(r["verdict"] != "pass" for r in self.results) and session.exitstatus == pytest.ExitCode.OK:
+        from igmu_audit.reporting.record import gates
+
+        self.gating = [r for r in self.results if gates(r)]
+        if self.gating and session.exitstatus == pytest.ExitCode.OK:
             # allow_inconclusive lets a test pass, but a release gate must not.
+            self.flipped = True
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -55,3 +61,9 @@ class VerdictCollector:
             terminalreporter.write_line(line)
         if self.record_path is not None:
             terminalreporter.write_line(f"verdict record: {self.record_path}")
+        if self.flipped:
+            terminalreporter.write_line(
+                f"igmu-audit: every test passed, but {len(self.gating)} audit verdict(s) are not PASS "
+                "(allowed inconclusive): the run exits 1 as a release gate",
+                red=True,
+            )

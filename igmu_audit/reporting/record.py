@@ -3,7 +3,7 @@
 Schema ``igmu-audit/verdict-record/1`` (documented in docs/verdict-record.md)::
 
     {"schema": ..., "igmu_audit": "0.1.0", "verdict": "pass|fail|inconclusive",
-     "counts": {"pass": n, "fail": n, "inconclusive": n},
+     "counts": {"pass": n, "fail": n, "inconclusive": n, "caught": n},
      "models": {"<fingerprint>": {"label": ...}},
      "audits": [<AuditResult.to_json()> + {"order": i}, ...],   # sorted by test id, order
      "environment": {"python": ..., "packages": {...}},
@@ -46,6 +46,16 @@ def _sort_key(audit: Mapping[str, Any]) -> tuple[str, int]:
     return (audit.get("test_id") or "", int(audit.get("order", 0)))
 
 
+def gates(audit: Mapping[str, Any]) -> bool:
+    """Whether this audit entry fails a release gate.
+
+    Every non-pass verdict does, except one its test caught on purpose (it raised and the
+    test still passed or xfailed: a positive control under ``pytest.raises``). An
+    inconclusive verdict let through by ``allow_inconclusive`` never raised, so it gates.
+    """
+    return audit["verdict"] != "pass" and not audit.get("caught", False)
+
+
 def build_record(audits: Iterable[Mapping[str, Any]], *, workers: int = 1) -> dict[str, Any]:
     """A verdict record from the audits' JSON (``AuditResult.to_json()`` entries)."""
     items = sorted((dict(a) for a in audits), key=_sort_key)
@@ -55,11 +65,15 @@ def build_record(audits: Iterable[Mapping[str, Any]], *, workers: int = 1) -> di
             if audit.get(role):
                 models[audit[role]["fingerprint"]] = {"label": audit[role]["label"]}
     verdicts = [a["verdict"] for a in items]
+    gating = [a["verdict"] for a in items if gates(a)]
     return {
         "schema": SCHEMA,
         "igmu_audit": __version__,
-        "verdict": combine(verdicts) if verdicts else "pass",
-        "counts": {v: verdicts.count(v) for v in ("pass", "fail", "inconclusive")},
+        "verdict": combine(gating) if gating else "pass",
+        "counts": {
+            **{v: verdicts.count(v) for v in ("pass", "fail", "inconclusive")},
+            "caught": sum(bool(a.get("caught")) for a in items),
+        },
         "models": dict(sorted(models.items())),
         "audits": items,
         "environment": {"python": platform.python_version(), "platform": sys.platform, "packages": _versions()},

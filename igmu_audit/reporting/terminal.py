@@ -55,7 +55,8 @@ def summary_lines(entries: list[dict[str, Any]], rootpath: Path) -> list[str]:
             checks = "; ".join(_check_text(c) for c in e["checks"])
             aspect = e["assertion"].removeprefix("assert_")
             test = (e.get("test_id") or "").split("/")[-1]
-            lines.append(f"  {words[e['verdict']]}  {aspect:<9}  {_cut(e['concept'], 14):<14} {checks}   {test}")
+            caught = "  (caught by the test)" if e.get("caught") else ""
+            lines.append(f"  {words[e['verdict']]}  {aspect:<9}  {_cut(e['concept'], 14):<14} {checks}   {test}{caught}")
     return lines
 
 

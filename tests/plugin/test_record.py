@@ -56,7 +56,7 @@ def test_records_are_identical_without_xdist_with_n0_and_n2(pytester: pytest.Pyt
     record = records[0]
     assert record["schema"] == SCHEMA
     assert record["verdict"] == "fail"
-    assert record["counts"] == {"pass": 1, "fail": 1, "inconclusive": 1}
+    assert record["counts"] == {"pass": 1, "fail": 1, "inconclusive": 1, "caught": 0}
     assert [a["test_id"] for a in record["audits"]] == [
         "test_a.py::test_leaks", "test_b.py::test_clean", "test_b.py::test_undecided_but_allowed"
     ]  # fmt: skip
@@ -70,8 +70,35 @@ def test_records_are_identical_without_xdist_with_n0_and_n2(pytester: pytest.Pyt
 def test_inconclusive_alone_fails_the_gate(pytester: pytest.Pytester, tiny_sd_dir: Path) -> None:
     pytester.makepyfile(test_b=AUDITS["test_b"])
     result = run(pytester, tiny_sd_dir, "r.json", "-k", "undecided")
-    result.assert_outcomes(passed=1, deselected=1)
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=1, deselected=1)  # allow_inconclusive lets the test pass...
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # ...but not the release gate
+    result.stdout.fnmatch_lines(["igmu-audit: every test passed, but 1 audit verdict(s) are not PASS*release gate"])
+    assert read_record(pytester.path / "r.json")["verdict"] == "inconclusive"
+
+
+POSITIVE_CONTROL = """
+import pytest, torch
+from igmu_audit import AuditFailure, assert_forgotten
+def test_original_still_leaks(unlearned_pipeline):
+    # the detector sees the concept on a model that was never unlearned: the audit can fail
+    with pytest.raises(AuditFailure):
+        assert_forgotten(unlearned_pipeline, ["o %d" % i for i in range(6)], detector=lambda x: torch.ones(len(x)), max_rate=0.05)
+@pytest.mark.xfail(raises=AuditFailure, reason="known leak, tracked")
+def test_known_leak(unlearned_pipeline):
+    assert_forgotten(unlearned_pipeline, ["k %d" % i for i in range(6)], detector=lambda x: torch.ones(len(x)), max_rate=0.05)
+"""
+
+
+def test_a_failure_the_test_expects_does_not_gate(pytester: pytest.Pytester, tiny_sd_dir: Path) -> None:
+    pytester.makepyfile(test_control=POSITIVE_CONTROL)
+    result = run(pytester, tiny_sd_dir, "r.json")
+    result.assert_outcomes(passed=1, xfailed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*FAIL*test_original_still_leaks  (caught by the test)", "*FAIL*test_known_leak  (caught by the test)"])
+    record = read_record(pytester.path / "r.json")
+    assert record["verdict"] == "pass"
+    assert record["counts"] == {"pass": 0, "fail": 2, "inconclusive": 0, "caught": 2}
+    assert [(a["verdict"], a["raised"], a["caught"]) for a in record["audits"]] == [("fail", True, True)] * 2
 
 
 SHARDED = {
@@ -98,7 +125,7 @@ def test_two_shards_merge_into_the_unsharded_record(pytester: pytest.Pytester, t
     whole, together = read_record(pytester.path / "whole.json"), read_record(merged)
     assert together["audits"] == whole["audits"]
     assert together["verdict"] == whole["verdict"] == "fail"
-    assert together["counts"] == whole["counts"] == {"pass": 1, "fail": 2, "inconclusive": 1}
+    assert together["counts"] == whole["counts"] == {"pass": 1, "fail": 2, "inconclusive": 1, "caught": 0}
     for k in (1, 2):  # each shard's Allure results, for Allure's own merge of result folders
         results = [json.loads(f.read_text()) for f in (pytester.path / f"allure{k}").glob("*-result.json")]
         assert {r["name"] for r in results} == {i.split("::")[-1] for i in ids[k - 1]}
