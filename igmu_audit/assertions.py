@@ -562,7 +562,9 @@ def assert_preserved(
         key = _PRESERVED_THRESHOLDS[m.name.split("[")[0]]
         if key in thresholds:
             verdict = decide(m.interval, thresholds[key].value, m.direction)  # type: ignore[arg-type]
-            checks.append(Check(m.name, m.value, m.interval, thresholds[key], m.direction, verdict, m.n))  # type: ignore[arg-type]
+            left_out = int(m.extra.get("pairs_without_ratio", 0))
+            note = f"{left_out} pair(s) left out: the original's image scores 0 against its prompt" if left_out else ""
+            checks.append(Check(m.name, m.value, m.interval, thresholds[key], m.direction, verdict, m.n, note))  # type: ignore[arg-type]
     if not checks:
         raise ConfigError(
             "assert_preserved measured nothing it could judge: give clip=... (CSDR), features=... (KID/FD) "

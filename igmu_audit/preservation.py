@@ -107,10 +107,16 @@ def measure(
         texts = clip.encode_text(list(prompts))
         cs_u = clip_scores(clip.encode_image(images_unlearned), texts)
         cs_o = clip_scores(clip.encode_image(images_original), texts)
-        est = clip_score_difference_rate(cs_o, cs_u, confidence=confidence)
-        out.append(Measured("CSDR", est.value, est.interval, "<=", est.n,
-                            {"clip": getattr(clip, "name", "clip"), "clip_score_original": float(cs_o.mean()),
-                             "clip_score_unlearned": float(cs_u.mean())}))  # fmt: skip
+        # CSDR divides by the original's score; a pair where the original image does not
+        # match its prompt at all (score clamped to 0) has no ratio, so it is left out and
+        # counted, like a forget prompt the original never draws.
+        defined = cs_o > 0
+        if bool(defined.any()):
+            est = clip_score_difference_rate(cs_o[defined], cs_u[defined], confidence=confidence)
+            out.append(Measured("CSDR", est.value, est.interval, "<=", est.n,
+                                {"clip": getattr(clip, "name", "clip"), "clip_score_original": float(cs_o.mean()),
+                                 "clip_score_unlearned": float(cs_u.mean()),
+                                 "pairs_without_ratio": int((~defined).sum())}))  # fmt: skip
     if detectors:
         from igmu_audit.metrics.functional.paired import mcnemar_from_outcomes
 

@@ -2,7 +2,9 @@
 
 Why: Stable Diffusion conditions on a CLIP text tower, and CLIP scores / image features are
 what the metrics read. Training the text tower contrastively over all seven languages makes
-synonyms and translations land near each other, as they do in the real CLIP. Its text tower
+synonyms and translations land near each other, as they do in the real CLIP; shared
+per-attribute heads keep every attribute (shape too, not only the easy colour) separable in
+the text tower, which the UNet needs to draw what is asked. Its text tower
 initialises the diffusion pipeline's ``text_encoder`` (frozen in stage 1, fine-tuned with the
 UNet in stage 2); ``fixtures/toyworld/clip/`` keeps the contrastive towers as trained.
 """
@@ -171,6 +173,32 @@ def _targets(labels: torch.Tensor, mentions: list[tuple[str, ...]]) -> torch.Ten
     return match.float()
 
 
+def _attribute_heads() -> nn.ModuleList:
+    vocab = load_vocabulary()
+    return nn.ModuleList(nn.Linear(PROJECTION_DIM, len(vocab.classes(a))) for a in ATTRIBUTES)
+
+
+def _attribute_loss(
+    heads: nn.ModuleList,
+    image_emb: torch.Tensor,
+    text_emb: torch.Tensor,
+    labels: torch.Tensor,
+    mentions: list[tuple[str, ...]],
+) -> torch.Tensor:
+    # Why: with contrastive loss alone the towers settle on the easy attributes (colour,
+    # texture) and the text tower maps "circle" and "square" to the same states, so the
+    # UNet conditioned on it cannot tell them apart. Shared heads that must read every
+    # attribute from both towers keep each one separable (and the two spaces aligned).
+    loss = image_emb.new_zeros(())
+    for k, (attribute, head) in enumerate(zip(ATTRIBUTES, heads, strict=True)):
+        target = labels[:, k].long()
+        loss = loss + nn.functional.cross_entropy(head(image_emb) * 10.0, target)
+        named = torch.tensor([attribute in m for m in mentions])
+        if named.any():
+            loss = loss + nn.functional.cross_entropy(head(text_emb[named]) * 10.0, target[named])
+    return loss / len(ATTRIBUTES)
+
+
 def train_clip(
     images: torch.Tensor,
     labels: np.ndarray,
@@ -178,12 +206,20 @@ def train_clip(
     steps: int,
     batch_size: int = 256,
     seed: int = 0,
+    attribute_weight: float = 1.0,
     progress: Callable[[int, float], None] | None = None,
 ) -> ToyClip:
-    """Contrastive training with multi-positive targets (captions x images sharing attributes)."""
+    """Contrastive training with multi-positive targets (captions x images sharing attributes).
+
+    ``attribute_weight`` adds per-attribute classification heads on both towers' embeddings
+    (discarded after training), so every attribute stays separable in the text tower.
+    """
     clip = ToyClip(build_clip_model(seed), build_clip_tokenizer())
     model = clip.model.train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    heads = _attribute_heads()
+    optimiser = torch.optim.AdamW(
+        [*model.parameters(), *heads.parameters()], lr=1e-3, weight_decay=0.01
+    )
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=1e-3, total_steps=steps, pct_start=0.1
     )
@@ -208,6 +244,10 @@ def train_clip(
             .mean()
         )
         loss = (loss_t + loss_i) / 2
+        if attribute_weight:
+            loss = loss + attribute_weight * _attribute_loss(
+                heads, image_emb, text_emb, label_tensor[index], mentions
+            )
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

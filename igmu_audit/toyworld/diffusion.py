@@ -3,7 +3,8 @@
 Why real classes: loaders, overrides, generation and unlearning methods then run exactly as
 on Stable Diffusion. Recipe (measured in REFERENCE §6): a 32 px ``AutoencoderKL`` with 8x8x4
 latents, an 8x8 ``UNet2DConditionModel`` with cross-attention width 64, conditioned on the
-frozen toy-CLIP text tower; 10 % empty captions so classifier-free guidance works.
+toy-CLIP text tower (frozen first, then fine-tuned with the UNet); 10 % empty captions so
+classifier-free guidance works.
 """
 
 from __future__ import annotations

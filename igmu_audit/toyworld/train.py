@@ -1,8 +1,8 @@
 """Train the whole toy world from scratch: ``python -m igmu_audit.toyworld.train``.
 
 Stages, each seeded and saved before the next starts (``--resume`` skips finished ones):
-data -> classifier -> toy CLIP -> VAE -> UNet (frozen CLIP text tower) -> optional joint
-UNet + text-encoder fine-tune (``--joint-steps``) -> fp16 pipeline -> evaluation -> card.
+data -> classifier -> toy CLIP -> VAE -> UNet (frozen CLIP text tower) -> joint UNet +
+text-encoder fine-tune (``--joint-steps``; 0 skips it) -> fp16 pipeline -> evaluation -> card.
 Nothing in the project trains at run time; this command produced ``fixtures/toyworld``.
 """
 
@@ -35,12 +35,12 @@ class Budget:
 
     train_images: int = 20000
     classifier_steps: int = 800
-    clip_steps: int = 400
+    clip_steps: int = 800
     clip_batch: int = 128
     vae_steps: int = 600
-    unet_steps: int = 1600
+    unet_steps: int = 2000
     unet_batch: int = 64
-    joint_steps: int = 0
+    joint_steps: int = 1200
     joint_text_lr: float = 1e-4
 
 
@@ -52,6 +52,7 @@ QUICK = Budget(
     vae_steps=3,
     unet_steps=3,
     unet_batch=8,
+    joint_steps=3,
 )
 
 
@@ -259,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
         "--joint-steps",
         type=int,
         default=Budget.joint_steps,
-        help="stage 2: fine-tune UNet and text encoder together (default 0: off)",
+        help=f"stage 2: fine-tune UNet and text encoder together (default {Budget.joint_steps}; 0: off)",
     )
     parser.add_argument(
         "--eval-per-shape", type=int, default=48, help="English images per shape"

@@ -29,6 +29,7 @@ def test_quick_training_writes_a_loadable_pipeline(tmp_path):
         "clip",
         "vae",
         "unet",
+        "joint",
         "total_training",
     }
     pipe = StableDiffusionPipeline.from_pretrained(tmp_path / "original")
@@ -42,3 +43,24 @@ def test_quick_training_writes_a_loadable_pipeline(tmp_path):
     card = (tmp_path / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "Toy detector" in card
     assert "Generation" in card
+
+
+def test_attribute_loss_reads_only_the_attributes_a_caption_names():
+    import torch
+    from torch.nn.functional import cross_entropy, normalize
+
+    from igmu_audit.toyworld.clip import _attribute_heads, _attribute_loss
+
+    torch.manual_seed(0)
+    heads = _attribute_heads()
+    image, text = normalize(torch.randn(4, 64), dim=-1), normalize(torch.randn(4, 64), dim=-1)
+    labels = torch.tensor([[0, 1, 2], [1, 2, 0], [2, 3, 1], [3, 0, 0]])
+
+    def ce(emb: torch.Tensor, k: int) -> torch.Tensor:
+        return cross_entropy(heads[k](emb) * 10.0, labels[:, k])
+
+    image_part = sum(ce(image, k) for k in range(3))
+    none_named = _attribute_loss(heads, image, text, labels, [()] * 4)
+    shape_named = _attribute_loss(heads, image, text, labels, [("shape",)] * 4)
+    assert torch.allclose(none_named, image_part / 3)
+    assert torch.allclose(shape_named, (image_part + ce(text, 0)) / 3)

@@ -24,20 +24,21 @@ from igmu_audit.toyworld.unlearn.measure import (
 from igmu_audit.toyworld.unlearn.zoo import ORIGINAL_EXPECTED, ZOO, ZooModel
 
 ASPECTS = ("forgetting", "preservation", "carrier", "robustness")
-#: Why the zoo erases a texture: the same four methods aimed at "circle" (measured on this
-#: original; figures in ``circle_attempt.json``) could not be told apart from the original.
+#: Why the zoo erases a texture: the same four methods aimed at "circle" on the first toy
+#: original (figures in ``circle_attempt.json``) could not be told apart from it.
 SHAPE_NOTE = (
     "## Why a texture, not a shape",
     "",
-    "The same four methods were first built to erase the shape *circle* "
-    "(`circle_attempt.json` holds every figure). The toy original follows shape words "
-    "weakly (its card: circle drawn in 50 % of `en` prompts, cross in 29 %; toy-CLIP "
-    "shape zero-shot 49 %), so on the audits' `shape_circle` prompts it drew circles "
+    "The same four methods were first built to erase the shape *circle* on the **first** toy "
+    "original, whose text tower encoded \"circle\" and \"square\" alike (cosine 0.99; circle "
+    "drawn for 50 % of `en` prompts). On the audits' `shape_circle` prompts it drew circles "
     "46/96 times and no method moved that rate outside its interval (ESD-x 53/96, "
-    "over-erased ESD-x 53/96, UCE 47/96, token edit 46/96): every model failed "
-    "forgetting for the same reason as the original, which shows nothing about the "
-    "methods. Textures are followed closely (striped drawn 16/16 when named), so the "
-    "zoo erases *striped*.",
+    "over-erased ESD-x 53/96, UCE 47/96, token edit 46/96): every model failed forgetting "
+    "for the same reason as the original, which showed nothing about the methods "
+    "(`circle_attempt.json` keeps those figures). The shipped original was retrained since "
+    "and draws every shape for ≥ 94 % of `en` prompts (its card), so a shape zoo is now "
+    "possible; this zoo erases *striped*, a texture the original draws for 95 % of `en` "
+    "prompts that name it, the toy analogue of an artist's style.",
     "",
 )
 TASK = {"circle": "shape_circle", "striped": "texture_striped"}
@@ -179,9 +180,9 @@ def write_card(folder: Path, m: dict[str, Any]) -> Path:
         f"(accuracy drop ≤ {MAX_ACCURACY_DROP:.0%});",
         f"- robustness: Hypothesis paraphrases and translations of a forget prompt, FAIL above {MAX_ROBUST_RATE:.0%}.",
         "",
-        "INCONCLUSIVE = the interval straddles the threshold (an audit with more seeds would decide). The "
-        "carrier audit is often inconclusive here because the toy original follows shape words weakly (see "
-        "below), so same-seed pairs disagree on the shape for reasons other than the erasure.",
+        "INCONCLUSIVE = the interval straddles the threshold: the audit with more seeds would decide "
+        "(`assert_forgotten(..., max_seeds=16)` samples them sequentially). The unlearned models' forget "
+        "rates lie between 5 and 9 %, too close to the 10 % threshold for 96 images to settle.",
         "",
         "| model | " + " | ".join(ASPECTS) + " | forget rate (detector, audit prompts) | retain accuracy drop [95 % CI] |",
         "|---|" + "---|" * (len(ASPECTS) + 2),

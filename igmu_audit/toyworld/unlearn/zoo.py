@@ -81,9 +81,9 @@ ZOO: tuple[ZooModel, ...] = (
     _esd(
         "esd-x-striped", "striped",
         ESDConfig(steps=400, lr=3e-4, eta=1.0, retain_weight=1.0, pool_size=64),
-        {"forgetting": "inconclusive", "preservation": "fail", "carrier": "inconclusive", "robustness": "pass"},
-        "ESD-x with a retain term: striped 91 → 10 % on the audit prompts and robust to paraphrases and translations, "
-        "but retain prompts lose CLIP alignment (CSDR fails) though their texture is kept",
+        {"forgetting": "inconclusive", "preservation": "fail", "carrier": "fail", "robustness": "pass"},
+        "ESD-x with a retain term: striped 94 → 6 % on the audit prompts and robust to paraphrases and translations, "
+        "but retain prompts lose CLIP alignment (CSDR fails) and striped prompts lose their shapes (carrier fails)",
     ),
     _esd(
         "esd-u-striped-overerased", "striped",
@@ -94,14 +94,14 @@ ZOO: tuple[ZooModel, ...] = (
     ),
     ZooModel(
         "uce-striped", "uce", "unet", "striped", "plain", UCEConfig().to_dict(),
-        {"forgetting": "fail", "preservation": "inconclusive", "carrier": "inconclusive", "robustness": "pass"},
-        "UCE (closed form, to_k/to_v) on the English name and synonyms, towards 'plain': partial erasure (23 %) "
-        "on every wording, so it fails forgetting without a worse leak under paraphrase or translation",
+        {"forgetting": "inconclusive", "preservation": "inconclusive", "carrier": "pass", "robustness": "pass"},
+        "UCE (closed form, to_k/to_v) on the English name and synonyms, towards 'plain': striped 94 → 6 % on every "
+        "wording and shapes kept; the closest to a clean erasure, with a small CLIP-alignment cost (CSDR undecided)",
     ),
     ZooModel(
         "token-edit-striped", "token_edit", "text_encoder", "striped", "plain",
         {"words": ["striped"]},
-        {"forgetting": "fail", "preservation": "pass", "carrier": "inconclusive", "robustness": "fail"},
+        {"forgetting": "inconclusive", "preservation": "pass", "carrier": "pass", "robustness": "fail"},
         "the English token 'striped' rewired to 'plain': erases the English name only; synonyms and every translation still draw stripes",
     ),
 )  # fmt: skip
