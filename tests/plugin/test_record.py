@@ -166,7 +166,7 @@ def test_merge_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         (tmp_path / f"{name}.json").write_text(json.dumps(build_record([audit(f"t.py::{name}", "m", "sha256:1", verdict)])))
     out = tmp_path / "all.json"
     assert record_main(["merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "-o", str(out)]) == 0
-    assert "PASS (2 pass, 0 fail, 0 inconclusive) from 2 shard(s)" in capsys.readouterr().out
+    assert "PASS (2 pass, 0 fail, 0 inconclusive, 0 caught by their tests) from 2 shard(s)" in capsys.readouterr().out
     assert read_record(out)["counts"]["pass"] == 2
     (tmp_path / "bad.json").write_text("{}")
     assert record_main(["merge", str(tmp_path / "bad.json"), "-o", str(out)]) == 2
