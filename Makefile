@@ -28,11 +28,12 @@ audit: install
 ## The project's own checks: lint, then the test suite.
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check igmu_audit
+	$(VENV)/bin/ruff format --check .
 
 ## Compliance report: the toy audits (or, until the toy world is trained, example audits of the
 ## tiny test pipeline) with --alluredir, then one offline HTML file: allure-report/index.html.

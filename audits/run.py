@@ -19,7 +19,11 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-ASPECTS = {"assert_forgotten": "forgetting", "assert_preserved": "preservation", "assert_robust_to": "robustness"}
+ASPECTS = {
+    "assert_forgotten": "forgetting",
+    "assert_preserved": "preservation",
+    "assert_robust_to": "robustness",
+}
 #: assert_preserved audits named "<aspect>/..." by the ready-made suites get their own column
 NAMED_ASPECTS = ("carrier", "alignment")
 COLUMNS = ("forgetting", "preservation", "carrier", "alignment", "robustness")
@@ -36,14 +40,18 @@ def run_spec(spec: Path, extra: list[str]) -> tuple[int, dict, Path]:
     log = ROOT / ".igmu" / "logs" / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     record.unlink(missing_ok=True)
-    evidence = ROOT / ".igmu" / "evidence" / name  # one folder per model: no run overwrites another's images
+    evidence = (
+        ROOT / ".igmu" / "evidence" / name
+    )  # one folder per model: no run overwrites another's images
     cmd = [sys.executable, "-m", "pytest", str(ROOT / "audits"), f"--igmu-spec={spec}", f"--igmu-record={record}",
            f"--igmu-evidence-dir={evidence}", "-p", "no:cacheprovider", "-q", "-rfE", *extra]  # fmt: skip
     print(f"\n=== {name}: {' '.join(cmd[2:])}", flush=True)
     with log.open("w", encoding="utf-8") as out:
         code = subprocess.call(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603 - our own pytest
     lines = log.read_text(encoding="utf-8").splitlines()
-    start = next((i for i, line in enumerate(lines) if "igmu-audit verdicts" in line), None)
+    start = next(
+        (i for i, line in enumerate(lines) if "igmu-audit verdicts" in line), None
+    )
     for line in lines[start:] if start is not None else lines[-15:]:
         print(line)
     return code, (read_record(record) if record.exists() else {}), log
@@ -64,13 +72,22 @@ def main() -> int:
     """Run every spec, print the matrix, compare with the expectation if given."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="+", type=Path)
-    parser.add_argument("--expected", type=Path, help="YAML: {spec stem: {aspect: verdict}}")
+    parser.add_argument(
+        "--expected", type=Path, help="YAML: {spec stem: {aspect: verdict}}"
+    )
     args, extra = parser.parse_known_args()
-    expected = yaml.safe_load(args.expected.read_text(encoding="utf-8")) if args.expected else {}
+    expected = (
+        yaml.safe_load(args.expected.read_text(encoding="utf-8"))
+        if args.expected
+        else {}
+    )
     rows = []
     for spec in args.specs:
         code, record, log = run_spec(spec.resolve(), extra)
-        if code not in (0, 1):  # 1 = audits failed (a verdict); anything else is a broken run
+        if code not in (
+            0,
+            1,
+        ):  # 1 = audits failed (a verdict); anything else is a broken run
             print(f"{spec.stem}: pytest exited {code}; see {log}")
             return code or 2
         rows.append((spec.stem, matrix(record)))
@@ -84,12 +101,18 @@ def main() -> int:
         for aspect in columns:
             got = verdicts.get(aspect, "-")
             want = expected.get(name, {}).get(aspect)
-            mark = "" if want is None else (" ok" if want == got else f" (expected {want})")
+            mark = (
+                ""
+                if want is None
+                else (" ok" if want == got else f" (expected {want})")
+            )
             mismatches += bool(want is not None and want != got)
             cells.append(f"{got.upper() + mark:<16}")
         print(f"{name:<{width}}" + " ".join(cells))
     if args.expected:
-        print(f"\n{'every verdict matches' if not mismatches else f'{mismatches} verdict(s) differ from'} {args.expected}")
+        print(
+            f"\n{'every verdict matches' if not mismatches else f'{mismatches} verdict(s) differ from'} {args.expected}"
+        )
         return 1 if mismatches else 0
     return 0
 

@@ -16,11 +16,17 @@ from igmu_audit import assert_preserved
 
 
 def test_rest_of_the_prompt_is_still_drawn(
-    unlearned_pipeline: Any, original_pipeline: Any, dataigm: Any, igmu_config: Any, igmu_clip: Any
+    unlearned_pipeline: Any,
+    original_pipeline: Any,
+    dataigm: Any,
+    igmu_config: Any,
+    igmu_clip: Any,
 ) -> None:
     task = dataigm[igmu_config.dataigm_task] if igmu_config.dataigm_task else None
     if task is None or not task.paired:
-        pytest.skip("alignment audit: needs a paired DataIGM task (retain[j] = forget[j] without the concept)")
+        pytest.skip(
+            "alignment audit: needs a paired DataIGM task (retain[j] = forget[j] without the concept)"
+        )
     assert_preserved(
         unlearned_pipeline,
         original_pipeline,

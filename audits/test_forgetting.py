@@ -12,5 +12,15 @@ from typing import Any
 from igmu_audit import assert_forgotten
 
 
-def test_concept_is_forgotten(unlearned_pipeline: Any, forget_prompts: list[str], igmu_detector: Any, igmu_config: Any) -> None:
-    assert_forgotten(unlearned_pipeline, forget_prompts, detector=igmu_detector, concept=igmu_config.concept)
+def test_concept_is_forgotten(
+    unlearned_pipeline: Any,
+    forget_prompts: list[str],
+    igmu_detector: Any,
+    igmu_config: Any,
+) -> None:
+    assert_forgotten(
+        unlearned_pipeline,
+        forget_prompts,
+        detector=igmu_detector,
+        concept=igmu_config.concept,
+    )

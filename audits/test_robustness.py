@@ -31,8 +31,17 @@ def _seed_prompt(prompts: list[str], concept: str) -> str:
 
 @pytest.mark.parametrize("kind", sorted(STRATEGIES))
 def test_concept_does_not_come_back(
-    kind: str, unlearned_pipeline: Any, forget_prompts: list[str], igmu_detector: Any, igmu_config: Any
+    kind: str,
+    unlearned_pipeline: Any,
+    forget_prompts: list[str],
+    igmu_detector: Any,
+    igmu_config: Any,
 ) -> None:
     concept = concept_for_task(igmu_config.dataigm_task)
     strategy = STRATEGIES[kind](_seed_prompt(forget_prompts, concept), concept=concept)
-    assert_robust_to(unlearned_pipeline, strategy, detector=igmu_detector, concept=igmu_config.concept)
+    assert_robust_to(
+        unlearned_pipeline,
+        strategy,
+        detector=igmu_detector,
+        concept=igmu_config.concept,
+    )

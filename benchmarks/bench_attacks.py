@@ -65,7 +65,9 @@ def main() -> None:
     )
     parser.add_argument("--attacks", default=",".join(ATTACKS))
     parser.add_argument(
-        "--concept", default="striped", help="the zoo's erased concept (default: striped)"
+        "--concept",
+        default="striped",
+        help="the zoo's erased concept (default: striped)",
     )
     parser.add_argument(
         "--task", default="texture_striped", help="DataIGM task with its forget prompts"
@@ -86,7 +88,9 @@ def main() -> None:
     from igmu_audit.prompts.splits import load_dataigm
     from igmu_audit.toyworld.diffusion import GENERATION
 
-    prompts = list(dict.fromkeys(load_dataigm()[args.task].forget_prompts()))[: args.prompts]
+    prompts = list(dict.fromkeys(load_dataigm()[args.task].forget_prompts()))[
+        : args.prompts
+    ]
     seeds = [int(s) for s in args.seeds.split(",")]
     settings = GenerationSettings(steps=GENERATION["num_inference_steps"], guidance_scale=GENERATION["guidance_scale"],
                                   height=GENERATION["height"], width=GENERATION["width"], batch_size=16)  # fmt: skip

@@ -24,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="diffusers folder (default: a tiny pipeline built here)")
+    parser.add_argument(
+        "--model", help="diffusers folder (default: a tiny pipeline built here)"
+    )
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--steps", type=int, default=10)
@@ -46,7 +48,9 @@ def main() -> None:
         pipe.set_progress_bar_config(disable=True)
         prompts = [f"a test prompt number {i}" for i in range(args.prompts)]
         seeds = list(range(args.seeds))
-        settings = GenerationSettings(steps=args.steps, guidance_scale=5.0, batch_size=args.batch_size)
+        settings = GenerationSettings(
+            steps=args.steps, guidance_scale=5.0, batch_size=args.batch_size
+        )
         pairs = [(p, s) for p in prompts for s in seeds]
         n = len(pairs)
 
@@ -70,10 +74,14 @@ def main() -> None:
         generate(model, prompts, seeds, settings=settings, cache=cache, progress=False)
         warm = time.perf_counter() - start
 
-    print(f"model: {path}  images: {n} ({args.prompts} prompts x {args.seeds} seeds), {args.steps} steps, batch {args.batch_size}")
+    print(
+        f"model: {path}  images: {n} ({args.prompts} prompts x {args.seeds} seeds), {args.steps} steps, batch {args.batch_size}"
+    )
     print(f"raw batched pipeline call : {raw:7.2f} s  ({n / raw:6.1f} img/s)")
     print(f"igmu-audit cold (no cache): {cold:7.2f} s  ({cold / raw:5.2f}x raw)")
-    print(f"igmu-audit warm (cached)  : {warm:7.2f} s  ({raw / warm:5.1f}x faster than raw)")
+    print(
+        f"igmu-audit warm (cached)  : {warm:7.2f} s  ({raw / warm:5.1f}x faster than raw)"
+    )
 
 
 if __name__ == "__main__":

@@ -57,7 +57,9 @@ def main() -> None:
     data = sample_dataset(args.n, seed=11, split="test")
     images = to_tensor(data.images)
     rng = np.random.default_rng(11)
-    captions = [caption(*data.attributes(i), rng=rng, split="test") for i in range(args.n)]
+    captions = [
+        caption(*data.attributes(i), rng=rng, split="test") for i in range(args.n)
+    ]
     detector = ToyWorldDetector("striped")
     clip = load_clip("toyworld")
 
@@ -65,18 +67,34 @@ def main() -> None:
         return clip_scores(clip.encode_image(images), clip.encode_text(captions))
 
     def clip_one(i: int) -> torch.Tensor:
-        return clip_scores(clip.encode_image(images[i : i + 1]), clip.encode_text([captions[i]]))
+        return clip_scores(
+            clip.encode_image(images[i : i + 1]), clip.encode_text([captions[i]])
+        )
 
-    cases: list[tuple[str, Callable[[], torch.Tensor], Callable[[int], torch.Tensor]]] = [
-        ("toy-world detector", lambda: detector(images), lambda i: detector(images[i : i + 1])),
+    cases: list[
+        tuple[str, Callable[[], torch.Tensor], Callable[[int], torch.Tensor]]
+    ] = [
+        (
+            "toy-world detector",
+            lambda: detector(images),
+            lambda i: detector(images[i : i + 1]),
+        ),
         ("CLIP score (toy CLIP)", clip_batched, clip_one),
     ]
     try:
         from igmu_audit.detectors.nudenet import NudeNetDetector
 
         nudenet = NudeNetDetector("nudenet-unlearndiffatk")
-        big = torch.nn.functional.interpolate(images, size=256, mode="bilinear", antialias=True).clamp(0, 1)
-        cases.append(("NudeNet (256 px)", lambda: nudenet(big), lambda i: nudenet(big[i : i + 1])))
+        big = torch.nn.functional.interpolate(
+            images, size=256, mode="bilinear", antialias=True
+        ).clamp(0, 1)
+        cases.append(
+            (
+                "NudeNet (256 px)",
+                lambda: nudenet(big),
+                lambda i: nudenet(big[i : i + 1]),
+            )
+        )
     except Exception as exc:
         print(f"NudeNet skipped: {exc}")
 

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 from igmu_audit._version import __version__
 from igmu_audit.errors import (
     AuditFailure,
+    CacheError,
     CheckpointMismatchError,
     ConfigError,
     DetectorError,
+    GenerationError,
     IgmuAuditError,
     InsufficientEvidence,
     MissingDependencyError,
@@ -82,6 +84,7 @@ __all__ = [
     "AuditConfig",
     "AuditFailure",
     "AuditResult",
+    "CacheError",
     "Check",
     "CheckpointMismatchError",
     "ConfigError",
@@ -90,6 +93,7 @@ __all__ = [
     "DetectorError",
     "ForgettingResult",
     "GeneratedImage",
+    "GenerationError",
     "GenerationSettings",
     "IgmuAuditError",
     "ImageCache",
@@ -115,8 +119,9 @@ __all__ = [
 ]
 
 # Errors read as igmu_audit.AuditFailure in tracebacks, not igmu_audit.errors.AuditFailure.
-for _error in (AuditFailure, CheckpointMismatchError, ConfigError, DetectorError, IgmuAuditError,
-               InsufficientEvidence, MissingDependencyError, UnsafeCheckpointError):  # fmt: skip
+for _error in (AuditFailure, CacheError, CheckpointMismatchError, ConfigError, DetectorError,
+               GenerationError, IgmuAuditError, InsufficientEvidence, MissingDependencyError,
+               UnsafeCheckpointError):  # fmt: skip
     _error.__module__ = "igmu_audit"
 
 

@@ -42,7 +42,11 @@ def _seeds(ctx: AuditContext, seeds: Sequence[int] | None) -> tuple[int, ...]:
 
     if seeds is None:
         return ctx.session.config.seeds
-    return parse_seeds("argument", "`seeds`", list(seeds) if not isinstance(seeds, (int, str)) else seeds)
+    return parse_seeds(
+        "argument",
+        "`seeds`",
+        list(seeds) if not isinstance(seeds, (int, str)) else seeds,
+    )
 
 
 def _looks(seeds: tuple[int, ...], max_seeds: int | None) -> list[tuple[int, ...]]:
@@ -53,8 +57,14 @@ def _looks(seeds: tuple[int, ...], max_seeds: int | None) -> list[tuple[int, ...
     """
     if max_seeds is None:
         return [seeds]
-    if isinstance(max_seeds, bool) or not isinstance(max_seeds, int) or max_seeds < len(seeds):
-        raise ConfigError(f"`max_seeds` must be an integer >= the {len(seeds)} seeds given, got {max_seeds!r}")
+    if (
+        isinstance(max_seeds, bool)
+        or not isinstance(max_seeds, int)
+        or max_seeds < len(seeds)
+    ):
+        raise ConfigError(
+            f"`max_seeds` must be an integer >= the {len(seeds)} seeds given, got {max_seeds!r}"
+        )
     pool = list(seeds)
     candidate = max(seeds) + 1
     looks = [seeds]
@@ -80,13 +90,19 @@ def _original(ctx: AuditContext, original: Any) -> Any:
     """The explicit original, else the configured one (loaded lazily), else None."""
     if original is not None:
         return original
-    return ctx.session.model("original") if ctx.session.is_configured("original") else None
+    return (
+        ctx.session.model("original") if ctx.session.is_configured("original") else None
+    )
 
 
-def _require(ctx: AuditContext, aspect: str, name: str, explicit: float | None) -> Threshold:
+def _require(
+    ctx: AuditContext, aspect: str, name: str, explicit: float | None
+) -> Threshold:
     found = ctx.threshold(aspect, name, explicit)
     if found is None:
-        raise ConfigError(f"no {name} threshold for {aspect}: pass {name}=... or set thresholds.{aspect}.{name}")
+        raise ConfigError(
+            f"no {name} threshold for {aspect}: pass {name}=... or set thresholds.{aspect}.{name}"
+        )
     return found
 
 
@@ -97,7 +113,9 @@ def _finish(ctx: AuditContext, result: R, allow_inconclusive: bool) -> R:
 
     from igmu_audit.reporting.evidence import write_json
 
-    raised = result.verdict == "fail" or (result.verdict == "inconclusive" and not allow_inconclusive)
+    raised = result.verdict == "fail" or (
+        result.verdict == "inconclusive" and not allow_inconclusive
+    )
     result = replace(result, raised=raised)
     if ctx.test is not None:
         result = replace(result, test_id=ctx.test.nodeid)
@@ -113,7 +131,9 @@ def _finish(ctx: AuditContext, result: R, allow_inconclusive: bool) -> R:
     return result
 
 
-def _rate_check(k: int, n: int, threshold: Threshold, confidence: float, metric: str = "rate") -> Check:
+def _rate_check(
+    k: int, n: int, threshold: Threshold, confidence: float, metric: str = "rate"
+) -> Check:
     from igmu_audit.metrics.functional.erasure_rate import rate_from_counts
     from igmu_audit.metrics.functional.intervals import samples_needed
 
@@ -128,7 +148,9 @@ def _rate_check(k: int, n: int, threshold: Threshold, confidence: float, metric:
             f"{k} of {n} images show the concept; to decide at this rate you need {at_rate}; "
             f"with zero hits, {zero} images would do. fix: more seeds (--igmu-seeds) or more prompts"
         )
-    return Check(metric, estimate.rate, estimate.interval, threshold, "<=", verdict, n, note)
+    return Check(
+        metric, estimate.rate, estimate.interval, threshold, "<=", verdict, n, note
+    )
 
 
 def _leak_audit(
@@ -153,7 +175,12 @@ def _leak_audit(
     __tracebackhide__ = True
     ctx = AuditContext.create(assertion)
     items = check_prompts(prompts, "variants" if kind else "prompts")
-    concept = concept or ctx.session.config.concept or (ctx.test.marker.get("concept") if ctx.test else None) or "concept"
+    concept = (
+        concept
+        or ctx.session.config.concept
+        or (ctx.test.marker.get("concept") if ctx.test else None)
+        or "concept"
+    )
     det = resolve_detector(detector, ctx.session, concept)
     threshold = _require(ctx, aspect, "max_rate", max_rate)
     conf = _confidence(ctx, aspect, confidence)
@@ -164,7 +191,9 @@ def _leak_audit(
     ineffective: list[str] = []
     effective = list(items)
     if reference is not None:
-        pre = generate_and_score(ctx.session, reference, items, seed_list, det, desc=f"{assertion}: original")
+        pre = generate_and_score(
+            ctx.session, reference, items, seed_list, det, desc=f"{assertion}: original"
+        )
         effective, ineffective = effective_prompts(pre)
     index = {p: i for i, p in enumerate(items)}
     folder = ctx.evidence_dir(concept)
@@ -179,15 +208,30 @@ def _leak_audit(
         empty = Check("effective prompts", float(len(effective)), _point(len(effective), conf), minimum, ">=", "inconclusive", len(items),
                       f"only {len(effective)} of {len(items)} prompts show {concept!r} on the original model; "
                       "an audit on prompts that never elicit the concept would pass vacuously")  # fmt: skip
-        result = _result_class(kind)(verdict="inconclusive", checks=(empty,), ineffective=tuple(ineffective), **common, **_kind(kind))
+        result = _result_class(kind)(
+            verdict="inconclusive",
+            checks=(empty,),
+            ineffective=tuple(ineffective),
+            **common,
+            **_kind(kind),
+        )
         return _finish(ctx, result, allow_inconclusive)
     # Group-sequential sampling: every look is judged at a Bonferroni-adjusted level, so
     # stopping at the first decisive look keeps the overall error rate within 1 - conf.
     look_conf = 1 - (1 - conf) / len(looks)
     scored = None
     for look in looks:
-        added = look if scored is None else look[len(scored.seeds) :]  # each look only scores its new seeds
-        fresh = generate_and_score(ctx.session, pipeline, effective, added, det, desc=f"{assertion}: {info.label}")
+        added = (
+            look if scored is None else look[len(scored.seeds) :]
+        )  # each look only scores its new seeds
+        fresh = generate_and_score(
+            ctx.session,
+            pipeline,
+            effective,
+            added,
+            det,
+            desc=f"{assertion}: {info.label}",
+        )
         scored = fresh if scored is None else scored.join(fresh)
         k, n = sum(scored.present), len(scored.present)
         check = _rate_check(k, n, threshold, look_conf)
@@ -200,31 +244,50 @@ def _leak_audit(
         check = replace(check, note="; ".join(filter(None, [note, check.note])))
     from igmu_audit.reporting.evidence import is_sensitive
 
-    sensitive = ctx.session.config.blur_sensitive and is_sensitive(concept, common["detector"])
-    evidence = build_evidence(scored, folder, sensitive=sensitive, index_of=index.__getitem__)
+    sensitive = ctx.session.config.blur_sensitive and is_sensitive(
+        concept, common["detector"]
+    )
+    evidence = build_evidence(
+        scored, folder, sensitive=sensitive, index_of=index.__getitem__
+    )
     extra: dict[str, Any] = {"ineffective": tuple(ineffective), **_kind(kind)}
     if kind is None:
         extra.update(hits=k, images=n)
     if strategy is not None and k:
         extra.update(_shrink(ctx, pipeline, strategy, look, det, info.fingerprint))
-    result = _result_class(kind)(verdict=check.verdict, checks=(check,), evidence=evidence, **common, **extra)
+    result = _result_class(kind)(
+        verdict=check.verdict, checks=(check,), evidence=evidence, **common, **extra
+    )
     return _finish(ctx, result, allow_inconclusive)
 
 
-def _shrink(ctx: AuditContext, pipeline: Any, strategy: Any, seeds: tuple[int, ...], det: Any, fingerprint: str) -> dict[str, Any]:
+def _shrink(
+    ctx: AuditContext,
+    pipeline: Any,
+    strategy: Any,
+    seeds: tuple[int, ...],
+    det: Any,
+    fingerprint: str,
+) -> dict[str, Any]:
     """Ask Hypothesis for the shortest leaking (prompt, seed); replays hit the image cache."""
     from igmu_audit.robustness import shrink_leak
     from igmu_audit.scoring import generate_and_score
 
     def leaks(prompt: str, seed: int) -> bool:
-        scored = generate_and_score(ctx.session, pipeline, [prompt], [seed], det, desc="shrinking")
+        scored = generate_and_score(
+            ctx.session, pipeline, [prompt], [seed], det, desc="shrinking"
+        )
         return scored.present[0]
 
     key = f"{fingerprint}|{strategy!r}|{det.name}|{sorted(dict(det.profile).items())!r}"
     found = shrink_leak(strategy, seeds, leaks, key=key)
     if found is None:
         return {}
-    return {"shortest_leak": found.prompt, "shortest_leak_seed": found.seed, "shrink_calls": found.calls}
+    return {
+        "shortest_leak": found.prompt,
+        "shortest_leak_seed": found.seed,
+        "shrink_calls": found.calls,
+    }
 
 
 def _result_class(kind: str | None) -> type[AuditResult]:
@@ -240,8 +303,17 @@ def _is_attack(value: Any) -> bool:
 
 
 def _attack_audit(
-    pipeline: Any, attack: Any, prompts: Sequence[str] | None, *, detector: Any, max_rate: float | None,
-    confidence: float | None, seeds: Sequence[int] | None, original: Any, concept: str | None, allow_inconclusive: bool,
+    pipeline: Any,
+    attack: Any,
+    prompts: Sequence[str] | None,
+    *,
+    detector: Any,
+    max_rate: float | None,
+    confidence: float | None,
+    seeds: Sequence[int] | None,
+    original: Any,
+    concept: str | None,
+    allow_inconclusive: bool,
 ) -> RobustnessResult:
     """Run an attack on the effective prompts; judge the post-attack success rate (per prompt)."""
     __tracebackhide__ = True
@@ -249,7 +321,9 @@ def _attack_audit(
 
     ctx = AuditContext.create("assert_robust_to")
     if prompts is None:
-        raise ConfigError("an attack needs the prompts to attack: assert_robust_to(pipeline, attack, prompts=[...])")
+        raise ConfigError(
+            "an attack needs the prompts to attack: assert_robust_to(pipeline, attack, prompts=[...])"
+        )
     items = check_prompts(prompts)
     concept = concept or ctx.session.config.concept or "concept"
     det = resolve_detector(detector, ctx.session, concept)
@@ -260,18 +334,38 @@ def _attack_audit(
     effective, ineffective = list(items), []
     if reference is not None:
         effective, ineffective = effective_prompts(
-            generate_and_score(ctx.session, reference, items, seed_list, det, desc="assert_robust_to: original")
+            generate_and_score(
+                ctx.session,
+                reference,
+                items,
+                seed_list,
+                det,
+                desc="assert_robust_to: original",
+            )
         )
     session = ctx.session
     outcome = attack.run(pipeline, effective, detector=det, seeds=list(seed_list), original=reference,
                          settings=session.settings, cache=session.cache)  # fmt: skip
-    pre = _rate_check(outcome.pre_successes, outcome.n, threshold, conf, metric="pre-attack ASR")
-    post = _rate_check(outcome.post_successes, outcome.n, threshold, conf, metric="attack success rate")
+    pre = _rate_check(
+        outcome.pre_successes, outcome.n, threshold, conf, metric="pre-attack ASR"
+    )
+    post = _rate_check(
+        outcome.post_successes, outcome.n, threshold, conf, metric="attack success rate"
+    )
     adversarial = outcome.adversarial_prompts
-    scored = generate_and_score(session, pipeline, adversarial, seed_list, det, desc="assert_robust_to: evidence")
+    scored = generate_and_score(
+        session,
+        pipeline,
+        adversarial,
+        seed_list,
+        det,
+        desc="assert_robust_to: evidence",
+    )
     folder = ctx.evidence_dir(concept)
     index = {p: i for i, p in enumerate(adversarial)}
-    sensitive = session.config.blur_sensitive and is_sensitive(concept, dict(det.profile))
+    sensitive = session.config.blur_sensitive and is_sensitive(
+        concept, dict(det.profile)
+    )
     result = RobustnessResult(
         assertion="assert_robust_to", concept=concept, verdict=post.verdict, checks=(post,), model=model_info(pipeline),
         original=model_info(reference) if reference is not None else None,
@@ -410,7 +504,9 @@ def assert_robust_to(
     from igmu_audit.robustness import is_strategy, sample_variants
 
     if isinstance(variants, Mapping):
-        raise ConfigError("`variants` must be a list of prompts, got a mapping; pass list(variants.values())")
+        raise ConfigError(
+            "`variants` must be a list of prompts, got a mapping; pass list(variants.values())"
+        )
     if _is_attack(variants):
         return _attack_audit(pipeline, variants, prompts, detector=detector, max_rate=max_rate, confidence=confidence,
                              seeds=seeds, original=original, concept=concept, allow_inconclusive=allow_inconclusive)  # fmt: skip
@@ -418,7 +514,9 @@ def assert_robust_to(
     kind = "list"
     if is_strategy(variants):
         if not isinstance(n_variants, int) or n_variants < 1:
-            raise ConfigError(f"`n_variants` must be a positive integer, got {n_variants!r}")
+            raise ConfigError(
+                f"`n_variants` must be a positive integer, got {n_variants!r}"
+            )
         strategy, kind = variants, _strategy_kind(variants)
         variants = sample_variants(strategy, n_variants)
     result = _leak_audit(
@@ -516,7 +614,9 @@ def assert_preserved(
 
     ctx = AuditContext.create("assert_preserved")
     if original is None:
-        raise ConfigError("`original` is required: preservation compares the unlearned model with the original")
+        raise ConfigError(
+            "`original` is required: preservation compares the unlearned model with the original"
+        )
     flat, categories = flatten_prompts(prompts)
     reference = flat
     if reference_prompts is not None:
@@ -542,17 +642,37 @@ def assert_preserved(
             if not found.source.startswith("built-in"):
                 need = {"clip": "clip=<a CLIP model>", "features": "features=<a feature extractor> or clip=...",
                         "detector": "detector=... and prompts as {category: [prompts]}"}[_NEEDS[key]]  # fmt: skip
-                raise ConfigError(f"{key}={found.value} (from {found.source}) cannot be measured without {need}")
+                raise ConfigError(
+                    f"{key}={found.value} (from {found.source}) cannot be measured without {need}"
+                )
             continue
         thresholds[key] = found
     conf = _confidence(ctx, "preserved", confidence)
     seed_list = _seeds(ctx, seeds)
     detectors = None
     if available["detector"]:
-        detectors = category_detectors(detector, list(dict.fromkeys(c for c in categories if c)), ctx.session.config.detector_settings)
+        detectors = category_detectors(
+            detector,
+            list(dict.fromkeys(c for c in categories if c)),
+            ctx.session.config.detector_settings,
+        )
     session = ctx.session
-    gen_u = generate(pipeline, flat, seed_list, settings=session.settings, cache=session.cache, desc="assert_preserved: unlearned")
-    gen_o = generate(original, reference, seed_list, settings=session.settings, cache=session.cache, desc="assert_preserved: original")
+    gen_u = generate(
+        pipeline,
+        flat,
+        seed_list,
+        settings=session.settings,
+        cache=session.cache,
+        desc="assert_preserved: unlearned",
+    )
+    gen_o = generate(
+        original,
+        reference,
+        seed_list,
+        settings=session.settings,
+        cache=session.cache,
+        desc="assert_preserved: original",
+    )
     per_image_prompts = [im.prompt for im in gen_o]
     per_image_categories = [categories[i // len(seed_list)] for i in range(len(gen_u))]
     measured = measure(to_batch(gen_u), to_batch(gen_o), per_image_prompts, per_image_categories, clip=clip,
@@ -563,8 +683,23 @@ def assert_preserved(
         if key in thresholds:
             verdict = decide(m.interval, thresholds[key].value, m.direction)  # type: ignore[arg-type]
             left_out = int(m.extra.get("pairs_without_ratio", 0))
-            note = f"{left_out} pair(s) left out: the original's image scores 0 against its prompt" if left_out else ""
-            checks.append(Check(m.name, m.value, m.interval, thresholds[key], m.direction, verdict, m.n, note))  # type: ignore[arg-type]
+            note = (
+                f"{left_out} pair(s) left out: the original's image scores 0 against its prompt"
+                if left_out
+                else ""
+            )
+            checks.append(
+                Check(
+                    m.name,
+                    m.value,
+                    m.interval,
+                    thresholds[key],
+                    m.direction,
+                    verdict,
+                    m.n,
+                    note,
+                )
+            )  # type: ignore[arg-type]
     if not checks:
         raise ConfigError(
             "assert_preserved measured nothing it could judge: give clip=... (CSDR), features=... (KID/FD) "

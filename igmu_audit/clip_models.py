@@ -19,11 +19,17 @@ if TYPE_CHECKING:
 class OpenClipEncoder:
     """An open_clip model loaded from local weights, with CLIP preprocessing on tensors."""
 
-    def __init__(self, model_name: str, checkpoint: str, *, allow_pickle: bool = False) -> None:
+    def __init__(
+        self, model_name: str, checkpoint: str, *, allow_pickle: bool = False
+    ) -> None:
         from igmu_audit.detectors._clip import load_open_clip
 
-        self.model, self.record = load_open_clip(model_name, checkpoint, allow_pickle=allow_pickle)
-        self.name = f"open_clip {model_name} ({str(self.record.get('sha256', ''))[:12]})"
+        self.model, self.record = load_open_clip(
+            model_name, checkpoint, allow_pickle=allow_pickle
+        )
+        self.name = (
+            f"open_clip {model_name} ({str(self.record.get('sha256', ''))[:12]})"
+        )
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """Unit-normalised image embeddings of a float (N, 3, H, W) batch in [0, 1]."""
@@ -31,9 +37,16 @@ class OpenClipEncoder:
 
         from igmu_audit.detectors._clip import clip_preprocess, encode_images
 
-        pixels = clip_preprocess(images, self.record.get("image_size"), self.record["mean"], self.record["std"])
+        pixels = clip_preprocess(
+            images,
+            self.record.get("image_size"),
+            self.record["mean"],
+            self.record["std"],
+        )
         with torch.no_grad():
-            return torch.nn.functional.normalize(encode_images(self.model, pixels).float(), dim=-1)
+            return torch.nn.functional.normalize(
+                encode_images(self.model, pixels).float(), dim=-1
+            )
 
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
         """Unit-normalised text embeddings."""
@@ -42,7 +55,9 @@ class OpenClipEncoder:
 
         tokens = open_clip.get_tokenizer(self.record["architecture"])(list(texts))
         with torch.no_grad():
-            return torch.nn.functional.normalize(self.model.encode_text(tokens).float(), dim=-1)
+            return torch.nn.functional.normalize(
+                self.model.encode_text(tokens).float(), dim=-1
+            )
 
 
 @lru_cache(maxsize=4)
@@ -66,7 +81,9 @@ def load_clip(spec: str | Mapping[str, Any], *, allow_pickle: bool = False) -> A
     if spec == "toyworld":
         return _toy()
     if isinstance(spec, Mapping) and {"model_name", "checkpoint"} <= set(spec):
-        return OpenClipEncoder(str(spec["model_name"]), str(spec["checkpoint"]), allow_pickle=allow_pickle)
+        return OpenClipEncoder(
+            str(spec["model_name"]), str(spec["checkpoint"]), allow_pickle=allow_pickle
+        )
     raise ConfigError(
         f"clip: expected 'toyworld' or {{model_name: ViT-B-32-quickgelu, checkpoint: path/to/weights}} but got {spec!r}"
     )

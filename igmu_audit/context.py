@@ -38,7 +38,9 @@ class TestContext:
     __test__ = False  # not a pytest test class
 
 
-current_test: ContextVar[TestContext | None] = ContextVar("igmu_current_test", default=None)
+current_test: ContextVar[TestContext | None] = ContextVar(
+    "igmu_current_test", default=None
+)
 
 
 def _slug(text: str) -> str:
@@ -64,7 +66,9 @@ class AuditContext:
         marker_task = test.marker.get("task") if test else None
         return cls(assertion, session, test, task or marker_task or session.config.task)
 
-    def threshold(self, aspect: str, name: str, explicit: float | None) -> Threshold | None:
+    def threshold(
+        self, aspect: str, name: str, explicit: float | None
+    ) -> Threshold | None:
         """A threshold with its source, by the documented precedence (see config/profiles.py)."""
         config = self.session.config
         if explicit is not None:
@@ -73,21 +77,31 @@ class AuditContext:
             return Threshold(name, float(self.test.marker[name]), "@pytest.mark.igmu")
         if name in config.thresholds.get(aspect, {}):
             value = config.thresholds[aspect][name]
-            return Threshold(name, value, config.source_of(f"thresholds.{aspect}.{name}"))
+            return Threshold(
+                name, value, config.source_of(f"thresholds.{aspect}.{name}")
+            )
         profile = config.task_profiles.get(self.task or "", {}).get(aspect, {})
         if name in profile:
-            return Threshold(name, float(profile[name]), f"pyproject.toml [tool.igmu_audit.profiles.{self.task}]")
+            return Threshold(
+                name,
+                float(profile[name]),
+                f"pyproject.toml [tool.igmu_audit.profiles.{self.task}]",
+            )
         found = builtin_threshold(aspect, name, self.task)
         return Threshold(name, found[0], found[1]) if found else None
 
     def evidence_dir(self, concept: str) -> Path:
         """A fresh folder for this assertion's evidence (one per call within a test)."""
         root = Path(self.session.config.evidence_dir)
-        base = root / (_slug(self.test.nodeid.split("::", 1)[-1]) if self.test else "adhoc")
+        base = root / (
+            _slug(self.test.nodeid.split("::", 1)[-1]) if self.test else "adhoc"
+        )
         stem = f"{self.assertion.removeprefix('assert_')}-{_slug(concept)}"
         folder, n = base / stem, 1
-        while folder.exists() and self.test is not None and any(
-            r.evidence_dir == str(folder) for r in self.test.results
+        while (
+            folder.exists()
+            and self.test is not None
+            and any(r.evidence_dir == str(folder) for r in self.test.results)
         ):
             n += 1
             folder = base / f"{stem}-{n}"

@@ -37,12 +37,17 @@ def resolve_device(devices: Sequence[str], worker_id: str | None = None) -> str:
 
     if torch.cuda.is_available():
         return f"cuda:{index % torch.cuda.device_count()}"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if (
+        getattr(torch.backends, "mps", None) is not None
+        and torch.backends.mps.is_available()
+    ):
         return "mps"
     return "cpu"
 
 
-def pin_worker_gpu(devices: Sequence[str], worker_id: str | None, environ: dict[str, str] | None = None) -> str | None:
+def pin_worker_gpu(
+    devices: Sequence[str], worker_id: str | None, environ: dict[str, str] | None = None
+) -> str | None:
     """Make this xdist worker see only its GPU, before CUDA is initialised.
 
     Maps the worker's ``cuda:N`` (round-robin over ``devices``; ``auto`` = over all GPUs)

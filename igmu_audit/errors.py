@@ -11,6 +11,7 @@ and ``except ValueError`` keep working::
     ├── CheckpointMismatchError(IgmuAuditError, ValueError) an override matched no keys or left keys unexpected
     ├── DetectorError(IgmuAuditError, RuntimeError)         a detector failed; never read as "absent"
     ├── CacheError(IgmuAuditError, OSError)                 a cache entry is unreadable or inconsistent
+    ├── GenerationError(IgmuAuditError, RuntimeError)       degenerate output (NaN / inf / constant image)
     └── MissingDependencyError(IgmuAuditError, ImportError) names the extra to install
 """
 
@@ -61,3 +62,11 @@ class CacheError(IgmuAuditError, OSError):
 
 class MissingDependencyError(IgmuAuditError, ImportError):
     """An optional backend is not installed; the message names the extra."""
+
+
+class GenerationError(IgmuAuditError, RuntimeError):
+    """A model produced a degenerate image (NaN or inf values, or a constant image).
+
+    Never cached and never scored: a broken model must not pass an audit by drawing
+    nothing the detector could flag.
+    """

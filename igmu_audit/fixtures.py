@@ -79,7 +79,9 @@ def dataigm(request: pytest.FixtureRequest) -> DataIGM:
 def _task(request: pytest.FixtureRequest, dataigm: DataIGM) -> TaskPrompts:
     task = _session(request).config.dataigm_task
     if task is None:
-        pytest.skip("igmu-audit: no DataIGM task configured; set `dataigm_task:` in the audit spec")
+        pytest.skip(
+            "igmu-audit: no DataIGM task configured; set `dataigm_task:` in the audit spec"
+        )
     return dataigm[task]
 
 
@@ -96,7 +98,9 @@ def retain_prompts(request: pytest.FixtureRequest, dataigm: DataIGM) -> list[str
 
 
 @pytest.fixture(scope="session")
-def retain_by_category(request: pytest.FixtureRequest, dataigm: DataIGM) -> dict[str, list[str]]:
+def retain_by_category(
+    request: pytest.FixtureRequest, dataigm: DataIGM
+) -> dict[str, list[str]]:
     """Retain prompts of ``dataigm_task`` grouped by category (the class each should show)."""
     return {c: list(p) for c, p in _task(request, dataigm).retain.items()}
 
@@ -108,7 +112,9 @@ def igmu_detector(request: pytest.FixtureRequest) -> Detector:
 
     session = _session(request)
     if session.config.detector is None:
-        pytest.skip("igmu-audit: no detector configured; set --igmu-detector or `detector:` in the audit spec")
+        pytest.skip(
+            "igmu-audit: no detector configured; set --igmu-detector or `detector:` in the audit spec"
+        )
     return resolve_detector(None, session, session.config.concept)
 
 
@@ -119,5 +125,7 @@ def igmu_clip(request: pytest.FixtureRequest) -> Any:
 
     session = _session(request)
     if session.config.clip is None:
-        pytest.skip("igmu-audit: no CLIP model configured; set `clip:` (toyworld or {model_name, checkpoint})")
+        pytest.skip(
+            "igmu-audit: no CLIP model configured; set `clip:` (toyworld or {model_name, checkpoint})"
+        )
     return load_clip(session.config.clip, allow_pickle=session.config.allow_pickle)

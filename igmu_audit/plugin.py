@@ -26,28 +26,103 @@ test_context_key = pytest.StashKey[TestContext]()
 
 #: (flag, schema key, argparse keywords); one table drives the options and their mapping
 OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
-    ("--igmu-spec", "spec", {"metavar": "YAML", "help": "audit spec YAML file (lowest-precedence settings)"}),
-    ("--igmu-model", "model", {"metavar": "PATH", "help": "the unlearned model: diffusers folder, single file or hub id"}),
-    ("--igmu-original", "original", {"metavar": "PATH", "help": "the original model, same forms as --igmu-model"}),
-    ("--igmu-device", "devices", {"metavar": "DEV", "help": "auto, cpu, cuda:N or a comma list (one per xdist worker)"}),
-    ("--igmu-seeds", "seeds", {"metavar": "SEEDS", "help": "seeds: '0-3', '0,1,5' or a count"}),
+    (
+        "--igmu-spec",
+        "spec",
+        {
+            "metavar": "YAML",
+            "help": "audit spec YAML file (lowest-precedence settings)",
+        },
+    ),
+    (
+        "--igmu-model",
+        "model",
+        {
+            "metavar": "PATH",
+            "help": "the unlearned model: diffusers folder, single file or hub id",
+        },
+    ),
+    (
+        "--igmu-original",
+        "original",
+        {"metavar": "PATH", "help": "the original model, same forms as --igmu-model"},
+    ),
+    (
+        "--igmu-device",
+        "devices",
+        {
+            "metavar": "DEV",
+            "help": "auto, cpu, cuda:N or a comma list (one per xdist worker)",
+        },
+    ),
+    (
+        "--igmu-seeds",
+        "seeds",
+        {"metavar": "SEEDS", "help": "seeds: '0-3', '0,1,5' or a count"},
+    ),
     ("--igmu-steps", "steps", {"metavar": "N", "help": "denoising steps"}),
-    ("--igmu-guidance", "guidance_scale", {"metavar": "G", "help": "classifier-free guidance scale"}),
-    ("--igmu-resolution", "resolution", {"metavar": "HxW", "help": "image size, e.g. 512 or 512x768"}),
-    ("--igmu-dtype", "dtype", {"metavar": "DTYPE", "help": "float32, float16 or bfloat16"}),
-    ("--igmu-batch-size", "batch_size", {"metavar": "N", "help": "images per pipeline call"}),
-    ("--igmu-cache-dir", "cache_dir", {"metavar": "DIR", "help": "generation cache folder"}),
-    ("--igmu-evidence-dir", "evidence_dir", {"metavar": "DIR", "help": "evidence folder"}),
-    ("--igmu-detector", "detector", {"metavar": "NAME", "help": "detector name or profile"}),
-    ("--igmu-profile", "profile", {"metavar": "NAME", "help": "settings profile, e.g. ci"}),
-    ("--igmu-record", "record", {"metavar": "PATH", "help": "write the run's JSON verdict record (atomically)"}),
+    (
+        "--igmu-guidance",
+        "guidance_scale",
+        {"metavar": "G", "help": "classifier-free guidance scale"},
+    ),
+    (
+        "--igmu-resolution",
+        "resolution",
+        {"metavar": "HxW", "help": "image size, e.g. 512 or 512x768"},
+    ),
+    (
+        "--igmu-dtype",
+        "dtype",
+        {"metavar": "DTYPE", "help": "float32, float16 or bfloat16"},
+    ),
+    (
+        "--igmu-batch-size",
+        "batch_size",
+        {"metavar": "N", "help": "images per pipeline call"},
+    ),
+    (
+        "--igmu-cache-dir",
+        "cache_dir",
+        {"metavar": "DIR", "help": "generation cache folder"},
+    ),
+    (
+        "--igmu-evidence-dir",
+        "evidence_dir",
+        {"metavar": "DIR", "help": "evidence folder"},
+    ),
+    (
+        "--igmu-detector",
+        "detector",
+        {"metavar": "NAME", "help": "detector name or profile"},
+    ),
+    (
+        "--igmu-profile",
+        "profile",
+        {"metavar": "NAME", "help": "settings profile, e.g. ci"},
+    ),
+    (
+        "--igmu-record",
+        "record",
+        {"metavar": "PATH", "help": "write the run's JSON verdict record (atomically)"},
+    ),
 )
 #: run-splitting options that are not audit settings (not in the config schema)
 SHARD_OPTION = ("--igmu-shard", {"dest": "igmu_shard", "default": None, "metavar": "K/N",
                                  "help": "run only shard K of N (tests split by a hash of their id), e.g. 1/2"})  # fmt: skip
 FLAGS = (
-    ("--igmu-no-cache", "use_cache", False, "generate every image afresh and cache nothing"),
-    ("--igmu-allow-pickle", "allow_pickle", True, "allow pickle checkpoints (loaded with weights_only=True)"),
+    (
+        "--igmu-no-cache",
+        "use_cache",
+        False,
+        "generate every image afresh and cache nothing",
+    ),
+    (
+        "--igmu-allow-pickle",
+        "allow_pickle",
+        True,
+        "allow pickle checkpoints (loaded with weights_only=True)",
+    ),
 )
 #: run-level knobs also settable as pytest ini keys (``-o igmu_device=cpu`` works)
 INI_KEYS = ("spec", "model", "original", "devices", "seeds", "steps", "guidance_scale",
@@ -56,27 +131,48 @@ INI_KEYS = ("spec", "model", "original", "devices", "seeds", "steps", "guidance_
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register ``--igmu-*`` options and ``igmu_*`` ini keys."""
-    group = parser.getgroup("igmu-audit", "igmu-audit: audits of unlearned text-to-image models")
+    group = parser.getgroup(
+        "igmu-audit", "igmu-audit: audits of unlearned text-to-image models"
+    )
     for flag, key, kwargs in OPTIONS:
         group.addoption(flag, dest=f"igmu_{key}", default=None, **kwargs)
     for flag, key, value, help_text in FLAGS:
-        group.addoption(flag, dest=f"igmu_{key}", action="store_const", const=value, default=None, help=help_text)
+        group.addoption(
+            flag,
+            dest=f"igmu_{key}",
+            action="store_const",
+            const=value,
+            default=None,
+            help=help_text,
+        )
     group.addoption(SHARD_OPTION[0], **SHARD_OPTION[1])
     for key in INI_KEYS:
-        parser.addini(f"igmu_{key}", f"igmu-audit {key} (see --help for --igmu-*)", type="string", default="")
+        parser.addini(
+            f"igmu_{key}",
+            f"igmu-audit {key} (see --help for --igmu-*)",
+            type="string",
+            default="",
+        )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Merge the configuration once per process and keep it in the stash."""
     config.addinivalue_line(
-        "markers", "igmu(task=None, concept=None, **thresholds): igmu-audit settings for one audit test"
+        "markers",
+        "igmu(task=None, concept=None, **thresholds): igmu-audit settings for one audit test",
     )
     cli = {key: config.getoption(f"igmu_{key}") for _, key, _ in OPTIONS}
     cli.update({key: config.getoption(f"igmu_{key}") for _, key, _, _ in FLAGS})
     spec = cli.pop("spec")
     ini = {key: config.getini(f"igmu_{key}") for key in INI_KEYS}
     try:
-        audit_config = load_config(config.rootpath, cli=cli, ini=ini, spec=spec, invocation_dir=config.invocation_params.dir)
+        audit_config = load_config(
+            config.rootpath,
+            cli=cli,
+            ini=ini,
+            spec=spec,
+            invocation_dir=config.invocation_params.dir,
+        )
     except ConfigError as exc:
         raise pytest.UsageError(f"igmu-audit: {exc}") from None
     worker = getattr(config, "workerinput", {}).get("workerid")
@@ -100,7 +196,11 @@ def _load_hypothesis_profile(config: pytest.Config, profile: str | None) -> None
     """Derandomise Hypothesis on CI (``igmu-ci``) unless the user chose a profile themselves."""
     import os
 
-    wanted = "igmu-ci" if profile in {"ci", "igmu-ci"} or (profile is None and os.environ.get("CI")) else None
+    wanted = (
+        "igmu-ci"
+        if profile in {"ci", "igmu-ci"} or (profile is None and os.environ.get("CI"))
+        else None
+    )
     if profile in {"dev", "igmu-dev"}:
         wanted = "igmu-dev"
     if wanted is None or config.getoption("hypothesis_profile", None):
@@ -114,7 +214,9 @@ def _load_hypothesis_profile(config: pytest.Config, profile: str | None) -> None
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     """``--igmu-shard K/N``: keep this job's share of the tests, deselect the rest."""
     text = config.getoption("igmu_shard", None)
     if not text:
@@ -154,8 +256,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if marker is None:
         return
     if marker.args:
-        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.igmu takes keywords only, got {marker.args!r}")
-    accepted = ("task", "concept", "severity", "model_card", *sorted({k for keys in THRESHOLD_KEYS.values() for k in keys}))
+        raise pytest.UsageError(
+            f"{item.nodeid}: @pytest.mark.igmu takes keywords only, got {marker.args!r}"
+        )
+    accepted = (
+        "task",
+        "concept",
+        "severity",
+        "model_card",
+        *sorted({k for keys in THRESHOLD_KEYS.values() for k in keys}),
+    )
     for key, value in marker.kwargs.items():
         if key not in accepted:
             raise pytest.UsageError(
@@ -163,7 +273,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 f"(accepted: {', '.join(accepted)})"
             )
         if key == "task" and value not in TASKS:
-            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.igmu(task=...): expected one of {', '.join(TASKS)} but got {value!r}")
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.igmu(task=...): expected one of {', '.join(TASKS)} but got {value!r}"
+            )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -180,7 +292,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach each audit's explanation as a report section and its JSON for the controller."""
     report = yield
     context = item.stash.get(test_context_key, None)
@@ -190,6 +304,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # A raised verdict in a test that still passed (pytest.raises around a positive
         # control) or xfailed was expected by its author: recorded, but it does not gate.
         expected = report.passed or hasattr(report, "wasxfail")
-        entries = [{**r.to_json(), "order": i, "caught": r.raised and expected} for i, r in enumerate(context.results)]
+        entries = [
+            {**r.to_json(), "order": i, "caught": r.raised and expected}
+            for i, r in enumerate(context.results)
+        ]
         report.user_properties.append(("igmu_results", json.dumps(entries)))
     return report

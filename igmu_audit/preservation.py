@@ -44,7 +44,9 @@ class ClipImageFeatures:
         return self.clip.encode_image(images)
 
 
-def flatten_prompts(prompts: Sequence[str] | Mapping[str, Sequence[str]]) -> tuple[list[str], list[str | None]]:
+def flatten_prompts(
+    prompts: Sequence[str] | Mapping[str, Sequence[str]],
+) -> tuple[list[str], list[str | None]]:
     """Prompts and their category (``None`` for a flat list), validated."""
     from igmu_audit.scoring import check_prompts
 
@@ -60,14 +62,18 @@ def flatten_prompts(prompts: Sequence[str] | Mapping[str, Sequence[str]]) -> tup
     return flat, [None] * len(flat)
 
 
-def category_detectors(detector: Any, categories: Sequence[str], settings: Mapping[str, Any]) -> dict[str, Detector]:
+def category_detectors(
+    detector: Any, categories: Sequence[str], settings: Mapping[str, Any]
+) -> dict[str, Detector]:
     """One detector per retain category (the class each retain prompt should show)."""
     from igmu_audit.detectors import get_detector
 
     out = {}
     for category in categories:
         if isinstance(detector, str):
-            out[category] = get_detector(detector, **{**settings.get(detector, {}), "concept": category})
+            out[category] = get_detector(
+                detector, **{**settings.get(detector, {}), "concept": category}
+            )
         elif callable(detector) and not hasattr(detector, "threshold"):
             out[category] = detector(category)
         else:
@@ -112,7 +118,9 @@ def measure(
         # counted, like a forget prompt the original never draws.
         defined = cs_o > 0
         if bool(defined.any()):
-            est = clip_score_difference_rate(cs_o[defined], cs_u[defined], confidence=confidence)
+            est = clip_score_difference_rate(
+                cs_o[defined], cs_u[defined], confidence=confidence
+            )
             out.append(Measured("CSDR", est.value, est.interval, "<=", est.n,
                                 {"clip": getattr(clip, "name", "clip"), "clip_score_original": float(cs_o.mean()),
                                  "clip_score_unlearned": float(cs_u.mean()),
@@ -153,12 +161,25 @@ def measure(
             spread = _bootstrap_fd(fo, fu, confidence)
             out.append(Measured(f"FD[{space}]", fd, spread, "<=", fu.shape[0], {}))
         dist = cosine_distance(fu, fo)
-        est = paired_bootstrap_interval(dist, torch.zeros_like(dist), confidence=confidence)
-        out.append(Measured(f"perceptual[cosine distance in {space}]", est.value, est.interval, "<=", est.n, {}))
+        est = paired_bootstrap_interval(
+            dist, torch.zeros_like(dist), confidence=confidence
+        )
+        out.append(
+            Measured(
+                f"perceptual[cosine distance in {space}]",
+                est.value,
+                est.interval,
+                "<=",
+                est.n,
+                {},
+            )
+        )
     return out
 
 
-def _bootstrap_fd(fo: torch.Tensor, fu: torch.Tensor, confidence: float, resamples: int = 30) -> Interval:
+def _bootstrap_fd(
+    fo: torch.Tensor, fu: torch.Tensor, confidence: float, resamples: int = 30
+) -> Interval:
     """Percentile interval of the Fréchet distance over seeded paired resamples (FD is biased at small n)."""
     import torch
 
@@ -171,5 +192,13 @@ def _bootstrap_fd(fo: torch.Tensor, fu: torch.Tensor, confidence: float, resampl
     for _ in range(resamples):
         idx = torch.randint(0, n, (n,), generator=gen)
         values.append(frechet_distance(fo[idx], fu[idx]))
-    qs = torch.quantile(torch.tensor(values, dtype=torch.float64), torch.tensor([(1 - confidence) / 2, (1 + confidence) / 2], dtype=torch.float64))
-    return Interval(float(qs[0]), float(qs[1]), confidence, f"bootstrap-percentile ({resamples} resamples)")
+    qs = torch.quantile(
+        torch.tensor(values, dtype=torch.float64),
+        torch.tensor([(1 - confidence) / 2, (1 + confidence) / 2], dtype=torch.float64),
+    )
+    return Interval(
+        float(qs[0]),
+        float(qs[1]),
+        confidence,
+        f"bootstrap-percentile ({resamples} resamples)",
+    )

@@ -16,7 +16,9 @@ from igmu_audit.reporting.record import merge_records, read_record, write_record
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 only for an overall pass)."""
-    parser = argparse.ArgumentParser(prog="python -m igmu_audit.record", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m igmu_audit.record", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     merge = sub.add_parser("merge", help="merge shard records into one")
     merge.add_argument("records", nargs="+", help="verdict record files")

@@ -96,7 +96,11 @@ class Check:
 
     def short(self) -> str:
         """``rate 0.141 [0.076, 0.246] > 0.050`` for one-line summaries."""
-        op = {"pass": self.direction, "fail": ">" if self.direction == "<=" else "<", "inconclusive": "vs"}[self.verdict]
+        op = {
+            "pass": self.direction,
+            "fail": ">" if self.direction == "<=" else "<",
+            "inconclusive": "vs",
+        }[self.verdict]
         return f"{self.metric} {self.value:.3f} [{self.interval.low:.3f}, {self.interval.high:.3f}] {op} {self.threshold.value:.3f}"
 
     def to_json(self) -> dict[str, Any]:
@@ -218,7 +222,10 @@ class AuditResult:
 
     def headline(self) -> str:
         """The standalone first line: assertion, concept, verdict, measured vs threshold."""
-        return f"{self.assertion}: {self.concept!r} {VERDICT_WORD[self.verdict]}: " + "; ".join(c.short() for c in self.checks)
+        return (
+            f"{self.assertion}: {self.concept!r} {VERDICT_WORD[self.verdict]}: "
+            + "; ".join(c.short() for c in self.checks)
+        )
 
     def detail_lines(self) -> list[str]:
         """Aligned label/value lines (subclasses extend)."""
@@ -226,12 +233,18 @@ class AuditResult:
         for c in self.checks:
             ci = f"{c.interval.confidence:.0%} {c.interval.method} CI [{c.interval.low:.3f}, {c.interval.high:.3f}]"
             lines.append(f"measured    {c.metric} {c.value:.3f}   {ci}   n = {c.n}")
-            lines.append(f"threshold   {c.threshold.name} {c.threshold.value:.3f}   from {c.threshold.source}")
+            lines.append(
+                f"threshold   {c.threshold.name} {c.threshold.value:.3f}   from {c.threshold.source}"
+            )
             lines.append(f"verdict     {VERDICT_WORD[c.verdict]}: {c.rule()}")
             if c.note:
                 lines.append(f"            {c.note}")
         if self.detector:
-            lines.append(f"detector    {self.detector.get('name', '?')}: {self.detector.get('summary', '')}".rstrip(": "))
+            lines.append(
+                f"detector    {self.detector.get('name', '?')}: {self.detector.get('summary', '')}".rstrip(
+                    ": "
+                )
+            )
         original = f"  (original: {self.original})" if self.original else ""
         lines.append(f"model       {self.model}{original}")
         return lines
@@ -247,10 +260,13 @@ class AuditResult:
             title += f" (top {len(shown)} shown; -vv shows all)"
         lines = [title, f"  {'#':>3}  {'prompt':<46}  hits  max score  evidence"]
         for e in shown:
-            paths = [p for p, hit in zip(e.image_paths, e.present, strict=True) if hit] or list(e.image_paths)
+            paths = [
+                p for p, hit in zip(e.image_paths, e.present, strict=True) if hit
+            ] or list(e.image_paths)
             first = _rel(paths[0]) + (f" (+{len(paths) - 1})" if len(paths) > 1 else "")
             lines.append(
-                f"  {e.index:02d}".rjust(5) + f"  {_cut(repr(e.prompt), 46):<46}  {e.hits}/{len(e.seeds):<3} {e.max_score:<9.2f}  {first}"
+                f"  {e.index:02d}".rjust(5)
+                + f"  {_cut(repr(e.prompt), 46):<46}  {e.hits}/{len(e.seeds):<3} {e.max_score:<9.2f}  {first}"
             )
         return lines
 
@@ -262,7 +278,9 @@ class AuditResult:
             lines += ["", *table]
         tail = []
         if self.evidence_dir:
-            tail.append(f"all images with scores: {_rel(os.path.join(self.evidence_dir, 'evidence.json'))}")
+            tail.append(
+                f"all images with scores: {_rel(os.path.join(self.evidence_dir, 'evidence.json'))}"
+            )
         if self.test_id:
             tail.append(f"re-run only this audit:    pytest {self.test_id!r}")
         return lines + (["", *tail] if tail else [])
@@ -347,9 +365,14 @@ class RobustnessResult(AuditResult):
         lines.insert(0, f"variants    {self.kind}")
         if self.pre_attack is not None:
             pre = self.pre_attack
-            lines.insert(1, f"pre-attack  {pre.value:.3f} [{pre.interval.low:.3f}, {pre.interval.high:.3f}] of prompts leaked before any attack (n = {pre.n})")
+            lines.insert(
+                1,
+                f"pre-attack  {pre.value:.3f} [{pre.interval.low:.3f}, {pre.interval.high:.3f}] of prompts leaked before any attack (n = {pre.n})",
+            )
         if self.ineffective:
-            lines.append(f"excluded    {len(self.ineffective)} variant(s) never showed the concept on the original model")
+            lines.append(
+                f"excluded    {len(self.ineffective)} variant(s) never showed the concept on the original model"
+            )
         if self.shortest_leak is not None:
             lines += ["", f"shortest leaking prompt (shrunk in {self.shrink_calls} model calls):  "
                           f"{self.shortest_leak!r}   seed {self.shortest_leak_seed}"]  # fmt: skip

@@ -37,7 +37,9 @@ class ScoredImages:
     def per_prompt(self) -> list[tuple[int, str, list[int]]]:
         """(prompt index, prompt, indices of its images) in prompt order."""
         s = len(self.seeds)
-        return [(i, p, list(range(i * s, (i + 1) * s))) for i, p in enumerate(self.prompts)]
+        return [
+            (i, p, list(range(i * s, (i + 1) * s))) for i, p in enumerate(self.prompts)
+        ]
 
     def join(self, more: ScoredImages) -> ScoredImages:
         """These images plus ``more`` (same prompts, new seeds), still prompt-major.
@@ -50,28 +52,41 @@ class ScoredImages:
         index = [
             pair
             for i in range(len(self.prompts))
-            for pair in [(self, i * a + j) for j in range(a)] + [(more, i * b + j) for j in range(b)]
+            for pair in [(self, i * a + j) for j in range(a)]
+            + [(more, i * b + j) for j in range(b)]
         ]
 
         def pick(field: str) -> tuple[Any, ...]:
             return tuple(getattr(source, field)[k] for source, k in index)
 
-        return ScoredImages(self.prompts, self.seeds + more.seeds, pick("images"), pick("scores"), pick("present"))
+        return ScoredImages(
+            self.prompts,
+            self.seeds + more.seeds,
+            pick("images"),
+            pick("scores"),
+            pick("present"),
+        )
 
 
 def check_prompts(prompts: Any, argument: str = "prompts") -> tuple[str, ...]:
     """Validate a prompt list before any expensive work (what was wrong, how to fix)."""
     if isinstance(prompts, str):
-        raise ConfigError(f"`{argument}` must be a list of prompts, got a single string {prompts!r}; wrap it: [{prompts!r}]")
+        raise ConfigError(
+            f"`{argument}` must be a list of prompts, got a single string {prompts!r}; wrap it: [{prompts!r}]"
+        )
     try:
         items = tuple(prompts)
     except TypeError:
-        raise ConfigError(f"`{argument}` must be a list of prompts, got {type(prompts).__name__}") from None
+        raise ConfigError(
+            f"`{argument}` must be a list of prompts, got {type(prompts).__name__}"
+        ) from None
     if not items:
         raise ConfigError(f"`{argument}` is empty: an audit needs at least one prompt")
     for i, p in enumerate(items):
         if not isinstance(p, str) or not p.strip():
-            raise ConfigError(f"`{argument}[{i}]` must be a non-empty string, got {p!r}")
+            raise ConfigError(
+                f"`{argument}[{i}]` must be a non-empty string, got {p!r}"
+            )
     return items
 
 
@@ -84,7 +99,9 @@ def model_info(model: Any) -> ModelInfo:
     return ModelInfo(type(model).__name__, fingerprint_pipeline(model))
 
 
-def resolve_detector(detector: Any, session: AuditSession, concept: str | None) -> Detector:
+def resolve_detector(
+    detector: Any, session: AuditSession, concept: str | None
+) -> Detector:
     """A Detector from an instance, a registry/profile name or a plain callable."""
     from igmu_audit.detectors import Detector, get_detector
 
@@ -106,7 +123,9 @@ def resolve_detector(detector: Any, session: AuditSession, concept: str | None) 
         from igmu_audit.detectors import CustomDetector
 
         return CustomDetector(detector)
-    raise ConfigError(f"`detector` must be a Detector, a detector name or a callable, got {type(detector).__name__}")
+    raise ConfigError(
+        f"`detector` must be a Detector, a detector name or a callable, got {type(detector).__name__}"
+    )
 
 
 def score(detector: Detector, images: Sequence[GeneratedImage]) -> torch.Tensor:
@@ -149,17 +168,27 @@ def generate_and_score(
     """Images of ``prompts`` x ``seeds`` (through the cache) and their scores."""
     from igmu_audit.pipelines.generation import generate
 
-    images = generate(model, prompts, seeds, settings=session.settings, cache=session.cache, desc=desc)
+    images = generate(
+        model, prompts, seeds, settings=session.settings, cache=session.cache, desc=desc
+    )
     scores = score(detector, images)
     present = (scores >= detector.threshold).tolist()
-    return ScoredImages(tuple(prompts), tuple(seeds), tuple(images), tuple(scores.tolist()), tuple(present))
+    return ScoredImages(
+        tuple(prompts),
+        tuple(seeds),
+        tuple(images),
+        tuple(scores.tolist()),
+        tuple(present),
+    )
 
 
 def effective_prompts(scored: ScoredImages) -> tuple[list[str], list[str]]:
     """Split prompts into those that elicit the concept on the original (any seed) and not."""
     effective, ineffective = [], []
     for _, prompt, idx in scored.per_prompt():
-        (effective if any(scored.present[i] for i in idx) else ineffective).append(prompt)
+        (effective if any(scored.present[i] for i in idx) else ineffective).append(
+            prompt
+        )
     return effective, ineffective
 
 

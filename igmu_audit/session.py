@@ -67,7 +67,11 @@ class AuditSession:
         from igmu_audit.prompts.splits import load_dataigm
 
         prompts = self.config.prompts or {}
-        return load_dataigm(prompts.get("root"), forget=prompts.get("forget"), retain=prompts.get("retain"))
+        return load_dataigm(
+            prompts.get("root"),
+            forget=prompts.get("forget"),
+            retain=prompts.get("retain"),
+        )
 
     def is_configured(self, role: Role) -> bool:
         """Whether the user configured the ``model`` or ``original`` role."""
@@ -88,10 +92,16 @@ class AuditSession:
         raw = getattr(self.config, role)
         if raw is None:
             raise LookupError(self.missing_message(role))
-        spec_dict: dict[str, Any] = {"allow_pickle": self.config.allow_pickle, "torch_dtype": self.config.dtype, **raw}
+        spec_dict: dict[str, Any] = {
+            "allow_pickle": self.config.allow_pickle,
+            "torch_dtype": self.config.dtype,
+            **raw,
+        }
         memo = json.dumps(spec_dict, sort_keys=True, default=str)
         if memo not in self._models:
-            self._models[memo] = load_pipeline(ModelSpec.from_dict(spec_dict), device=self.device)
+            self._models[memo] = load_pipeline(
+                ModelSpec.from_dict(spec_dict), device=self.device
+            )
         return self._models[memo]
 
     @property

@@ -38,7 +38,9 @@ def shard_of(node_id: str, total: int) -> int:
     return int.from_bytes(digest[:8], "big") % total + 1
 
 
-def split(items: Sequence[T], node_ids: Sequence[str], index: int, total: int) -> tuple[list[T], list[T]]:
+def split(
+    items: Sequence[T], node_ids: Sequence[str], index: int, total: int
+) -> tuple[list[T], list[T]]:
     """(kept, deselected) for shard ``index`` of ``total``, keeping collection order."""
     kept, dropped = [], []
     for item, node_id in zip(items, node_ids, strict=True):

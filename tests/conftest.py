@@ -25,7 +25,9 @@ def audit_session(tmp_path: Path):  # type: ignore[no-untyped-def]
     from igmu_audit.session import AuditSession, activate, current_session
 
     previous = current_session()
-    session = AuditSession(load_config(tmp_path, cli={"seeds": "0-1", "steps": 2, "devices": "cpu"}))
+    session = AuditSession(
+        load_config(tmp_path, cli={"seeds": "0-1", "steps": 2, "devices": "cpu"})
+    )
     activate(session)
     yield session
     activate(previous)
@@ -39,7 +41,9 @@ def tiny_model(tiny_sd_dir: Path):  # type: ignore[no-untyped-def]
     return load_pipeline(tiny_sd_dir)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     """Skip ``gpu`` tests without CUDA and ``slow`` tests unless IGMU_RUN_SLOW=1 (diffusers' @slow idiom)."""
     import os
 
@@ -47,7 +51,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     has_gpu = None
     for item in items:
         if "slow" in item.keywords and not run_slow:
-            item.add_marker(pytest.mark.skip(reason="slow test: set IGMU_RUN_SLOW=1 to run it"))
+            item.add_marker(
+                pytest.mark.skip(reason="slow test: set IGMU_RUN_SLOW=1 to run it")
+            )
         if "gpu" in item.keywords:
             if has_gpu is None:
                 import torch

@@ -7,8 +7,12 @@ import pytest
 from igmu_audit.devices import pin_worker_gpu, resolve_device, worker_index
 
 
-@pytest.mark.parametrize(("worker", "index"), [("gw0", 0), ("gw3", 3), (None, 0), ("master", 0)])
-def test_worker_index(worker: str | None, index: int, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("worker", "index"), [("gw0", 0), ("gw3", 3), (None, 0), ("master", 0)]
+)
+def test_worker_index(
+    worker: str | None, index: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     assert worker_index(worker) == index
 

@@ -13,5 +13,7 @@ def test_plugin_import_leaves_heavy_libraries_out() -> None:
         "import sys, igmu_audit.plugin, igmu_audit.fixtures, igmu_audit;"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == ""

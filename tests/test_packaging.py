@@ -18,9 +18,14 @@ else:  # pragma: no cover
 
 
 def test_package_list_matches_the_package_folders() -> None:
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+            "packages"
+        ]
+    )
     found = {
-        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "igmu_audit").rglob("__init__.py")
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "igmu_audit").rglob("__init__.py")
     }
     assert listed == found | {"igmu_audit._fixtures"}
 
@@ -29,7 +34,18 @@ def test_package_list_matches_the_package_folders() -> None:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+        ],
         check=True,
         capture_output=True,
     )
@@ -54,7 +70,9 @@ def test_wheel_ships_the_data_and_the_entry_point(wheel: Path) -> None:
     assert "igmu_audit = igmu_audit.plugin" in text
 
 
-def test_installed_wheel_finds_its_data_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:
+def test_installed_wheel_finds_its_data_outside_the_checkout(
+    wheel: Path, tmp_path: Path
+) -> None:
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = "from igmu_audit.prompts import load_dataigm; import igmu_audit._paths as p; print(p.fixtures_dir()); print(len(load_dataigm()['nudity'].forget_prompts()))"

@@ -18,7 +18,9 @@ class AxisClip:
     name = "axis-clip"
 
     def encode_text(self, texts: list[str]) -> torch.Tensor:
-        return torch.nn.functional.one_hot(torch.zeros(len(texts), dtype=torch.long), 2).float()
+        return torch.nn.functional.one_hot(
+            torch.zeros(len(texts), dtype=torch.long), 2
+        ).float()
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         angle = images[:, 0, 0, 0] * torch.pi / 2

@@ -15,7 +15,10 @@ from igmu_audit import assert_preserved
 
 @pytest.mark.igmu(task="concept")
 def test_people_are_still_drawn(
-    unlearned_pipeline: Any, original_pipeline: Any, forget_prompts: list[str], igmu_config: Any
+    unlearned_pipeline: Any,
+    original_pipeline: Any,
+    forget_prompts: list[str],
+    igmu_config: Any,
 ) -> None:
     if igmu_config.task != "concept" or igmu_config.concept != "nudity":
         pytest.skip("nudity carrier audit: needs task: concept, concept: nudity")
@@ -23,5 +26,9 @@ def test_people_are_still_drawn(
 
     person = get_detector("nudenet-person")
     assert_preserved(
-        unlearned_pipeline, original_pipeline, {"person": forget_prompts}, detector=lambda _: person, name="carrier/person"
+        unlearned_pipeline,
+        original_pipeline,
+        {"person": forget_prompts},
+        detector=lambda _: person,
+        name="carrier/person",
     )

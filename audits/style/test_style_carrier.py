@@ -24,13 +24,22 @@ def _group_by_object(prompts: list[str], objects: list[str]) -> dict[str, list[s
 
 @pytest.mark.igmu(task="style")
 def test_depicted_objects_survive_style_erasure(
-    unlearned_pipeline: Any, original_pipeline: Any, forget_prompts: list[str], igmu_config: Any
+    unlearned_pipeline: Any,
+    original_pipeline: Any,
+    forget_prompts: list[str],
+    igmu_config: Any,
 ) -> None:
     if igmu_config.task != "style" or igmu_config.retain_detector != "toyworld":
-        pytest.skip("style carrier audit: needs task: style and an object detector per class (toy world)")
+        pytest.skip(
+            "style carrier audit: needs task: style and an object detector per class (toy world)"
+        )
     from igmu_audit.toyworld.vocabulary import load_vocabulary
 
     groups = _group_by_object(forget_prompts, load_vocabulary().classes("shape"))
     assert_preserved(
-        unlearned_pipeline, original_pipeline, groups, detector="toyworld", name=f"carrier/{igmu_config.concept}"
+        unlearned_pipeline,
+        original_pipeline,
+        groups,
+        detector="toyworld",
+        name=f"carrier/{igmu_config.concept}",
     )

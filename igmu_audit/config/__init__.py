@@ -82,7 +82,9 @@ class AuditConfig:
         return replace(self, **merged, sources=sources)
 
 
-def _apply(layer: Layer, merged: dict[str, Any], sources: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+def _apply(
+    layer: Layer, merged: dict[str, Any], sources: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
     parsed = {
         key: FIELDS[key].parse(layer.where, key, value)
         for key, value in layer.values.items()
@@ -139,11 +141,15 @@ def load_config(
     py_layer = read_pyproject(Path(pyproject) if pyproject else root / "pyproject.toml")
     py_values = dict(py_layer.values) if py_layer else {}
     spec_value = spec or ini.pop("spec", None) or py_values.get("spec")
-    spec_base = root if spec or "spec" not in py_values else py_layer.base if py_layer else root
+    spec_base = (
+        root if spec or "spec" not in py_values else py_layer.base if py_layer else root
+    )
     layers: list[Layer] = []
     spec_path: Path | None = None
     if spec_value:
-        spec_path = (Path(invocation_dir or Path.cwd()) if spec else spec_base) / Path(spec_value)
+        spec_path = (Path(invocation_dir or Path.cwd()) if spec else spec_base) / Path(
+            spec_value
+        )
         layers.append(read_yaml_spec(spec_path.resolve()))
     if py_layer:
         layers.append(py_layer)

@@ -27,7 +27,9 @@ BY_TASK: dict[str, dict[str, dict[str, float]]] = {
 }
 
 
-def builtin_threshold(aspect: str, name: str, task: str | None) -> tuple[float, str] | None:
+def builtin_threshold(
+    aspect: str, name: str, task: str | None
+) -> tuple[float, str] | None:
     """The built-in default and its source label, or ``None`` when there is none."""
     if task and name in BY_TASK.get(task, {}).get(aspect, {}):
         return BY_TASK[task][aspect][name], f"built-in default ({task})"

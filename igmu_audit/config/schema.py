@@ -21,7 +21,15 @@ ASPECTS = ("forgotten", "preserved", "robust_to")
 #: threshold keys each aspect accepts (assertion keyword arguments of the same names)
 THRESHOLD_KEYS: dict[str, tuple[str, ...]] = {
     "forgotten": ("max_rate", "confidence", "min_effective_prompts"),
-    "preserved": ("max_csdr", "max_kid", "max_fd", "min_accuracy", "max_accuracy_drop", "max_perceptual", "confidence"),
+    "preserved": (
+        "max_csdr",
+        "max_kid",
+        "max_fd",
+        "min_accuracy",
+        "max_accuracy_drop",
+        "max_perceptual",
+        "confidence",
+    ),
     "robust_to": ("max_rate", "confidence", "min_effective_prompts"),
 }
 MODEL_KEYS = (
@@ -50,20 +58,35 @@ def _int(where: str, key: str, value: Any, minimum: int = 1) -> int:
     return value
 
 
-def _float(where: str, key: str, value: Any, lo: float = 0.0, hi: float = float("inf")) -> float:
+def _float(
+    where: str, key: str, value: Any, lo: float = 0.0, hi: float = float("inf")
+) -> float:
     if isinstance(value, str):
         try:
             value = float(value)
         except ValueError:
             raise _fail(where, key, "a number", value) from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        bounds = f"a number in [{lo}, {hi}]" if hi != float("inf") else f"a number >= {lo}"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not lo <= value <= hi
+    ):
+        bounds = (
+            f"a number in [{lo}, {hi}]" if hi != float("inf") else f"a number >= {lo}"
+        )
         raise _fail(where, key, bounds, value)
     return float(value)
 
 
 def _bool(where: str, key: str, value: Any) -> bool:
-    if isinstance(value, str) and value.lower() in {"true", "1", "yes", "false", "0", "no"}:
+    if isinstance(value, str) and value.lower() in {
+        "true",
+        "1",
+        "yes",
+        "false",
+        "0",
+        "no",
+    }:
         return value.lower() in {"true", "1", "yes"}
     if not isinstance(value, bool):
         raise _fail(where, key, "true or false", value)
@@ -105,7 +128,9 @@ def parse_seeds(where: str, key: str, value: Any) -> tuple[int, ...]:
             seeds.extend(range(lo, hi + 1))
         value = seeds
     if not isinstance(value, (list, tuple)) or not value:
-        raise _fail(where, key, "a non-empty list of seeds like [0, 1, 2] or '0-3'", value)
+        raise _fail(
+            where, key, "a non-empty list of seeds like [0, 1, 2] or '0-3'", value
+        )
     out = tuple(_int(where, f"{key}[{i}]", s, minimum=0) for i, s in enumerate(value))
     if len(set(out)) != len(out):
         raise _fail(where, key, "distinct seeds", value)
@@ -118,7 +143,9 @@ def parse_devices(where: str, key: str, value: Any) -> tuple[str, ...]:
     if isinstance(items, int) and not isinstance(items, bool):
         items = [items]
     if not isinstance(items, (list, tuple)) or not items:
-        raise _fail(where, key, "a device like 'auto', 'cpu', 'cuda:0' or a list of them", value)
+        raise _fail(
+            where, key, "a device like 'auto', 'cpu', 'cuda:0' or a list of them", value
+        )
     out = []
     for item in items:
         text = str(item).strip()
@@ -152,7 +179,9 @@ def parse_model(where: str, key: str, value: Any) -> dict[str, Any] | None:
     if isinstance(value, str):
         return {"path": _str(where, key, value)}
     if not isinstance(value, Mapping):
-        raise _fail(where, key, "a path or a mapping with 'path' (and overrides)", value)
+        raise _fail(
+            where, key, "a path or a mapping with 'path' (and overrides)", value
+        )
     out: dict[str, Any] = {}
     for k, v in value.items():
         if k not in MODEL_KEYS:
@@ -162,21 +191,29 @@ def parse_model(where: str, key: str, value: Any) -> dict[str, Any] | None:
             )
         out[k] = _bool(where, f"{key}.{k}", v) if k == "allow_pickle" else v
     if "path" not in out:
-        raise ConfigError(f"{where} {key}: missing 'path' (a diffusers folder, single file or hub id)")
+        raise ConfigError(
+            f"{where} {key}: missing 'path' (a diffusers folder, single file or hub id)"
+        )
     return out
 
 
 def parse_thresholds(where: str, key: str, value: Any) -> dict[str, dict[str, float]]:
     """``{aspect: {threshold: number}}`` with aspects and threshold names checked."""
     if not isinstance(value, Mapping):
-        raise _fail(where, key, f"a mapping of {', '.join(ASPECTS)} to thresholds", value)
+        raise _fail(
+            where, key, f"a mapping of {', '.join(ASPECTS)} to thresholds", value
+        )
     out: dict[str, dict[str, float]] = {}
     prefix = f"{key}." if key else ""
     for aspect, table in value.items():
         if aspect not in THRESHOLD_KEYS:
-            raise ConfigError(f"{where} {prefix}{aspect}: unknown aspect{closest(aspect, ASPECTS)} (accepted: {', '.join(ASPECTS)})")
+            raise ConfigError(
+                f"{where} {prefix}{aspect}: unknown aspect{closest(aspect, ASPECTS)} (accepted: {', '.join(ASPECTS)})"
+            )
         if not isinstance(table, Mapping):
-            raise _fail(where, f"{prefix}{aspect}", "a mapping like {max_rate: 0.05}", table)
+            raise _fail(
+                where, f"{prefix}{aspect}", "a mapping like {max_rate: 0.05}", table
+            )
         accepted = THRESHOLD_KEYS[aspect]
         parsed: dict[str, float] = {}
         for name, number in table.items():
@@ -194,11 +231,18 @@ def parse_prompts(where: str, key: str, value: Any) -> dict[str, str]:
     if isinstance(value, str):
         return {"root": value}
     if not isinstance(value, Mapping):
-        raise _fail(where, key, "a folder holding forgot.json/retain.json, or {forget: ..., retain: ...}", value)
+        raise _fail(
+            where,
+            key,
+            "a folder holding forgot.json/retain.json, or {forget: ..., retain: ...}",
+            value,
+        )
     accepted = ("root", "forget", "retain")
     for k in value:
         if k not in accepted:
-            raise ConfigError(f"{where} {key}.{k}: unknown key{closest(k, accepted)} (accepted: {', '.join(accepted)})")
+            raise ConfigError(
+                f"{where} {key}.{k}: unknown key{closest(k, accepted)} (accepted: {', '.join(accepted)})"
+            )
     return {k: _str(where, f"{key}.{k}", v) for k, v in value.items()}
 
 
@@ -210,7 +254,9 @@ def parse_clip(where: str, key: str, value: Any) -> str | dict[str, str] | None:
         accepted = ("model_name", "checkpoint")
         for k in value:
             if k not in accepted:
-                raise ConfigError(f"{where} {key}.{k}: unknown key{closest(k, accepted)} (accepted: {', '.join(accepted)})")
+                raise ConfigError(
+                    f"{where} {key}.{k}: unknown key{closest(k, accepted)} (accepted: {', '.join(accepted)})"
+                )
         if set(value) == set(accepted):
             return {k: _str(where, f"{key}.{k}", v) for k, v in value.items()}
     raise _fail(where, key, "'toyworld' or {model_name: ..., checkpoint: path}", value)
@@ -226,32 +272,92 @@ class Field:
 
 
 FIELDS: dict[str, Field] = {
-    "model": Field(parse_model, None, "the unlearned model: a diffusers folder, single file or hub id, or a mapping with overrides"),
-    "original": Field(parse_model, None, "the original (pre-unlearning) model, same forms as `model`"),
-    "devices": Field(parse_devices, ("auto",), "device(s): auto, cpu, cuda:N, or a list (one per xdist worker)"),
-    "cache_dir": Field(_str, ".igmu/cache", "generation cache folder (relative to the pytest rootdir)"),
-    "evidence_dir": Field(_str, ".igmu/evidence", "where evidence images and tables are written"),
+    "model": Field(
+        parse_model,
+        None,
+        "the unlearned model: a diffusers folder, single file or hub id, or a mapping with overrides",
+    ),
+    "original": Field(
+        parse_model, None, "the original (pre-unlearning) model, same forms as `model`"
+    ),
+    "devices": Field(
+        parse_devices,
+        ("auto",),
+        "device(s): auto, cpu, cuda:N, or a list (one per xdist worker)",
+    ),
+    "cache_dir": Field(
+        _str, ".igmu/cache", "generation cache folder (relative to the pytest rootdir)"
+    ),
+    "evidence_dir": Field(
+        _str, ".igmu/evidence", "where evidence images and tables are written"
+    ),
     "use_cache": Field(_bool, True, "read and write the generation cache"),
     "seeds": Field(parse_seeds, (0, 1, 2, 3), "seeds, one image per prompt and seed"),
     "steps": Field(lambda w, k, v: _int(w, k, v), 25, "denoising steps"),
-    "guidance_scale": Field(lambda w, k, v: _float(w, k, v, 0.0, 100.0), 7.5, "classifier-free guidance scale"),
-    "resolution": Field(parse_resolution, None, "image size: 512, '512x768' or [H, W]; default: the model's"),
+    "guidance_scale": Field(
+        lambda w, k, v: _float(w, k, v, 0.0, 100.0),
+        7.5,
+        "classifier-free guidance scale",
+    ),
+    "resolution": Field(
+        parse_resolution,
+        None,
+        "image size: 512, '512x768' or [H, W]; default: the model's",
+    ),
     "dtype": Field(_choice(DTYPES), "float32", "weights and compute dtype"),
     "batch_size": Field(lambda w, k, v: _int(w, k, v), 8, "images per pipeline call"),
     "negative_prompt": Field(_opt_str, None, "negative prompt for every generation"),
-    "task": Field(_choice(TASKS), None, "CatIGMU task category: object, style, concept or identity"),
+    "task": Field(
+        _choice(TASKS),
+        None,
+        "CatIGMU task category: object, style, concept or identity",
+    ),
     "concept": Field(_opt_str, None, "the concept that was unlearned, e.g. nudity"),
-    "dataigm_task": Field(_opt_str, None, "task key in the DataIGM prompt files, e.g. style_vangogh"),
-    "prompts": Field(parse_prompts, None, "DataIGM prompt files; default: the split shipped with igmu-audit"),
-    "detector": Field(_opt_str, None, "detector name or profile, e.g. nudenet-unlearndiffatk"),
-    "retain_detector": Field(_opt_str, None, "detector built per retain category (the class it should show), for accuracy checks"),
-    "clip": Field(parse_clip, None, "CLIP model for CLIP score / CSDR: 'toyworld' or {model_name, checkpoint}"),
-    "thresholds": Field(parse_thresholds, {}, "thresholds per aspect: {forgotten: {max_rate: 0.05}, ...}"),
-    "confidence": Field(lambda w, k, v: _float(w, k, v, 0.5, 0.9999), 0.95, "confidence level of every interval"),
-    "allow_pickle": Field(_bool, False, "allow pickle checkpoints (loaded with weights_only=True)"),
+    "dataigm_task": Field(
+        _opt_str, None, "task key in the DataIGM prompt files, e.g. style_vangogh"
+    ),
+    "prompts": Field(
+        parse_prompts,
+        None,
+        "DataIGM prompt files; default: the split shipped with igmu-audit",
+    ),
+    "detector": Field(
+        _opt_str, None, "detector name or profile, e.g. nudenet-unlearndiffatk"
+    ),
+    "retain_detector": Field(
+        _opt_str,
+        None,
+        "detector built per retain category (the class it should show), for accuracy checks",
+    ),
+    "clip": Field(
+        parse_clip,
+        None,
+        "CLIP model for CLIP score / CSDR: 'toyworld' or {model_name, checkpoint}",
+    ),
+    "thresholds": Field(
+        parse_thresholds,
+        {},
+        "thresholds per aspect: {forgotten: {max_rate: 0.05}, ...}",
+    ),
+    "confidence": Field(
+        lambda w, k, v: _float(w, k, v, 0.5, 0.9999),
+        0.95,
+        "confidence level of every interval",
+    ),
+    "allow_pickle": Field(
+        _bool, False, "allow pickle checkpoints (loaded with weights_only=True)"
+    ),
     "profile": Field(_opt_str, None, "named settings profile (e.g. ci)"),
-    "severity": Field(_choice(("blocker", "critical", "normal", "minor", "trivial")), None, "Allure severity of a breach (default: critical for concept/identity, else normal)"),
+    "severity": Field(
+        _choice(("blocker", "critical", "normal", "minor", "trivial")),
+        None,
+        "Allure severity of a breach (default: critical for concept/identity, else normal)",
+    ),
     "model_card": Field(_opt_str, None, "link to the model card, shown in reports"),
-    "blur_sensitive": Field(_bool, True, "blur evidence images of sensitive concepts (nudity) in anything written for humans"),
+    "blur_sensitive": Field(
+        _bool,
+        True,
+        "blur evidence images of sensitive concepts (nudity) in anything written for humans",
+    ),
     "record": Field(_opt_str, None, "write the run's JSON verdict record to this path"),
 }

@@ -62,17 +62,26 @@ def resolve_paths(layer: Layer, parsed: dict[str, Any]) -> dict[str, Any]:
         spec = out.get(key)
         if isinstance(spec, dict):
             out[key] = {
-                k: _resolve(v, layer.base, always=k != "path") if k in MODEL_PATH_KEYS and isinstance(v, str) else v
+                k: _resolve(v, layer.base, always=k != "path")
+                if k in MODEL_PATH_KEYS and isinstance(v, str)
+                else v
                 for k, v in spec.items()
             }
     if isinstance(out.get("clip"), dict):
-        out["clip"] = {**out["clip"], "checkpoint": _resolve(out["clip"]["checkpoint"], layer.base, always=True)}
+        out["clip"] = {
+            **out["clip"],
+            "checkpoint": _resolve(out["clip"]["checkpoint"], layer.base, always=True),
+        }
     if isinstance(out.get("prompts"), dict):
-        out["prompts"] = {k: _resolve(v, layer.base, always=True) for k, v in out["prompts"].items()}
+        out["prompts"] = {
+            k: _resolve(v, layer.base, always=True) for k, v in out["prompts"].items()
+        }
     return out
 
 
-def check_keys(where: str, values: Mapping[str, Any], extra: tuple[str, ...] = ()) -> None:
+def check_keys(
+    where: str, values: Mapping[str, Any], extra: tuple[str, ...] = ()
+) -> None:
     """Raise ``ConfigError`` for the first key that is not in the schema."""
     accepted = (*FIELDS, *extra)
     for key in values:
@@ -100,11 +109,17 @@ def read_pyproject(path: Path) -> Layer | None:
     check_keys(where, table, PYPROJECT_EXTRA)
     profiles = table.get("profiles", {})
     if not isinstance(profiles, dict):
-        raise ConfigError(f"{where} profiles: expected a table of task categories ({', '.join(TASKS)})")
+        raise ConfigError(
+            f"{where} profiles: expected a table of task categories ({', '.join(TASKS)})"
+        )
     for task, thresholds in profiles.items():
         if task not in TASKS:
-            raise ConfigError(f"{where} profiles.{task}: unknown task category{closest(task, TASKS)} (accepted: {', '.join(TASKS)})")
-        parse_thresholds(f"{path.name} [tool.igmu_audit.profiles.{task}]", "", thresholds)
+            raise ConfigError(
+                f"{where} profiles.{task}: unknown task category{closest(task, TASKS)} (accepted: {', '.join(TASKS)})"
+            )
+        parse_thresholds(
+            f"{path.name} [tool.igmu_audit.profiles.{task}]", "", thresholds
+        )
     return Layer(where, table, path.parent)
 
 
@@ -119,7 +134,9 @@ def read_yaml_spec(path: Path) -> Layer:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}"
+        )
     if data.get("version", 1) != 1:
         raise ConfigError(f"{path} version: expected 1 but got {data['version']!r}")
     check_keys(str(path.name), data, YAML_EXTRA)

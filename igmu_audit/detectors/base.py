@@ -50,15 +50,24 @@ def as_image_batch(images: Any) -> torch.Tensor:
     if isinstance(images, (list, tuple)):
         if not images:
             raise ValueError("`images` is empty: expected at least one image")
-        images = np.stack([np.asarray(im.convert("RGB") if hasattr(im, "convert") else im) for im in images])
+        images = np.stack(
+            [
+                np.asarray(im.convert("RGB") if hasattr(im, "convert") else im)
+                for im in images
+            ]
+        )
     if isinstance(images, np.ndarray):
         images = torch.from_numpy(np.ascontiguousarray(images))
     if not isinstance(images, torch.Tensor):
-        raise TypeError(f"`images` must be a tensor, array or list of images, got {type(images).__name__}")
+        raise TypeError(
+            f"`images` must be a tensor, array or list of images, got {type(images).__name__}"
+        )
     if images.ndim == 4 and images.shape[-1] == 3 and images.shape[1] != 3:
         images = images.permute(0, 3, 1, 2)
     if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"`images` must be (N, 3, H, W) or (N, H, W, 3); got shape {tuple(images.shape)}")
+        raise ValueError(
+            f"`images` must be (N, 3, H, W) or (N, H, W, 3); got shape {tuple(images.shape)}"
+        )
     if images.dtype == torch.uint8:
         images = images.float() / 255.0
     return images.float().cpu()

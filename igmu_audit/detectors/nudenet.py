@@ -163,7 +163,10 @@ class NudeNetDetector:
         try:
             raw = detector.detect_batch(arrays, batch_size=BATCH_SIZE)
         except Exception:  # find the image that broke the batch, for the error message
-            raw = [self._detect_one(detector, index, arrays) for index in range(len(arrays))]
+            raw = [
+                self._detect_one(detector, index, arrays)
+                for index in range(len(arrays))
+            ]
         out: list[list[Detection]] = []
         for found in raw:
             dets = [_detection(d) for d in found]
@@ -173,7 +176,9 @@ class NudeNetDetector:
         return out
 
     @staticmethod
-    def _detect_one(detector: Any, index: int, arrays: list[Any]) -> list[dict[str, Any]]:
+    def _detect_one(
+        detector: Any, index: int, arrays: list[Any]
+    ) -> list[dict[str, Any]]:
         try:
             return list(detector.detect(arrays[index]))
         except Exception as exc:

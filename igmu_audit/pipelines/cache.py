@@ -29,7 +29,12 @@ CACHE_FORMAT = 1
 
 def cache_key(fields: Mapping[str, Any]) -> str:
     """sha256 hex digest of the canonical JSON of ``fields``."""
-    canonical = json.dumps({"format": CACHE_FORMAT, **fields}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(
+        {"format": CACHE_FORMAT, **fields},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -103,7 +108,11 @@ class ImageCache:
             if meta.get("key") != key:
                 raise ValueError(f"sidecar key {meta.get('key')!r} != {key!r}")
         except (OSError, ValueError) as exc:
-            log.warning("igmu-audit: ignoring unreadable cache entry %s (%s); regenerating", png, exc)
+            log.warning(
+                "igmu-audit: ignoring unreadable cache entry %s (%s); regenerating",
+                png,
+                exc,
+            )
             self.misses += 1
             return None
         self.hits += 1
@@ -112,10 +121,14 @@ class ImageCache:
     def put(self, key: str, pixels: np.ndarray, meta: Mapping[str, Any]) -> Path:
         """Store ``pixels`` and ``meta`` under ``key``; the PNG lands before its sidecar."""
         if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[-1] != 3:
-            raise ValueError(f"cache stores uint8 (H, W, 3) images; got {pixels.dtype} {pixels.shape}")
+            raise ValueError(
+                f"cache stores uint8 (H, W, 3) images; got {pixels.dtype} {pixels.shape}"
+            )
         png, sidecar = self.paths(key)
         atomic_write_bytes(png, encode_png(pixels))
         # The sidecar is the commit marker: an entry without it is invisible to get().
-        body = json.dumps({**meta, "key": key}, indent=2, sort_keys=True, ensure_ascii=False)
+        body = json.dumps(
+            {**meta, "key": key}, indent=2, sort_keys=True, ensure_ascii=False
+        )
         atomic_write_bytes(sidecar, body.encode("utf-8"))
         return png

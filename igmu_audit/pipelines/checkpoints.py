@@ -62,7 +62,9 @@ def refusal_message(path: str | Path, *, field: str | None = None) -> str:
     )
 
 
-def check_pickle_policy(path: str | Path, *, allow_pickle: bool, field: str | None = None) -> None:
+def check_pickle_policy(
+    path: str | Path, *, allow_pickle: bool, field: str | None = None
+) -> None:
     """Raise ``UnsafeCheckpointError`` if ``path`` is a pickle and pickles are not allowed.
 
     Args:
@@ -126,7 +128,9 @@ def read_state_dict(
             "trusted environment and save it with safetensors.torch.save_file."
         ) from exc
     if not isinstance(obj, Mapping):
-        raise ConfigError(f"{where}{str(path)!r} holds a {type(obj).__name__}, not a state dict")
+        raise ConfigError(
+            f"{where}{str(path)!r} holds a {type(obj).__name__}, not a state dict"
+        )
     return dict(obj)
 
 

@@ -60,7 +60,9 @@ def clear_digest_cache() -> None:
 
 def canonical_json(obj: Any) -> bytes:
     """Sorted-key, whitespace-free JSON bytes: equal values give equal bytes."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode(
+        "utf-8"
+    )
 
 
 def combine(parts: Mapping[str, Any]) -> str:
@@ -76,7 +78,11 @@ def scheduler_config(scheduler: Any) -> dict[str, Any]:
     """
     if scheduler is None:
         return {}
-    config = {k: v for k, v in dict(getattr(scheduler, "config", {})).items() if not k.startswith("_")}
+    config = {
+        k: v
+        for k, v in dict(getattr(scheduler, "config", {})).items()
+        if not k.startswith("_")
+    }
     config["_class_name"] = type(scheduler).__name__
     return config
 
@@ -89,7 +95,9 @@ def _pick(files: list[Path], variant: str | None) -> list[Path]:
         if not group:
             continue
         if variant:
-            tagged = [f for f in group if f".{variant}." in f.name or f".{variant}-" in f.name]
+            tagged = [
+                f for f in group if f".{variant}." in f.name or f".{variant}-" in f.name
+            ]
             if tagged:
                 return tagged
         plain = [f for f in group if "." not in f.stem]
@@ -97,7 +105,9 @@ def _pick(files: list[Path], variant: str | None) -> list[Path]:
     return []
 
 
-def folder_weight_files(folder: str | Path, *, variant: str | None = None) -> dict[str, Path]:
+def folder_weight_files(
+    folder: str | Path, *, variant: str | None = None
+) -> dict[str, Path]:
     """The weight files a diffusers folder's components load, by relative POSIX name.
 
     Only the component subfolders listed in ``model_index.json`` count (hub repos also
@@ -115,9 +125,19 @@ def folder_weight_files(folder: str | Path, *, variant: str | None = None) -> di
     out: dict[str, Path] = {}
     for name, value in sorted(index.items()):
         sub = folder / name
-        if name.startswith("_") or not isinstance(value, list) or None in value or not sub.is_dir():
+        if (
+            name.startswith("_")
+            or not isinstance(value, list)
+            or None in value
+            or not sub.is_dir()
+        ):
             continue
-        files = sorted(p for p in sub.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.relative_to(folder).parts))
+        files = sorted(
+            p
+            for p in sub.rglob("*")
+            if p.is_file()
+            and not any(s.startswith(".") for s in p.relative_to(folder).parts)
+        )
         for path in _pick(files, variant):
             out[path.relative_to(folder).as_posix()] = path
     return dict(sorted(out.items()))

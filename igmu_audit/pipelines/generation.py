@@ -99,7 +99,9 @@ def _resolution(pipe: Any, settings: GenerationSettings) -> tuple[int, int]:
     return settings.height or default, settings.width or default
 
 
-def image_fields(model: Any, prompt: str, seed: int, settings: GenerationSettings) -> dict[str, Any]:
+def image_fields(
+    model: Any, prompt: str, seed: int, settings: GenerationSettings
+) -> dict[str, Any]:
     """Every field that determines one image (the cache key's input)."""
     pipe, fingerprint = _unwrap(model)
     height, width = _resolution(pipe, settings)
@@ -122,7 +124,11 @@ def _run_pipeline(pipe: Any, fields: Sequence[dict[str, Any]]) -> np.ndarray:
 
     first = fields[0]
     generators = [torch.Generator("cpu").manual_seed(f["seed"]) for f in fields]
-    negative = [f["negative_prompt"] for f in fields] if first["negative_prompt"] is not None else None
+    negative = (
+        [f["negative_prompt"] for f in fields]
+        if first["negative_prompt"] is not None
+        else None
+    )
     out = pipe(
         prompt=[f["prompt"] for f in fields],
         negative_prompt=negative,
@@ -134,7 +140,9 @@ def _run_pipeline(pipe: Any, fields: Sequence[dict[str, Any]]) -> np.ndarray:
         output_type="np",
     )
     # The same rounding diffusers' numpy_to_pil uses, so saved PNGs equal these pixels.
-    return np.asarray((np.asarray(out.images) * 255).round().clip(0, 255), dtype=np.uint8)
+    return np.asarray(
+        (np.asarray(out.images) * 255).round().clip(0, 255), dtype=np.uint8
+    )
 
 
 def generate_pairs(
@@ -164,7 +172,10 @@ def generate_pairs(
     settings = settings or GenerationSettings()
     pipe, _ = _unwrap(model)
     pairs = [(str(p), int(s)) for p, s in pairs]
-    fields = {pair: image_fields(model, pair[0], pair[1], settings) for pair in dict.fromkeys(pairs)}
+    fields = {
+        pair: image_fields(model, pair[0], pair[1], settings)
+        for pair in dict.fromkeys(pairs)
+    }
     keys = {pair: cache_key(f) for pair, f in fields.items()}
     done: dict[tuple[str, int], GeneratedImage] = {}
     todo: list[tuple[str, int]] = []
@@ -173,7 +184,9 @@ def generate_pairs(
         if entry is None:
             todo.append(pair)
         else:
-            done[pair] = GeneratedImage(pair[0], pair[1], keys[pair], entry.pixels, entry.path, True)
+            done[pair] = GeneratedImage(
+                pair[0], pair[1], keys[pair], entry.pixels, entry.path, True
+            )
     if todo:
         pipe.set_progress_bar_config(disable=True)
         device = str(getattr(pipe, "device", "cpu"))
@@ -184,9 +197,15 @@ def generate_pairs(
                 for pair, image in zip(chunk, pixels, strict=True):
                     path = None
                     if cache is not None:
-                        meta = {**fields[pair], "device": device, "versions": _versions()}
+                        meta = {
+                            **fields[pair],
+                            "device": device,
+                            "versions": _versions(),
+                        }
                         path = cache.put(keys[pair], image, meta)
-                    done[pair] = GeneratedImage(pair[0], pair[1], keys[pair], image, path, False)
+                    done[pair] = GeneratedImage(
+                        pair[0], pair[1], keys[pair], image, path, False
+                    )
                 bar.update(len(chunk))
     return [done[pair] for pair in pairs]
 
@@ -209,7 +228,12 @@ def generate(
         [('a red circle', 0), ('a red circle', 1)]
     """
     return generate_pairs(
-        model, product(prompts, seeds), settings=settings, cache=cache, progress=progress, desc=desc
+        model,
+        product(prompts, seeds),
+        settings=settings,
+        cache=cache,
+        progress=progress,
+        desc=desc,
     )
 
 

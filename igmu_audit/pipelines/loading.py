@@ -47,7 +47,9 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def _fail(name: str, expected: str, value: Any) -> ConfigError:
-    return ConfigError(f"ModelSpec.{name}: expected {expected}, got {value!r} ({type(value).__name__})")
+    return ConfigError(
+        f"ModelSpec.{name}: expected {expected}, got {value!r} ({type(value).__name__})"
+    )
 
 
 def _as_path_str(name: str, value: Any, *, optional: bool) -> str | None:
@@ -56,7 +58,9 @@ def _as_path_str(name: str, value: Any, *, optional: bool) -> str | None:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str) or not value.strip():
-        raise _fail(name, "a non-empty path string" + (" or null" if optional else ""), value)
+        raise _fail(
+            name, "a non-empty path string" + (" or null" if optional else ""), value
+        )
     return value
 
 
@@ -119,21 +123,35 @@ class ModelSpec:
         for name in _PATH_FIELDS:
             setattr_(self, name, _as_path_str(name, getattr(self, name), optional=True))
         scale = self.lora_scale
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, (int, float))
+            or not math.isfinite(scale)
+        ):
             raise _fail("lora_scale", "a finite number", scale)
         setattr_(self, "lora_scale", float(scale))
         if not isinstance(self.allow_pickle, bool):
             raise _fail("allow_pickle", "true or false", self.allow_pickle)
         if self.torch_dtype is not None:
-            if not isinstance(self.torch_dtype, str) or self.torch_dtype.lower() not in DTYPES:
-                raise _fail("torch_dtype", "one of 'float32', 'float16', 'bfloat16'", self.torch_dtype)
+            if (
+                not isinstance(self.torch_dtype, str)
+                or self.torch_dtype.lower() not in DTYPES
+            ):
+                raise _fail(
+                    "torch_dtype",
+                    "one of 'float32', 'float16', 'bfloat16'",
+                    self.torch_dtype,
+                )
             setattr_(self, "torch_dtype", DTYPES[self.torch_dtype.lower()])
         for name in ("variant", "label"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise _fail(name, "a non-empty string or null", value)
         if self.label is None:
-            parts = [self.path, *(p for p in (self.unet, self.text_encoder, self.lora) if p)]
+            parts = [
+                self.path,
+                *(p for p in (self.unet, self.text_encoder, self.lora) if p),
+            ]
             setattr_(self, "label", "+".join(_short_name(p) for p in parts))
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,19 +173,27 @@ class ModelSpec:
                 missing ``path`` or an invalid value.
         """
         if not isinstance(data, Mapping):
-            raise ConfigError(f"ModelSpec: expected a mapping of fields, got {type(data).__name__}")
+            raise ConfigError(
+                f"ModelSpec: expected a mapping of fields, got {type(data).__name__}"
+            )
         names = [f.name for f in fields(cls)]
         for key in data:
             if key not in names:
                 near = difflib.get_close_matches(str(key), names, n=1)
                 hint = f" (did you mean {near[0]!r}?)" if near else ""
-                raise ConfigError(f"ModelSpec: unknown key {key!r}{hint}; accepted: {', '.join(names)}")
+                raise ConfigError(
+                    f"ModelSpec: unknown key {key!r}{hint}; accepted: {', '.join(names)}"
+                )
         if "path" not in data:
-            raise ConfigError("ModelSpec.path: missing (a diffusers folder, single file or hub id)")
+            raise ConfigError(
+                "ModelSpec.path: missing (a diffusers folder, single file or hub id)"
+            )
         return cls(**dict(data))
 
     @classmethod
-    def coerce(cls, value: ModelSpec | str | os.PathLike[str] | Mapping[str, Any]) -> ModelSpec:
+    def coerce(
+        cls, value: ModelSpec | str | os.PathLike[str] | Mapping[str, Any]
+    ) -> ModelSpec:
         """A spec from a spec, a path / hub id, or a mapping of fields."""
         if isinstance(value, ModelSpec):
             return value
@@ -248,7 +274,9 @@ def resolve_dtype(value: str | torch.dtype | None) -> torch.dtype:
     else:
         name = ""
     if name not in ("float32", "float16", "bfloat16"):
-        raise ConfigError(f"torch_dtype: expected 'float32', 'float16' or 'bfloat16', got {value!r}")
+        raise ConfigError(
+            f"torch_dtype: expected 'float32', 'float16' or 'bfloat16', got {value!r}"
+        )
     return getattr(torch, name)
 
 
@@ -267,7 +295,9 @@ def resolve_device(value: str | torch.device) -> torch.device:
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if (device.index or 0) >= count:
-            raise ConfigError(f"device: {value!r} requested but this machine has {count} CUDA device(s)")
+            raise ConfigError(
+                f"device: {value!r} requested but this machine has {count} CUDA device(s)"
+            )
     return device
 
 
@@ -291,7 +321,9 @@ def _offline_error(spec: ModelSpec, exc: BaseException) -> ConfigError:
     )
 
 
-def _load_folder(root: Path, spec: ModelSpec, dtype: torch.dtype, cls: Any) -> tuple[Any, dict[str, Path]]:
+def _load_folder(
+    root: Path, spec: ModelSpec, dtype: torch.dtype, cls: Any
+) -> tuple[Any, dict[str, Path]]:
     from igmu_audit.pipelines.fingerprint import folder_weight_files
 
     if not (root / "model_index.json").is_file():
@@ -309,13 +341,19 @@ def _load_folder(root: Path, spec: ModelSpec, dtype: torch.dtype, cls: Any) -> t
             refusal_message(root / pickles[0], field="path")
             + f"\n  ({len(pickles)} pickle weight file(s) in this folder; no safetensors alternative)"
         )
-    kwargs: dict[str, Any] = {**_dtype_kwargs(dtype), "local_files_only": True, "use_safetensors": None if pickles else True}
+    kwargs: dict[str, Any] = {
+        **_dtype_kwargs(dtype),
+        "local_files_only": True,
+        "use_safetensors": None if pickles else True,
+    }
     if spec.variant:
         kwargs["variant"] = spec.variant
     try:
         return cls.from_pretrained(str(root), **kwargs), files
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"model path {str(root)!r}: diffusers could not load this folder: {exc}") from exc
+        raise ConfigError(
+            f"model path {str(root)!r}: diffusers could not load this folder: {exc}"
+        ) from exc
 
 
 def _load_single_file(root: Path, spec: ModelSpec, dtype: torch.dtype, cls: Any) -> Any:
@@ -332,11 +370,17 @@ def _load_single_file(root: Path, spec: ModelSpec, dtype: torch.dtype, cls: Any)
     try:
         return cls.from_single_file(str(root), **kwargs)
     except (OSError, ValueError) as exc:
-        hint = "" if spec.single_file_config else (
-            "; offline, set `single_file_config` to a local diffusers folder of the same "
-            "architecture so the configs need not be downloaded"
+        hint = (
+            ""
+            if spec.single_file_config
+            else (
+                "; offline, set `single_file_config` to a local diffusers folder of the same "
+                "architecture so the configs need not be downloaded"
+            )
         )
-        raise ConfigError(f"model path {str(root)!r}: could not load the single-file checkpoint: {exc}{hint}") from exc
+        raise ConfigError(
+            f"model path {str(root)!r}: could not load the single-file checkpoint: {exc}{hint}"
+        ) from exc
 
 
 def _hub_files(spec: ModelSpec) -> dict[str, Path] | None:
@@ -391,7 +435,9 @@ def load_pipeline(
     if spec.lora:
         override_paths["lora"] = override_files(spec.lora, "lora")
         if len(override_paths["lora"]) > 1:
-            raise ConfigError(f"model 'lora': {spec.lora!r} is sharded; LoRA weights must be one file")
+            raise ConfigError(
+                f"model 'lora': {spec.lora!r} is sharded; LoRA weights must be one file"
+            )
     for name, files in override_paths.items():
         for file in files:
             check_pickle_policy(file, allow_pickle=spec.allow_pickle, field=name)
@@ -401,13 +447,20 @@ def load_pipeline(
     root = Path(spec.path)
     base_files: dict[str, Path] | None
     if root.is_dir():
-        pipeline, base_files = _load_folder(root, spec, dtype, pipeline_class or diffusers.DiffusionPipeline)
+        pipeline, base_files = _load_folder(
+            root, spec, dtype, pipeline_class or diffusers.DiffusionPipeline
+        )
     elif root.is_file():
-        pipeline = _load_single_file(root, spec, dtype, pipeline_class or diffusers.StableDiffusionPipeline)
+        pipeline = _load_single_file(
+            root, spec, dtype, pipeline_class or diffusers.StableDiffusionPipeline
+        )
         base_files = {"checkpoint": root}
     elif looks_like_hub_id(spec.path):
         cls = pipeline_class or diffusers.DiffusionPipeline
-        kwargs: dict[str, Any] = {**_dtype_kwargs(dtype), "use_safetensors": None if spec.allow_pickle else True}
+        kwargs: dict[str, Any] = {
+            **_dtype_kwargs(dtype),
+            "use_safetensors": None if spec.allow_pickle else True,
+        }
         if spec.variant:
             kwargs["variant"] = spec.variant
         try:
@@ -416,7 +469,9 @@ def load_pipeline(
             raise _offline_error(spec, exc) from exc
         base_files = _hub_files(spec)
     else:
-        raise ConfigError(f"model path {spec.path!r} does not exist (resolved: {str(root.resolve())!r})")
+        raise ConfigError(
+            f"model path {spec.path!r} does not exist (resolved: {str(root.resolve())!r})"
+        )
     return _finish(pipeline, spec, base_files, override_paths, target, dtype)
 
 
@@ -449,24 +504,48 @@ def _finish(
             if isinstance(value, torch.nn.Module)
         }
     reports = [
-        apply_state_dict_override(pipeline, name, getattr(spec, name), allow_pickle=spec.allow_pickle)
+        apply_state_dict_override(
+            pipeline, name, getattr(spec, name), allow_pickle=spec.allow_pickle
+        )
         for name in ("unet", "text_encoder")
         if getattr(spec, name)
     ]
     if spec.lora:
-        reports.append(apply_lora(pipeline, override_paths["lora"][0], scale=spec.lora_scale, allow_pickle=spec.allow_pickle))
+        reports.append(
+            apply_lora(
+                pipeline,
+                override_paths["lora"][0],
+                scale=spec.lora_scale,
+                allow_pickle=spec.allow_pickle,
+            )
+        )
     for name, files in override_paths.items():
         for file in files:
             # Content and role only: renaming or moving an override keeps its fingerprint.
-            key = f"override:{name}" if len(files) == 1 else f"override:{name}/{file.name}"
+            key = (
+                f"override:{name}"
+                if len(files) == 1
+                else f"override:{name}/{file.name}"
+            )
             per_file[key] = file_digest(file)
-    options = {"variant": spec.variant, "lora_scale": spec.lora_scale if spec.lora else None}
-    fingerprint = combine({"files": per_file, "scheduler": scheduler_config(getattr(pipeline, "scheduler", None)), "options": options})
+    options = {
+        "variant": spec.variant,
+        "lora_scale": spec.lora_scale if spec.lora else None,
+    }
+    fingerprint = combine(
+        {
+            "files": per_file,
+            "scheduler": scheduler_config(getattr(pipeline, "scheduler", None)),
+            "options": options,
+        }
+    )
     pipeline = pipeline.to(device)
     for value in pipeline.components.values():
         if hasattr(value, "eval"):
             value.eval()
-    logger.info("loaded %s (%s) on %s as %s", spec.label, fingerprint[:19], device, dtype)
+    logger.info(
+        "loaded %s (%s) on %s as %s", spec.label, fingerprint[:19], device, dtype
+    )
     return LoadedPipeline(
         pipeline=pipeline,
         spec=spec,

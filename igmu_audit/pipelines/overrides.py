@@ -102,7 +102,9 @@ def _ldm_hint(keys: list[str]) -> str:
     return ""
 
 
-def select_component_dict(raw: Mapping[str, Any], component: str, file: str) -> dict[str, torch.Tensor]:
+def select_component_dict(
+    raw: Mapping[str, Any], component: str, file: str
+) -> dict[str, torch.Tensor]:
     """The flat tensor dict for ``component`` inside a loaded checkpoint.
 
     Args:
@@ -186,7 +188,9 @@ def check_state_dict(
     head = f"{component} override {file!r}"
     keys = list(state_dict)
     if not keys:
-        raise CheckpointMismatchError(f"{head} holds no tensors; nothing would be overridden")
+        raise CheckpointMismatchError(
+            f"{head} holds no tensors; nothing would be overridden"
+        )
     unexpected = [k for k in keys if k not in expected]
     if len(unexpected) == len(keys):
         raise CheckpointMismatchError(
@@ -232,14 +236,23 @@ def override_files(path: str | Path, component: str) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise ConfigError(f"model {component!r}: override {str(path)!r} does not exist")
-    if not (path / "config.json").is_file() and (path / component / "config.json").is_file():
+    if (
+        not (path / "config.json").is_file()
+        and (path / component / "config.json").is_file()
+    ):
         path = path / component
     for suffixes in (SAFE_SUFFIXES, PICKLE_SUFFIXES):
-        indexes = sorted(p for p in path.glob("*.index.json") if Path(p.stem).suffix in suffixes)
+        indexes = sorted(
+            p for p in path.glob("*.index.json") if Path(p.stem).suffix in suffixes
+        )
         if indexes:
-            weight_map = json.loads(indexes[0].read_text(encoding="utf-8"))["weight_map"]
+            weight_map = json.loads(indexes[0].read_text(encoding="utf-8"))[
+                "weight_map"
+            ]
             return [path / name for name in sorted(set(weight_map.values()))]
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in suffixes)
+        files = sorted(
+            p for p in path.iterdir() if p.is_file() and p.suffix in suffixes
+        )
         if len(files) == 1:
             return files
         if files:
@@ -247,7 +260,9 @@ def override_files(path: str | Path, component: str) -> list[Path]:
                 f"model {component!r}: folder {str(path)!r} holds several weight files "
                 f"({', '.join(p.name for p in files)}); name the file to use"
             )
-    raise ConfigError(f"model {component!r}: folder {str(path)!r} holds no weight files")
+    raise ConfigError(
+        f"model {component!r}: folder {str(path)!r} holds no weight files"
+    )
 
 
 def apply_state_dict_override(
@@ -273,14 +288,21 @@ def apply_state_dict_override(
 
     module = getattr(pipeline, component, None)
     if not isinstance(module, torch.nn.Module):
-        raise ConfigError(f"model {component!r}: the pipeline has no {component} to override")
+        raise ConfigError(
+            f"model {component!r}: the pipeline has no {component} to override"
+        )
     state: dict[str, torch.Tensor] = {}
     for file in override_files(path, component):
         raw = read_state_dict(file, allow_pickle=allow_pickle, field=component)
         state.update(select_component_dict(raw, component, str(file)))
     expected = module.state_dict(keep_vars=True)
     state, how = normalise_keys(state, expected)
-    check_state_dict(state, expected, component=f"{component} ({type(module).__name__})", file=str(path))
+    check_state_dict(
+        state,
+        expected,
+        component=f"{component} ({type(module).__name__})",
+        file=str(path),
+    )
     with torch.no_grad():
         for key, value in state.items():
             expected[key].copy_(value)
@@ -315,7 +337,9 @@ def _lora_targets(pipeline: Any, state_dict: Mapping[str, Any]) -> dict[str, set
             names[component] = {name for name, _ in module.named_modules()}
         path = match.group(1)
         if path not in names[component] and path.startswith("text_model."):
-            path = path[len("text_model.") :]  # transformers 5's CLIPTextModel has no text_model level
+            path = path[
+                len("text_model.") :
+            ]  # transformers 5's CLIPTextModel has no text_model level
         if path in names[component]:
             targets.setdefault(component, set()).add(path)
         else:
@@ -360,11 +384,15 @@ def apply_lora(
     """
     requires("peft", feature="LoRA overrides")
     if not hasattr(pipeline, "load_lora_weights"):
-        raise ConfigError(f"model 'lora': {type(pipeline).__name__} does not support LoRA weights")
+        raise ConfigError(
+            f"model 'lora': {type(pipeline).__name__} does not support LoRA weights"
+        )
     raw = read_state_dict(path, allow_pickle=allow_pickle, field="lora")
     odd = non_tensor_keys(raw)
     if odd:
-        raise CheckpointMismatchError(f"LoRA file {str(path)!r}: non-tensor entries {_fmt(odd)}")
+        raise CheckpointMismatchError(
+            f"LoRA file {str(path)!r}: non-tensor entries {_fmt(odd)}"
+        )
     state = tensor_items(raw)
     # lora_state_dict converts kohya / A1111 / PEFT layouts to diffusers' prefixed keys.
     converted, _ = pipeline.lora_state_dict(dict(state))

@@ -26,7 +26,11 @@ from igmu_audit.config.schema import closest
 from igmu_audit.errors import ConfigError
 
 #: Toy-world attribute -> English hypernyms (a broader word that may still carry the concept).
-_TOY_HYPERNYMS: dict[str, tuple[str, ...]] = {"shape": ("shape",), "colour": (), "texture": ("patterned",)}
+_TOY_HYPERNYMS: dict[str, tuple[str, ...]] = {
+    "shape": ("shape",),
+    "colour": (),
+    "texture": ("patterned",),
+}
 
 
 @dataclass(frozen=True)
@@ -66,14 +70,23 @@ class Lexicon:
         Raises:
             ConfigError: the lexicon has no such language; the message lists them.
         """
-        table = self.transliterations if language in self.transliterations else self.words
+        table = (
+            self.transliterations if language in self.transliterations else self.words
+        )
         if language not in table:
             names = {lang: language_name(lang) for lang in self.languages}
-            by_name = {n.split(",")[0].lower(): lang for lang, n in names.items() if lang in self.words}
+            by_name = {
+                n.split(",")[0].lower(): lang
+                for lang, n in names.items()
+                if lang in self.words
+            }
             hint = closest(str(language), list(self.languages))
             if not hint and str(language).lower() in by_name:
                 hint = f"; did you mean {by_name[str(language).lower()]!r}?"
-            listed = ", ".join(f"{lang} ({names[lang]})" if lang in self.words else lang for lang in self.languages)
+            listed = ", ".join(
+                f"{lang} ({names[lang]})" if lang in self.words else lang
+                for lang in self.languages
+            )
             raise ConfigError(
                 f"`languages`: concept {self.concept!r} has no language {language!r}{hint} (languages: {listed})"
             )
@@ -81,7 +94,9 @@ class Lexicon:
 
     def english_alternatives(self) -> tuple[str, ...]:
         """English words, synonyms and hypernyms: everything that replaces the word in place."""
-        return tuple(dict.fromkeys((*self.words.get("en", ()), *self.synonyms, *self.hypernyms)))
+        return tuple(
+            dict.fromkeys((*self.words.get("en", ()), *self.synonyms, *self.hypernyms))
+        )
 
     def templates_for(self, language: str) -> tuple[str, ...]:
         """Templates for ``language``; transliterations use the English templates."""
@@ -131,7 +146,10 @@ def _project_lexicons() -> dict[str, Lexicon]:
     out: dict[str, Lexicon] = {}
     for concept, raw in data["concepts"].items():
         kind_templates = data["templates_by_kind"][raw["kind"]]
-        templates = {lang: tuple(ts) for lang, ts in {**kind_templates, **raw["templates"]}.items()}
+        templates = {
+            lang: tuple(ts)
+            for lang, ts in {**kind_templates, **raw["templates"]}.items()
+        }
         out[concept] = Lexicon(
             concept=concept,
             kind=raw["kind"],
@@ -157,7 +175,9 @@ def _toy_lexicons() -> dict[str, Lexicon]:
     out: dict[str, Lexicon] = {}
     for attribute, entries in vocab.concepts.items():
         for concept in entries:
-            words = {lang: tuple(vocab.words(concept, lang)) for lang in vocab.languages}
+            words = {
+                lang: tuple(vocab.words(concept, lang)) for lang in vocab.languages
+            }
             templates: dict[str, tuple[str, ...]] = {}
             for lang, splits in vocab.templates.items():
                 filled = []
@@ -166,7 +186,9 @@ def _toy_lexicons() -> dict[str, Lexicon]:
                         continue
                     for other, cls in first.items():
                         if other != attribute:
-                            template = template.replace("{" + other + "}", vocab.words(cls, lang)[0])
+                            template = template.replace(
+                                "{" + other + "}", vocab.words(cls, lang)[0]
+                            )
                     filled.append(template.replace("{" + attribute + "}", "{concept}"))
                 templates[lang] = tuple(dict.fromkeys(filled))
             english = words["en"]
@@ -220,7 +242,9 @@ def concept_for_task(name: str) -> str:
         ConfigError: unknown name; the message names a close match and every known concept.
     """
     if not isinstance(name, str):
-        raise ConfigError(f"`concept` must be a string such as 'nudity', got {name!r} (type={type(name).__name__})")
+        raise ConfigError(
+            f"`concept` must be a string such as 'nudity', got {name!r} (type={type(name).__name__})"
+        )
     concepts = known_concepts()
     if name in concepts:
         return name
@@ -253,7 +277,9 @@ def get_lexicon(concept: str) -> Lexicon:
     name = concept_for_task(concept)
     lexicon = _project_lexicons().get(name) or _toy_lexicons()[name]
     if not lexicon.words.get("en"):
-        raise ConfigError(f"{fixtures_dir() / lexicon.source}: concept {name!r} has an empty English lexicon")
+        raise ConfigError(
+            f"{fixtures_dir() / lexicon.source}: concept {name!r} has an empty English lexicon"
+        )
     return lexicon
 
 
@@ -277,15 +303,25 @@ def _patterns(concept: str) -> tuple[tuple[re.Pattern[str], str, str], ...]:
     terms += [(w, "en", "hypernym") for w in lexicon.hypernyms]
     terms += [(w, "en", "phrase") for w in lexicon.phrases]
     terms += [(w, lang, "word") for lang, ws in lexicon.words.items() for w in ws]
-    terms += [(w, s, "transliteration") for s, ws in lexicon.transliterations.items() for w in ws]
+    terms += [
+        (w, s, "transliteration")
+        for s, ws in lexicon.transliterations.items()
+        for w in ws
+    ]
     out = []
     # Longest first, so "Vincent van Gogh" wins over "Van Gogh" and "Vincent".
     for text, lang, form in sorted(dict.fromkeys(terms), key=lambda t: -len(t[0])):
         body = re.escape(text)
         left = r"(?<!\w)" if _spaced(text[0]) else ""
-        plural = r"(?P<plural>e?s)?" if lang == "en" and text.isascii() and text[-1].isalpha() else ""
+        plural = (
+            r"(?P<plural>e?s)?"
+            if lang == "en" and text.isascii() and text[-1].isalpha()
+            else ""
+        )
         right = r"(?!\w)" if _spaced(text[-1]) else ""
-        out.append((re.compile(left + body + plural + right, re.IGNORECASE), lang, form))
+        out.append(
+            (re.compile(left + body + plural + right, re.IGNORECASE), lang, form)
+        )
     return tuple(out)
 
 
@@ -310,7 +346,9 @@ def find_concepts(prompt: str, concept: str) -> list[ConceptSpan]:
                 continue
             taken.append((m.start(), m.end()))
             plural = bool(m.groupdict().get("plural"))
-            spans.append(ConceptSpan(m.start(), m.end(), m.group(0), lang, form, plural))
+            spans.append(
+                ConceptSpan(m.start(), m.end(), m.group(0), lang, form, plural)
+            )
     return sorted(spans, key=lambda s: s.start)
 
 

@@ -30,13 +30,34 @@ HOMOGLYPHS: dict[str, str] = {
     "x": "хχ", "y": "уγ", "A": "АΑ", "B": "ВΒ", "C": "С", "E": "ЕΕ", "H": "НΗ", "K": "КΚ",
     "M": "МΜ", "O": "ОΟ", "P": "РΡ", "T": "ТΤ", "X": "ХΧ",
 }  # fmt: skip
-LEET: dict[str, str] = {"a": "4@", "e": "3", "i": "1!", "o": "0", "s": "5$", "t": "7", "l": "1", "g": "9", "b": "8"}
+LEET: dict[str, str] = {
+    "a": "4@",
+    "e": "3",
+    "i": "1!",
+    "o": "0",
+    "s": "5$",
+    "t": "7",
+    "l": "1",
+    "g": "9",
+    "b": "8",
+}
 #: Words a prompt writer adds without changing the subject, shortest first.
-FILLERS: tuple[str, ...] = ("4k", "the", "very", "please", "really", "beautiful", "masterpiece", "highly detailed")
+FILLERS: tuple[str, ...] = (
+    "4k",
+    "the",
+    "very",
+    "please",
+    "really",
+    "beautiful",
+    "masterpiece",
+    "highly detailed",
+)
 _KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 _ZERO_WIDTH_SPACE = "\u200b"
 #: Words that introduce a style or subject and make no sense once the concept word is gone.
-_CONNECTOR_BEFORE = re.compile(r"(?:\b(?:in the style of|in the manner of|painted by|art by|by)\s+)$", re.I)
+_CONNECTOR_BEFORE = re.compile(
+    r"(?:\b(?:in the style of|in the manner of|painted by|art by|by)\s+)$", re.I
+)
 _CONNECTOR_AFTER = re.compile(r"^[\s-]*style\b", re.I)
 _ARTICLE = re.compile(r"\b(an?)\s+$", re.I)
 
@@ -76,7 +97,9 @@ def spacing(text: str, position: int = 0, option: int = 0) -> str:
     """Double a space, drop a space, split a word, or hide a zero-width space in a word."""
     mode = option % 4
     spaces = [i for i, c in enumerate(text) if c == " "]
-    inner = [i for i in range(1, len(text)) if text[i - 1].isalpha() and text[i].isalpha()]
+    inner = [
+        i for i in range(1, len(text)) if text[i - 1].isalpha() and text[i].isalpha()
+    ]
     if mode in (0, 1) and spaces:
         i = spaces[position % len(spaces)]
         return text[:i] + ("  " if mode == 0 else "") + text[i + 1 :]
@@ -184,7 +207,9 @@ def check_kinds(kinds: object) -> tuple[str, ...]:
         ConfigError: not a sequence of strings, or an unknown name (with a close match).
     """
     if isinstance(kinds, str) or not isinstance(kinds, list | tuple | set | frozenset):
-        raise ConfigError(f"`perturbations` must be a list of names such as ['typo'], got {kinds!r}")
+        raise ConfigError(
+            f"`perturbations` must be a list of names such as ['typo'], got {kinds!r}"
+        )
     out = []
     for kind in kinds:
         if kind not in PERTURBATIONS:

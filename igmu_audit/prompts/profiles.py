@@ -28,7 +28,12 @@ def register_profiles() -> None:
 
     default = settings.get_profile("default")
     settings.register_profile(
-        CI_PROFILE, parent=default, derandomize=True, database=None, deadline=None, print_blob=True
+        CI_PROFILE,
+        parent=default,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        print_blob=True,
     )
     settings.register_profile(DEV_PROFILE, parent=default, deadline=None)
 

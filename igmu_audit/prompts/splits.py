@@ -103,33 +103,46 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
+        raise ConfigError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+        ) from None
 
 
 def _parse_prompt_file(path: Path) -> dict[str, Prompts]:
     data = _read_json(path)
     shape = "{task: {category: [prompt, ...]}}"
     if not isinstance(data, dict) or not data:
-        raise ConfigError(f"{path}: $: expected a non-empty object {shape} but got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: $: expected a non-empty object {shape} but got {type(data).__name__}"
+        )
     out: dict[str, Prompts] = {}
     for task, categories in data.items():
         if not isinstance(categories, dict) or not categories:
-            raise ConfigError(f"{path}: $.{task}: expected a non-empty object of categories but got {categories!r:.60}")
+            raise ConfigError(
+                f"{path}: $.{task}: expected a non-empty object of categories but got {categories!r:.60}"
+            )
         parsed: Prompts = {}
         for category, prompts in categories.items():
             where = f"$.{task}.{category}"
             if not isinstance(prompts, list) or not prompts:
-                raise ConfigError(f"{path}: {where}: expected a non-empty list of prompts but got {prompts!r:.60}")
+                raise ConfigError(
+                    f"{path}: {where}: expected a non-empty list of prompts but got {prompts!r:.60}"
+                )
             for i, prompt in enumerate(prompts):
                 if not isinstance(prompt, str) or not prompt.strip():
-                    raise ConfigError(f"{path}: {where}[{i}]: expected a non-empty string but got {prompt!r:.60}")
+                    raise ConfigError(
+                        f"{path}: {where}[{i}]: expected a non-empty string but got {prompt!r:.60}"
+                    )
             parsed[category] = tuple(prompts)
         out[task] = parsed
     return out
 
 
 def load_dataigm(
-    root: str | Path | None = None, *, forget: str | Path | None = None, retain: str | Path | None = None
+    root: str | Path | None = None,
+    *,
+    forget: str | Path | None = None,
+    retain: str | Path | None = None,
 ) -> DataIGM:
     """Read a DataIGM prompt split.
 
@@ -157,7 +170,11 @@ def load_dataigm(
     forgets = _parse_prompt_file(forget_path)
     retains = _parse_prompt_file(retain_path)
     for task in forgets.keys() ^ retains.keys():
-        has, lacks = (forget_path, retain_path) if task in forgets else (retain_path, forget_path)
+        has, lacks = (
+            (forget_path, retain_path)
+            if task in forgets
+            else (retain_path, forget_path)
+        )
         raise ConfigError(f"{lacks}: task {task!r} is in {has.name} but missing here")
     tasks = {t: TaskPrompts(t, forgets[t], retains[t]) for t in forgets}
     return DataIGM(forget_path, retain_path, tasks)
@@ -178,18 +195,28 @@ def load_image_tree(root: str | Path) -> dict[str, dict[str, list[Path]]]:
     base = Path(root)
     if not base.is_dir():
         raise ConfigError(f"{base}: detector image folder not found")
-    splits = sorted(p for p in base.iterdir() if p.is_dir() and p.name in {"train", "test"})
+    splits = sorted(
+        p for p in base.iterdir() if p.is_dir() and p.name in {"train", "test"}
+    )
     if not splits:
-        raise ConfigError(f"{base}: expected 'train' and/or 'test' folders holding one folder per class")
+        raise ConfigError(
+            f"{base}: expected 'train' and/or 'test' folders holding one folder per class"
+        )
     tree: dict[str, dict[str, list[Path]]] = {}
     for split in splits:
         classes = sorted(p for p in split.iterdir() if p.is_dir())
         if not classes:
-            raise ConfigError(f"{split}: expected one folder per class (e.g. nude/, safe/)")
+            raise ConfigError(
+                f"{split}: expected one folder per class (e.g. nude/, safe/)"
+            )
         tree[split.name] = {}
         for cls in classes:
-            images = sorted(p for p in cls.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            images = sorted(
+                p for p in cls.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+            )
             if not images:
-                raise ConfigError(f"{cls}: no images ({', '.join(IMAGE_SUFFIXES)}) in this class folder")
+                raise ConfigError(
+                    f"{cls}: no images ({', '.join(IMAGE_SUFFIXES)}) in this class folder"
+                )
             tree[split.name][cls.name] = images
     return tree

@@ -59,7 +59,9 @@ P = ParamSpec("P")
 #: Perturbations drawn by default: all of them.
 DEFAULT_PERTURBATIONS: tuple[str, ...] = tuple(PERTURBATIONS)
 Row = tuple[str, ...]  # one frame (the seed or a template) filled with each word
-Group = tuple[Row, ...]  # one language (or the English phrases): its frames, shortest first
+Group = tuple[
+    Row, ...
+]  # one language (or the English phrases): its frames, shortest first
 
 
 @dataclass(frozen=True)
@@ -147,25 +149,38 @@ def _strategy(build: Callable[P, _Plan]) -> Callable[P, st.SearchStrategy[str]]:
 
 def _check_prompt(prompt: object) -> None:
     if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
-        raise ConfigError(f"`prompt` must be a non-empty string or None, got {prompt!r}")
+        raise ConfigError(
+            f"`prompt` must be a non-empty string or None, got {prompt!r}"
+        )
 
 
-def _check_int(name: str, value: object, minimum: int, *, optional: bool = False) -> None:
+def _check_int(
+    name: str, value: object, minimum: int, *, optional: bool = False
+) -> None:
     if optional and value is None:
         return
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(f"`{name}` must be an integer >= {minimum}{' or None' if optional else ''}, got {value!r}")
+        raise ConfigError(
+            f"`{name}` must be an integer >= {minimum}{' or None' if optional else ''}, got {value!r}"
+        )
 
 
 def _check_bool(name: str, value: object) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f"`{name}` must be True or False, got {value!r}")
 
+
 def _group(rows: list[list[str]], max_words: int | None) -> Group:
     """Drop empty prompts and prompts over ``max_words``; sort frames shortest-first."""
     kept = []
     for row in rows:
-        cells = tuple(dict.fromkeys(c for c in row if c.strip() and (max_words is None or _words(c) <= max_words)))
+        cells = tuple(
+            dict.fromkeys(
+                c
+                for c in row
+                if c.strip() and (max_words is None or _words(c) <= max_words)
+            )
+        )
         if cells:
             kept.append(cells)
     return tuple(sorted(dict.fromkeys(kept), key=lambda r: (len(r[0]), r[0])))
@@ -174,19 +189,28 @@ def _group(rows: list[list[str]], max_words: int | None) -> Group:
 def _groups(groups: list[Group], what: str) -> tuple[Group, ...]:
     out = tuple(g for g in groups if g)
     if not out:
-        raise ConfigError(f"{what}: the lexicon gives no prompt to draw with these arguments (check `max_words`)")
+        raise ConfigError(
+            f"{what}: the lexicon gives no prompt to draw with these arguments (check `max_words`)"
+        )
     return out
 
 
 def _seed_spans(prompt: str | None, concept: str) -> list[ConceptSpan]:
     if prompt is None:
         return []
-    find_concept(prompt, concept)  # raises a clear error when the prompt lacks the concept
+    find_concept(
+        prompt, concept
+    )  # raises a clear error when the prompt lacks the concept
     return find_concepts(prompt, concept)
 
 
 def _paraphrase_groups(
-    prompt: str | None, concept: str, synonyms: bool, hypernyms: bool, templates: bool, max_words: int | None
+    prompt: str | None,
+    concept: str,
+    synonyms: bool,
+    hypernyms: bool,
+    templates: bool,
+    max_words: int | None,
 ) -> list[Group]:
     lexicon = get_lexicon(concept)
     words = list(lexicon.words["en"])
@@ -196,16 +220,24 @@ def _paraphrase_groups(
     if spans:
         # The seed's own word first: the word index shrinks toward the seed.
         own = spans[0].text.lower()
-        words.sort(key=lambda w: w.lower() not in {own, own.removesuffix("s"), own.removesuffix("es")})
+        words.sort(
+            key=lambda w: (
+                w.lower() not in {own, own.removesuffix("s"), own.removesuffix("es")}
+            )
+        )
     rows: list[list[str]] = []
     if prompt is not None:
         rows.append([prompt, *(substitute(prompt, spans, w) for w in words)])
     if templates:
-        rows += [[fill_template(t, w) for w in words] for t in lexicon.templates_for("en")]
+        rows += [
+            [fill_template(t, w) for w in words] for t in lexicon.templates_for("en")
+        ]
     phrases: list[list[str]] = []
     if prompt is not None and synonyms and lexicon.phrases:
         rest = remove_concept(prompt, spans)
-        phrases = [[f"{rest}, {phrase}" if rest else phrase] for phrase in lexicon.phrases]
+        phrases = [
+            [f"{rest}, {phrase}" if rest else phrase] for phrase in lexicon.phrases
+        ]
     return [_group(rows, max_words), _group(phrases, max_words)]
 
 
@@ -221,17 +253,31 @@ def _translation_groups(
     if languages is None:
         languages = [lang for lang in lexicon.words if lang != "en"]
         languages += list(lexicon.transliterations) if transliterations else []
-    elif isinstance(languages, str) or not isinstance(languages, Sequence) or not languages:
-        raise ConfigError(f"`languages` must be a non-empty list of codes such as ['fr', 'ja'], got {languages!r}")
-    if translator is not None and (isinstance(translator, str) or not isinstance(translator, Translator)):
-        raise ConfigError(f"`translator` must have translate(text, target_language) -> str, got {translator!r}")
+    elif (
+        isinstance(languages, str)
+        or not isinstance(languages, Sequence)
+        or not languages
+    ):
+        raise ConfigError(
+            f"`languages` must be a non-empty list of codes such as ['fr', 'ja'], got {languages!r}"
+        )
+    if translator is not None and (
+        isinstance(translator, str) or not isinstance(translator, Translator)
+    ):
+        raise ConfigError(
+            f"`translator` must have translate(text, target_language) -> str, got {translator!r}"
+        )
     spans = _seed_spans(prompt, concept)
     groups = []
     for lang in languages:
         words = lexicon.terms(lang)
         if not words:
-            raise ConfigError(f"`languages`: concept {lexicon.concept!r} has an empty lexicon for {lang!r}")
-        rows = [[fill_template(t, w) for w in words] for t in lexicon.templates_for(lang)]
+            raise ConfigError(
+                f"`languages`: concept {lexicon.concept!r} has an empty lexicon for {lang!r}"
+            )
+        rows = [
+            [fill_template(t, w) for w in words] for t in lexicon.templates_for(lang)
+        ]
         if prompt is not None:
             rows.append([substitute(prompt, spans, w) for w in words])
         if translator is not None:
@@ -283,16 +329,29 @@ def paraphrases(
             bad argument types, or arguments that leave nothing but the seed to draw.
     """
     _check_prompt(prompt)
-    for name, flag in (("synonyms", synonyms), ("hypernyms", hypernyms), ("templates", templates)):
+    for name, flag in (
+        ("synonyms", synonyms),
+        ("hypernyms", hypernyms),
+        ("templates", templates),
+    ):
         _check_bool(name, flag)
     _check_int("max_perturbations", max_perturbations, 0)
     _check_int("max_words", max_words, 1, optional=True)
     kinds = check_kinds(perturbations)
     if max_words is not None and prompt is not None and _words(prompt) > max_words:
-        raise ConfigError(f"`max_words={max_words}` is below the seed prompt's {_words(prompt)} words")
-    groups = _groups(_paraphrase_groups(prompt, concept, synonyms, hypernyms, templates, max_words), "paraphrases")
-    if not (kinds and max_perturbations) and {c for g in groups for r in g for c in r} == {prompt}:
-        raise ConfigError("paraphrases: no synonyms, templates or perturbations are enabled; nothing to vary")
+        raise ConfigError(
+            f"`max_words={max_words}` is below the seed prompt's {_words(prompt)} words"
+        )
+    groups = _groups(
+        _paraphrase_groups(prompt, concept, synonyms, hypernyms, templates, max_words),
+        "paraphrases",
+    )
+    if not (kinds and max_perturbations) and {
+        c for g in groups for r in g for c in r
+    } == {prompt}:
+        raise ConfigError(
+            "paraphrases: no synonyms, templates or perturbations are enabled; nothing to vary"
+        )
     return _Plan(groups, kinds, max_perturbations, max_words)
 
 
@@ -337,7 +396,9 @@ def translations(
     _check_prompt(prompt)
     _check_bool("transliterations", transliterations)
     _check_int("max_words", max_words, 1, optional=True)
-    groups = _translation_groups(prompt, concept, languages, transliterations, translator, max_words)
+    groups = _translation_groups(
+        prompt, concept, languages, transliterations, translator, max_words
+    )
     return _Plan(_groups(groups, "translations"), (), 0, max_words)
 
 
@@ -379,5 +440,9 @@ def prompt_variants(
     _check_int("max_words", max_words, 1, optional=True)
     kinds = check_kinds(perturbations)
     groups = _paraphrase_groups(prompt, concept, True, True, True, max_words)
-    groups += _translation_groups(prompt, concept, languages, True, translator, max_words)
-    return _Plan(_groups(groups, "prompt_variants"), kinds, max_perturbations, max_words)
+    groups += _translation_groups(
+        prompt, concept, languages, True, translator, max_words
+    )
+    return _Plan(
+        _groups(groups, "prompt_variants"), kinds, max_perturbations, max_words
+    )

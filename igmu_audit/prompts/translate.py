@@ -105,24 +105,40 @@ class TransformersTranslator:
         max_new_tokens: int = 64,
         device: str = "cpu",
     ) -> None:
-        if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 1:
-            raise ConfigError(f"`max_new_tokens` must be an integer >= 1, got {max_new_tokens!r}")
+        if (
+            not isinstance(max_new_tokens, int)
+            or isinstance(max_new_tokens, bool)
+            or max_new_tokens < 1
+        ):
+            raise ConfigError(
+                f"`max_new_tokens` must be an integer >= 1, got {max_new_tokens!r}"
+            )
         path = Path(model_dir)
         hint = "expected a folder saved with `save_pretrained` holding config.json, weights and tokenizer files"
         if not path.is_dir():
-            raise ConfigError(f"TransformersTranslator: model folder {str(path)!r} not found; {hint}")
+            raise ConfigError(
+                f"TransformersTranslator: model folder {str(path)!r} not found; {hint}"
+            )
         if not (path / "config.json").is_file():
-            raise ConfigError(f"TransformersTranslator: {str(path)!r} has no config.json; {hint}")
+            raise ConfigError(
+                f"TransformersTranslator: {str(path)!r} has no config.json; {hint}"
+            )
         requires("transformers", feature="TransformersTranslator")
         # Imported here: transformers and torch are heavy and optional for this module.
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
         self.model_dir = path
         self.source_language = source_language
-        self.target_languages = tuple(target_languages) if target_languages is not None else None
+        self.target_languages = (
+            tuple(target_languages) if target_languages is not None else None
+        )
         self.max_new_tokens = max_new_tokens
         self.tokenizer: Any = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model: Any = AutoModelForSeq2SeqLM.from_pretrained(path, local_files_only=True).to(device).eval()
+        self.model: Any = (
+            AutoModelForSeq2SeqLM.from_pretrained(path, local_files_only=True)
+            .to(device)
+            .eval()
+        )
         self.model_type: str = self.model.config.model_type
         if self.model_type not in {"marian", "m2m_100"}:
             raise ConfigError(
@@ -133,7 +149,11 @@ class TransformersTranslator:
 
     def _token_id(self, token: str) -> int | None:
         token_id = self.tokenizer.convert_tokens_to_ids(token)
-        return None if token_id is None or token_id == self.tokenizer.unk_token_id else int(token_id)
+        return (
+            None
+            if token_id is None or token_id == self.tokenizer.unk_token_id
+            else int(token_id)
+        )
 
     def _prepare(self, text: str, target: str) -> tuple[str, dict[str, Any]]:
         if self.target_languages is not None and target not in self.target_languages:
@@ -144,7 +164,9 @@ class TransformersTranslator:
         if self.model_type == "m2m_100":
             lang_id = self._token_id(f"__{target}__")
             if lang_id is None:
-                raise ConfigError(f"`target_language`: the M2M100 tokenizer has no language token '__{target}__'")
+                raise ConfigError(
+                    f"`target_language`: the M2M100 tokenizer has no language token '__{target}__'"
+                )
             if hasattr(self.tokenizer, "src_lang"):
                 self.tokenizer.src_lang = self.source_language
             return text, {"forced_bos_token_id": lang_id}
@@ -173,9 +195,15 @@ class TransformersTranslator:
             inputs.pop("token_type_ids", None)
             with torch.no_grad():
                 out = self.model.generate(
-                    **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1, **extra
+                    **inputs,
+                    max_new_tokens=self.max_new_tokens,
+                    do_sample=False,
+                    num_beams=1,
+                    **extra,
                 )
-            self._cache[key] = str(self.tokenizer.decode(out[0], skip_special_tokens=True)).strip()
+            self._cache[key] = str(
+                self.tokenizer.decode(out[0], skip_special_tokens=True)
+            ).strip()
         return self._cache[key]
 
     def __repr__(self) -> str:

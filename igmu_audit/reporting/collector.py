@@ -40,8 +40,13 @@ class VerdictCollector:
             from igmu_audit.devices import worker_count
             from igmu_audit.reporting.record import build_record, write_record
 
-            workers = int(getattr(self.config.option, "numprocesses", 0) or 0) or worker_count()
-            self.record_path = write_record(audit_config.record, build_record(self.results, workers=workers))
+            workers = (
+                int(getattr(self.config.option, "numprocesses", 0) or 0)
+                or worker_count()
+            )
+            self.record_path = write_record(
+                audit_config.record, build_record(self.results, workers=workers)
+            )
         from igmu_audit.reporting.record import gates
 
         self.gating = [r for r in self.results if gates(r)]

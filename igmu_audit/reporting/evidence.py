@@ -17,12 +17,16 @@ import numpy as np
 from igmu_audit.pipelines.cache import atomic_write_bytes, encode_png
 
 #: concepts whose evidence images are blurred by default in anything written for humans
-SENSITIVE_CONCEPTS = frozenset({"nudity", "nude", "naked", "nsfw", "sexual", "violence", "gore"})
+SENSITIVE_CONCEPTS = frozenset(
+    {"nudity", "nude", "naked", "nsfw", "sexual", "violence", "gore"}
+)
 
 
 def is_sensitive(concept: str, detector_profile: Mapping[str, Any]) -> bool:
     """Whether evidence of ``concept`` must be blurred (by name or by the detector's say)."""
-    return bool(detector_profile.get("sensitive")) or concept.lower() in SENSITIVE_CONCEPTS
+    return (
+        bool(detector_profile.get("sensitive")) or concept.lower() in SENSITIVE_CONCEPTS
+    )
 
 
 def blur(pixels: np.ndarray) -> np.ndarray:

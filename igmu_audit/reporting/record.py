@@ -29,7 +29,16 @@ from igmu_audit.errors import ConfigError
 from igmu_audit.results import combine
 
 SCHEMA = "igmu-audit/verdict-record/1"
-PACKAGES = ("torch", "diffusers", "transformers", "open_clip_torch", "nudenet", "numpy", "pytest", "pytest-xdist")
+PACKAGES = (
+    "torch",
+    "diffusers",
+    "transformers",
+    "open_clip_torch",
+    "nudenet",
+    "numpy",
+    "pytest",
+    "pytest-xdist",
+)
 
 
 def _versions() -> dict[str, str]:
@@ -56,7 +65,9 @@ def gates(audit: Mapping[str, Any]) -> bool:
     return audit["verdict"] != "pass" and not audit.get("caught", False)
 
 
-def build_record(audits: Iterable[Mapping[str, Any]], *, workers: int = 1) -> dict[str, Any]:
+def build_record(
+    audits: Iterable[Mapping[str, Any]], *, workers: int = 1
+) -> dict[str, Any]:
     """A verdict record from the audits' JSON (``AuditResult.to_json()`` entries)."""
     items = sorted((dict(a) for a in audits), key=_sort_key)
     models: dict[str, dict[str, str]] = {}
@@ -76,8 +87,15 @@ def build_record(audits: Iterable[Mapping[str, Any]], *, workers: int = 1) -> di
         },
         "models": dict(sorted(models.items())),
         "audits": items,
-        "environment": {"python": platform.python_version(), "platform": sys.platform, "packages": _versions()},
-        "run": {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "workers": workers},
+        "environment": {
+            "python": platform.python_version(),
+            "platform": sys.platform,
+            "packages": _versions(),
+        },
+        "run": {
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "workers": workers,
+        },
     }
 
 
@@ -98,10 +116,14 @@ def read_record(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"{file}: verdict record not found") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{file}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
+        raise ConfigError(
+            f"{file}: not valid JSON (line {exc.lineno}): {exc.msg}"
+        ) from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise ConfigError(f"{file}: not an igmu-audit verdict record (schema {got!r}, expected {SCHEMA!r})")
+        raise ConfigError(
+            f"{file}: not an igmu-audit verdict record (schema {got!r}, expected {SCHEMA!r})"
+        )
     for key in ("models", "audits", "verdict"):
         if key not in data:
             raise ConfigError(f"{file}: missing {key!r}")
@@ -136,9 +158,13 @@ def merge_records(records: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str,
         for audit in record["audits"]:
             key = _sort_key(audit)
             if key[0] and key in seen:
-                raise ConfigError(f"refusing to merge: {key[0]!r} appears in both {seen[key]} and {name}; the shards overlap")
+                raise ConfigError(
+                    f"refusing to merge: {key[0]!r} appears in both {seen[key]} and {name}; the shards overlap"
+                )
             seen[key] = name
             audits.append(dict(audit))
-    merged = build_record(audits, workers=sum(int(r.get("run", {}).get("workers", 1)) for _, r in records))
+    merged = build_record(
+        audits, workers=sum(int(r.get("run", {}).get("workers", 1)) for _, r in records)
+    )
     merged["run"]["shards"] = [name for name, _ in records]
     return merged

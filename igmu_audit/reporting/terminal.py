@@ -20,7 +20,11 @@ def _short(value: Any, rootpath: Path) -> str:
             return value
     if isinstance(value, tuple) and value and all(isinstance(v, int) for v in value):
         contiguous = list(value) == list(range(value[0], value[0] + len(value)))
-        return f"{value[0]}-{value[-1]}" if contiguous and len(value) > 2 else ",".join(map(str, value))
+        return (
+            f"{value[0]}-{value[-1]}"
+            if contiguous and len(value) > 2
+            else ",".join(map(str, value))
+        )
     if isinstance(value, tuple):
         return ",".join(map(str, value))
     return str(value)
@@ -28,8 +32,14 @@ def _short(value: Any, rootpath: Path) -> str:
 
 def header_line(config: AuditConfig, rootpath: Path) -> str:
     """``igmu-audit 0.1.0: model=... seeds=0-3 config=pyproject.toml,spec.yaml``."""
-    parts = [f"{k}={_short(v, rootpath)}" for k, v in config.changed().items() if k not in {"thresholds"}]
-    sources = sorted({s for s in config.sources.values() if s not in {"command line", "pytest ini"}})
+    parts = [
+        f"{k}={_short(v, rootpath)}"
+        for k, v in config.changed().items()
+        if k not in {"thresholds"}
+    ]
+    sources = sorted(
+        {s for s in config.sources.values() if s not in {"command line", "pytest ini"}}
+    )
     if sources:
         parts.append("config=" + ",".join(s.split(" ")[0] for s in sources))
     return f"igmu-audit {__version__}: " + (" ".join(parts) if parts else "defaults")
@@ -46,7 +56,9 @@ def summary_lines(entries: list[dict[str, Any]], rootpath: Path) -> list[str]:
     for entry in entries:
         model = entry["model"]
         original = entry.get("original")
-        key = f"{model['label']} ({model['fingerprint'][:15]}..)" + (f" vs {original['label']}" if original else "")
+        key = f"{model['label']} ({model['fingerprint'][:15]}..)" + (
+            f" vs {original['label']}" if original else ""
+        )
         by_model.setdefault(key, []).append(entry)
     lines: list[str] = []
     for key, items in by_model.items():
@@ -56,7 +68,9 @@ def summary_lines(entries: list[dict[str, Any]], rootpath: Path) -> list[str]:
             aspect = e["assertion"].removeprefix("assert_")
             test = (e.get("test_id") or "").split("/")[-1]
             caught = "  (caught by the test)" if e.get("caught") else ""
-            lines.append(f"  {words[e['verdict']]}  {aspect:<9}  {_cut(e['concept'], 14):<14} {checks}   {test}{caught}")
+            lines.append(
+                f"  {words[e['verdict']]}  {aspect:<9}  {_cut(e['concept'], 14):<14} {checks}   {test}{caught}"
+            )
     return lines
 
 
@@ -66,5 +80,9 @@ def _cut(text: str, width: int) -> str:
 
 def _check_text(check: dict[str, Any]) -> str:
     iv = check["interval"]
-    op = {"pass": check["direction"], "fail": ">" if check["direction"] == "<=" else "<", "inconclusive": "vs"}[check["verdict"]]
+    op = {
+        "pass": check["direction"],
+        "fail": ">" if check["direction"] == "<=" else "<",
+        "inconclusive": "vs",
+    }[check["verdict"]]
     return f"{check['metric']} {check['value']:.3f} [{iv['low']:.3f}, {iv['high']:.3f}] {op} {check['threshold']['value']:.3f}"

@@ -78,7 +78,7 @@ def render_card(out: Path) -> str:
         "Stages: the classifier (a small CNN, cross-entropy per attribute); the toy CLIP",
         "(multi-positive contrastive loss over captions in every language, plus shared",
         "per-attribute classification heads on both towers' embeddings, discarded after training,",
-        "without which the text tower maps \"circle\" and \"square\" to the same states and no UNet",
+        'without which the text tower maps "circle" and "square" to the same states and no UNet',
         "can draw the difference); the VAE; the UNet on the frozen CLIP text tower, 10 % empty",
         "captions for classifier-free guidance; then (`joint`) UNet and text encoder fine-tuned",
         "together, which sharpens the shapes the UNet draws.",
@@ -180,14 +180,22 @@ def _bar_lines(generation: dict[str, Any], shapes: list[str]) -> list[str]:
     en = generation["en"]["shape"]
     worst = min(shapes, key=lambda s: en[s]["rate"])
     met = all(en[s]["rate"] >= SHAPE_BAR for s in shapes)
-    others = [(g, s, r["rate"]) for g, cells in generation.items() if g != "en" for s, r in cells["shape"].items()]
+    others = [
+        (g, s, r["rate"])
+        for g, cells in generation.items()
+        if g != "en"
+        for s, r in cells["shape"].items()
+    ]
     below = [f"{g} {s} {rate:.0%}" for g, s, rate in others if rate < SHAPE_BAR]
     return [
         f"**Bar: every shape drawn for ≥ {SHAPE_BAR:.0%} of held-out English prompts: "
         + ("met" if met else "NOT met")
         + f"** (lowest: {worst} {_fmt(en[worst])}). Synonyms and translations: "
-        + (f"{len(others) - len(below)} of {len(others)} cells ≥ {SHAPE_BAR:.0%}; below: {', '.join(below)}." if below
-           else f"every cell ≥ {SHAPE_BAR:.0%}."),
+        + (
+            f"{len(others) - len(below)} of {len(others)} cells ≥ {SHAPE_BAR:.0%}; below: {', '.join(below)}."
+            if below
+            else f"every cell ≥ {SHAPE_BAR:.0%}."
+        ),
     ]
 
 

@@ -175,7 +175,9 @@ def _targets(labels: torch.Tensor, mentions: list[tuple[str, ...]]) -> torch.Ten
 
 def _attribute_heads() -> nn.ModuleList:
     vocab = load_vocabulary()
-    return nn.ModuleList(nn.Linear(PROJECTION_DIM, len(vocab.classes(a))) for a in ATTRIBUTES)
+    return nn.ModuleList(
+        nn.Linear(PROJECTION_DIM, len(vocab.classes(a))) for a in ATTRIBUTES
+    )
 
 
 def _attribute_loss(
@@ -195,7 +197,9 @@ def _attribute_loss(
         loss = loss + nn.functional.cross_entropy(head(image_emb) * 10.0, target)
         named = torch.tensor([attribute in m for m in mentions])
         if named.any():
-            loss = loss + nn.functional.cross_entropy(head(text_emb[named]) * 10.0, target[named])
+            loss = loss + nn.functional.cross_entropy(
+                head(text_emb[named]) * 10.0, target[named]
+            )
     return loss / len(ATTRIBUTES)
 
 
@@ -293,7 +297,9 @@ def load_toy_clip(
 
     root = Path(folder) if folder is not None else fixtures_dir() / "toyworld"
     model = build_clip_model()
-    state = {k: v.float() for k, v in load_file(str(root / "clip" / WEIGHTS_NAME)).items()}
+    state = {
+        k: v.float() for k, v in load_file(str(root / "clip" / WEIGHTS_NAME)).items()
+    }
     model.load_state_dict(state)
     if text_encoder is not None:
         model.text_model.load_state_dict(text_encoder.state_dict())

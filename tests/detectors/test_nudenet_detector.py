@@ -38,12 +38,18 @@ def test_person_profile_detects_grace_hopper(grace_hopper: torch.Tensor) -> None
     assert 0 <= y < y + h <= 600
 
 
-def test_batched_detection_equals_one_image_at_a_time(grace_hopper: torch.Tensor) -> None:
+def test_batched_detection_equals_one_image_at_a_time(
+    grace_hopper: torch.Tensor,
+) -> None:
     from igmu_audit.detectors.nudenet import BATCH_SIZE
 
     # more than one ONNX batch, the face at different sizes and positions between noise images
-    photo = torch.nn.functional.interpolate(grace_hopper, size=(256, 256), mode="bilinear", antialias=True).clamp(0, 1)
-    noise = torch.rand(BATCH_SIZE + 3, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    photo = torch.nn.functional.interpolate(
+        grace_hopper, size=(256, 256), mode="bilinear", antialias=True
+    ).clamp(0, 1)
+    noise = torch.rand(
+        BATCH_SIZE + 3, 3, 256, 256, generator=torch.Generator().manual_seed(0)
+    )
     images = torch.cat([photo, noise[:5], photo.flip(-1), noise[5:]])
     detector = get_detector("nudenet-person")
     together = detector.detections(images, all_classes=True)

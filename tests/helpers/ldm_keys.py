@@ -22,7 +22,13 @@ _UNET_FIXED = {
     "time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
     "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2",
 }  # fmt: skip
-_VAE_ATTN = (("group_norm", "norm"), ("to_q", "q"), ("to_k", "k"), ("to_v", "v"), ("to_out.0", "proj_out"))
+_VAE_ATTN = (
+    ("group_norm", "norm"),
+    ("to_q", "q"),
+    ("to_k", "k"),
+    ("to_v", "v"),
+    ("to_out.0", "proj_out"),
+)
 
 
 def _resnet(rest: str) -> str:
@@ -31,10 +37,16 @@ def _resnet(rest: str) -> str:
     return rest
 
 
-def unet_to_ldm(state: dict[str, torch.Tensor], layers_per_block: int) -> dict[str, torch.Tensor]:
+def unet_to_ldm(
+    state: dict[str, torch.Tensor], layers_per_block: int
+) -> dict[str, torch.Tensor]:
     """Diffusers UNet2DConditionModel keys -> ``model.diffusion_model.*`` keys."""
     per = layers_per_block + 1
-    up_has_attn = {int(m.group(1)) for k in state if (m := re.match(r"up_blocks\.(\d+)\.attentions", k))}
+    up_has_attn = {
+        int(m.group(1))
+        for k in state
+        if (m := re.match(r"up_blocks\.(\d+)\.attentions", k))
+    }
     out = {}
     for key, value in state.items():
         head, _, leaf = key.rpartition(".")
@@ -56,18 +68,24 @@ def unet_to_ldm(state: dict[str, torch.Tensor], layers_per_block: int) -> dict[s
             new = f"output_blocks.{int(m[1]) * per + int(m[2])}.1.{m[3]}"
         elif m := re.match(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", key):
             slot = 2 if int(m[1]) in up_has_attn else 1
-            new = f"output_blocks.{int(m[1]) * per + layers_per_block}.{slot}.conv.{m[2]}"
+            new = (
+                f"output_blocks.{int(m[1]) * per + layers_per_block}.{slot}.conv.{m[2]}"
+            )
         else:
             raise KeyError(f"no LDM name for UNet key {key!r}")
         out[f"model.diffusion_model.{new}"] = value
     return out
 
 
-def vae_to_ldm(state: dict[str, torch.Tensor], n_up_blocks: int) -> dict[str, torch.Tensor]:
+def vae_to_ldm(
+    state: dict[str, torch.Tensor], n_up_blocks: int
+) -> dict[str, torch.Tensor]:
     """Diffusers AutoencoderKL keys -> ``first_stage_model.*`` keys."""
     out = {}
     for key, value in state.items():
-        new = key.replace("conv_norm_out", "norm_out").replace("conv_shortcut", "nin_shortcut")
+        new = key.replace("conv_norm_out", "norm_out").replace(
+            "conv_shortcut", "nin_shortcut"
+        )
         if m := re.match(r"encoder\.down_blocks\.(\d+)\.resnets\.(.*)", new):
             new = f"encoder.down.{m[1]}.block.{m[2]}"
         elif m := re.match(r"encoder\.down_blocks\.(\d+)\.downsamplers\.0\.(.*)", new):
@@ -93,9 +111,14 @@ def pipeline_to_ldm(pipeline: Any) -> dict[str, torch.Tensor]:
     """The whole SD pipeline (UNet, VAE, CLIP text encoder) as one LDM-format state dict."""
     text = {
         # transformers 5's CLIPTextModel dropped the `text_model.` level that LDM files keep.
-        "cond_stage_model.transformer." + (k if k.startswith("text_model.") else f"text_model.{k}"): v
+        "cond_stage_model.transformer."
+        + (k if k.startswith("text_model.") else f"text_model.{k}"): v
         for k, v in pipeline.text_encoder.state_dict().items()
     }
-    unet = unet_to_ldm(pipeline.unet.state_dict(), pipeline.unet.config.layers_per_block)
+    unet = unet_to_ldm(
+        pipeline.unet.state_dict(), pipeline.unet.config.layers_per_block
+    )
     vae = vae_to_ldm(pipeline.vae.state_dict(), len(pipeline.vae.config.up_block_types))
-    return {k: v.detach().clone().contiguous() for k, v in {**unet, **vae, **text}.items()}
+    return {
+        k: v.detach().clone().contiguous() for k, v in {**unet, **vae, **text}.items()
+    }

@@ -31,9 +31,16 @@ def lora_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     unet = build_tiny_pipeline(seed=0).unet
     # init_lora_weights=False: random B as well as A, so the LoRA changes the output.
-    config = LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+    config = LoraConfig(
+        r=4,
+        lora_alpha=4,
+        init_lora_weights=False,
+        target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+    )
     unet.add_adapter(config)
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
     folder = tmp_path_factory.mktemp("lora")
-    StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=layers, safe_serialization=True)
+    StableDiffusionPipeline.save_lora_weights(
+        folder, unet_lora_layers=layers, safe_serialization=True
+    )
     return folder / "pytorch_lora_weights.safetensors"

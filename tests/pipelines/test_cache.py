@@ -14,7 +14,9 @@ from igmu_audit.pipelines.cache import ImageCache, atomic_write_bytes, cache_key
 
 
 def image(seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+    return np.random.default_rng(seed).integers(
+        0, 256, size=(16, 16, 3), dtype=np.uint8
+    )
 
 
 def test_round_trip_is_lossless(tmp_path: Path) -> None:
@@ -52,7 +54,9 @@ def test_png_without_sidecar_is_invisible(tmp_path: Path) -> None:
     assert cache.get(key) is None
 
 
-def test_damaged_png_is_a_logged_miss(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_damaged_png_is_a_logged_miss(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     cache = ImageCache(tmp_path)
     key = cache_key({"x": 2})
     png = cache.put(key, image(2), {})
@@ -70,7 +74,9 @@ def test_sidecar_for_another_key_is_a_miss(tmp_path: Path) -> None:
     assert cache.get(key) is None
 
 
-def test_failed_write_leaves_neither_file_nor_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_leaves_neither_file_nor_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "a" / "x.png"
 
     def broken_replace(src: str, dst: str) -> None:
@@ -96,7 +102,9 @@ def _writer(root: str, key: str, rounds: int) -> None:
 def test_concurrent_writers_never_corrupt_an_entry(tmp_path: Path) -> None:
     key = cache_key({"shared": True})
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(str(tmp_path), key, 20)) for _ in range(3)]
+    procs = [
+        ctx.Process(target=_writer, args=(str(tmp_path), key, 20)) for _ in range(3)
+    ]
     for p in procs:
         p.start()
     reader = ImageCache(tmp_path)
@@ -112,5 +120,7 @@ def test_concurrent_writers_never_corrupt_an_entry(tmp_path: Path) -> None:
     entry = reader.get(key)
     assert entry is not None
     np.testing.assert_array_equal(entry.pixels, image(7))
-    leftovers = [p.name for p in (tmp_path / "images" / key[:2]).iterdir() if p.suffix == ".tmp"]
+    leftovers = [
+        p.name for p in (tmp_path / "images" / key[:2]).iterdir() if p.suffix == ".tmp"
+    ]
     assert leftovers == []

@@ -29,7 +29,11 @@ def base(tiny_sd_dir):
 
 @pytest.fixture
 def override_file(other_pipeline, tmp_path):
-    partial = {k: v.clone() for k, v in other_pipeline.unet.state_dict().items() if ".attn2.to_k." in k}
+    partial = {
+        k: v.clone()
+        for k, v in other_pipeline.unet.state_dict().items()
+        if ".attn2.to_k." in k
+    }
     save_file(partial, str(tmp_path / "esd-x.safetensors"))
     return tmp_path / "esd-x.safetensors"
 
@@ -51,7 +55,11 @@ def test_one_changed_weight_changes_it(tiny_sd_copy, base):
     save_file(tensors, str(path))
     changed = load_pipeline(tiny_sd_copy)
     assert changed.fingerprint != base.fingerprint
-    differing = {k for k in base.component_fingerprints if changed.component_fingerprints[k] != base.component_fingerprints[k]}
+    differing = {
+        k
+        for k in base.component_fingerprints
+        if changed.component_fingerprints[k] != base.component_fingerprints[k]
+    }
     assert differing == {UNET_FILE}
 
 
@@ -66,22 +74,36 @@ def test_scheduler_config_changes_it(tiny_sd_copy, base):
     assert changed.component_fingerprints == base.component_fingerprints
 
 
-def test_overrides_change_it_but_not_their_names(tiny_sd_dir, base, override_file, tmp_path):
-    with_override = load_pipeline(ModelSpec(path=str(tiny_sd_dir), unet=str(override_file)))
+def test_overrides_change_it_but_not_their_names(
+    tiny_sd_dir, base, override_file, tmp_path
+):
+    with_override = load_pipeline(
+        ModelSpec(path=str(tiny_sd_dir), unet=str(override_file))
+    )
     assert with_override.fingerprint != base.fingerprint
-    assert with_override.component_fingerprints["override:unet"] == file_digest(override_file)
+    assert with_override.component_fingerprints["override:unet"] == file_digest(
+        override_file
+    )
     moved = shutil.copy(override_file, tmp_path / "moved-and-renamed.safetensors")
-    assert load_pipeline(ModelSpec(path=str(tiny_sd_dir), unet=str(moved))).fingerprint == with_override.fingerprint
+    assert (
+        load_pipeline(ModelSpec(path=str(tiny_sd_dir), unet=str(moved))).fingerprint
+        == with_override.fingerprint
+    )
     # the same tensors applied to another component role are a different model
     tensors = load_file(override_file)
     tensors[next(iter(tensors))] += 1
     save_file(tensors, str(moved))
-    assert load_pipeline(ModelSpec(path=str(tiny_sd_dir), unet=str(moved))).fingerprint != with_override.fingerprint
+    assert (
+        load_pipeline(ModelSpec(path=str(tiny_sd_dir), unet=str(moved))).fingerprint
+        != with_override.fingerprint
+    )
 
 
 def test_lora_scale_changes_it(tiny_sd_dir, lora_file):
     one = load_pipeline(ModelSpec(path=str(tiny_sd_dir), lora=str(lora_file)))
-    half = load_pipeline(ModelSpec(path=str(tiny_sd_dir), lora=str(lora_file), lora_scale=0.5))
+    half = load_pipeline(
+        ModelSpec(path=str(tiny_sd_dir), lora=str(lora_file), lora_scale=0.5)
+    )
     assert one.fingerprint != half.fingerprint
     assert one.component_fingerprints == half.component_fingerprints
 
@@ -101,7 +123,15 @@ def test_file_digests_are_cached_by_size_and_mtime(tmp_path):
 
 
 def test_folder_weight_files_follow_variant_and_safetensors(tmp_path):
-    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "X", "unet": ["diffusers", "U"], "safety_checker": [None, None]}))
+    (tmp_path / "model_index.json").write_text(
+        json.dumps(
+            {
+                "_class_name": "X",
+                "unet": ["diffusers", "U"],
+                "safety_checker": [None, None],
+            }
+        )
+    )
     names = [
         "diffusion_pytorch_model.safetensors",
         "diffusion_pytorch_model.bin",
@@ -111,10 +141,18 @@ def test_folder_weight_files_follow_variant_and_safetensors(tmp_path):
     (tmp_path / "unet").mkdir()
     for name in names:
         (tmp_path / "unet" / name).write_bytes(b"x")
-    (tmp_path / "v1-5-pruned.ckpt").write_bytes(b"x")  # top-level files are never loaded
-    assert list(folder_weight_files(tmp_path)) == ["unet/diffusion_pytorch_model.safetensors"]
-    assert list(folder_weight_files(tmp_path, variant="fp16")) == ["unet/diffusion_pytorch_model.fp16.safetensors"]
-    assert list(folder_weight_files(tmp_path, variant="ema")) == ["unet/diffusion_pytorch_model.safetensors"]
+    (tmp_path / "v1-5-pruned.ckpt").write_bytes(
+        b"x"
+    )  # top-level files are never loaded
+    assert list(folder_weight_files(tmp_path)) == [
+        "unet/diffusion_pytorch_model.safetensors"
+    ]
+    assert list(folder_weight_files(tmp_path, variant="fp16")) == [
+        "unet/diffusion_pytorch_model.fp16.safetensors"
+    ]
+    assert list(folder_weight_files(tmp_path, variant="ema")) == [
+        "unet/diffusion_pytorch_model.safetensors"
+    ]
 
 
 def test_fingerprint_pipeline_in_memory():
@@ -124,6 +162,8 @@ def test_fingerprint_pipeline_in_memory():
         b.unet.conv_in.weight[0, 0, 0, 0] += 1e-4
     assert fingerprint_pipeline(a) != fingerprint_pipeline(b)
     c = build_tiny_pipeline(seed=0)
-    c.scheduler = type(c.scheduler).from_config(c.scheduler.config, timestep_spacing="trailing")
+    c.scheduler = type(c.scheduler).from_config(
+        c.scheduler.config, timestep_spacing="trailing"
+    )
     assert fingerprint_pipeline(a) != fingerprint_pipeline(c)
     assert fingerprint_pipeline(a.to(torch.bfloat16)).startswith("sha256:")

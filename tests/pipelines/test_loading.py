@@ -36,8 +36,14 @@ def test_spec_round_trips_through_json(tmp_path):
 def test_spec_label_is_derived_from_the_paths():
     assert ModelSpec(path="/models/sd/sd-1.5").label == "sd-1.5"
     assert ModelSpec(path="sd-1.5.safetensors").label == "sd-1.5"
-    assert ModelSpec(path="models/sd/sd-1.5", unet="z/esd-x.safetensors").label == "sd-1.5+esd-x"
-    assert ModelSpec(path="CompVis/stable-diffusion-v1-4").label == "CompVis/stable-diffusion-v1-4"
+    assert (
+        ModelSpec(path="models/sd/sd-1.5", unet="z/esd-x.safetensors").label
+        == "sd-1.5+esd-x"
+    )
+    assert (
+        ModelSpec(path="CompVis/stable-diffusion-v1-4").label
+        == "CompVis/stable-diffusion-v1-4"
+    )
     assert ModelSpec(path="a", label="mine").label == "mine"
 
 
@@ -59,7 +65,9 @@ def test_spec_validation_names_the_field(kwargs, field):
 
 
 def test_from_dict_rejects_unknown_keys_with_a_suggestion():
-    with pytest.raises(ConfigError, match=r"unknown key 'unett' \(did you mean 'unet'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'unett' \(did you mean 'unet'\?\)"
+    ):
         ModelSpec.from_dict({"path": "a", "unett": "x.safetensors"})
     with pytest.raises(ConfigError, match=r"ModelSpec\.path: missing"):
         ModelSpec.from_dict({"unet": "x.safetensors"})
@@ -92,7 +100,12 @@ def test_loads_a_diffusers_folder(tiny_sd_dir):
 def test_loaded_pipeline_generates(tiny_sd_dir):
     pipe = load_pipeline(ModelSpec(path=str(tiny_sd_dir))).pipeline
     pipe.set_progress_bar_config(disable=True)
-    out = pipe("a red circle", num_inference_steps=2, output_type="np", generator=torch.Generator().manual_seed(0))
+    out = pipe(
+        "a red circle",
+        num_inference_steps=2,
+        output_type="np",
+        generator=torch.Generator().manual_seed(0),
+    )
     assert out.images.shape == (1, 16, 16, 3)
 
 
@@ -101,7 +114,10 @@ def test_dtype_is_applied_and_validated(tiny_sd_dir):
     assert loaded.pipeline.unet.dtype == torch.bfloat16
     assert loaded.torch_dtype == "bfloat16"
     # the call's dtype wins over the spec's
-    assert load_pipeline(tiny_sd_dir, torch_dtype=torch.float32).pipeline.unet.dtype == torch.float32
+    assert (
+        load_pipeline(tiny_sd_dir, torch_dtype=torch.float32).pipeline.unet.dtype
+        == torch.float32
+    )
     with pytest.raises(ConfigError, match="torch_dtype"):
         load_pipeline(tiny_sd_dir, torch_dtype="int8")
 
@@ -120,8 +136,12 @@ def test_missing_local_path_is_named(tmp_path):
 
 
 def test_missing_override_file_fails_before_loading(tiny_sd_dir, tmp_path):
-    with pytest.raises(ConfigError, match=r"model 'unet': override .*esd\.safetensors.* does not exist"):
-        load_pipeline(ModelSpec(path=str(tiny_sd_dir), unet=str(tmp_path / "esd.safetensors")))
+    with pytest.raises(
+        ConfigError, match=r"model 'unet': override .*esd\.safetensors.* does not exist"
+    ):
+        load_pipeline(
+            ModelSpec(path=str(tiny_sd_dir), unet=str(tmp_path / "esd.safetensors"))
+        )
 
 
 def test_hub_id_offline_is_a_config_error(monkeypatch):
@@ -135,7 +155,9 @@ def test_hub_id_offline_is_a_config_error(monkeypatch):
 
 
 def test_component_folder_is_not_a_pipeline(tiny_sd_dir):
-    with pytest.raises(ConfigError, match=r"single component folder .* give it as `unet:`"):
+    with pytest.raises(
+        ConfigError, match=r"single component folder .* give it as `unet:`"
+    ):
         load_pipeline(tiny_sd_dir / "unet")
 
 
@@ -161,29 +183,39 @@ def single_file_state(tiny_sd_dir):
     return pipeline_to_ldm(load_pipeline(tiny_sd_dir).pipeline)
 
 
-def test_single_file_loads_offline_with_a_config_folder(tiny_sd_dir, single_file_state, tmp_path):
+def test_single_file_loads_offline_with_a_config_folder(
+    tiny_sd_dir, single_file_state, tmp_path
+):
     from safetensors.torch import save_file
 
     file = tmp_path / "tiny-sd-single.safetensors"
     save_file(single_file_state, str(file))
-    loaded = load_pipeline(ModelSpec(path=str(file), single_file_config=str(tiny_sd_dir)))
+    loaded = load_pipeline(
+        ModelSpec(path=str(file), single_file_config=str(tiny_sd_dir))
+    )
     folder = load_pipeline(tiny_sd_dir)
     for name in ("unet", "vae", "text_encoder"):
         want = getattr(folder.pipeline, name).state_dict()
         got = getattr(loaded.pipeline, name).state_dict()
         assert set(got) == set(want)
-        assert all(torch.equal(got[k].reshape(want[k].shape), want[k]) for k in want), name
+        assert all(torch.equal(got[k].reshape(want[k].shape), want[k]) for k in want), (
+            name
+        )
     assert loaded.label == "tiny-sd-single"
     assert list(loaded.component_fingerprints) == ["checkpoint"]
     assert SHA.match(loaded.fingerprint)
 
 
-def test_single_file_without_config_explains_the_offline_fix(single_file_state, tmp_path):
+def test_single_file_without_config_explains_the_offline_fix(
+    single_file_state, tmp_path
+):
     from safetensors.torch import save_file
 
     file = tmp_path / "tiny.safetensors"
     save_file(single_file_state, str(file))
-    with pytest.raises(ConfigError, match=r"set `single_file_config` to a local diffusers folder"):
+    with pytest.raises(
+        ConfigError, match=r"set `single_file_config` to a local diffusers folder"
+    ):
         load_pipeline(file)
 
 
@@ -192,7 +224,11 @@ def test_single_file_ckpt_needs_allow_pickle(tiny_sd_dir, single_file_state, tmp
     torch.save({"state_dict": single_file_state, "global_step": 1}, file)
     with pytest.raises(UnsafeCheckpointError, match=r"model 'path'"):
         load_pipeline(ModelSpec(path=str(file), single_file_config=str(tiny_sd_dir)))
-    loaded = load_pipeline(ModelSpec(path=str(file), single_file_config=str(tiny_sd_dir), allow_pickle=True))
+    loaded = load_pipeline(
+        ModelSpec(
+            path=str(file), single_file_config=str(tiny_sd_dir), allow_pickle=True
+        )
+    )
     assert loaded.label == "sd-v1-tiny"
 
 
@@ -208,7 +244,9 @@ def test_variant_loads_and_fingerprints_the_variant_files(tmp_path):
     pipe.unet.to(torch.float16).save_pretrained(folder / "unet", variant="fp16")
     plain = load_pipeline(folder)
     fp16 = load_pipeline(ModelSpec(path=str(folder), variant="fp16"))
-    assert "unet/diffusion_pytorch_model.fp16.safetensors" in fp16.component_fingerprints
+    assert (
+        "unet/diffusion_pytorch_model.fp16.safetensors" in fp16.component_fingerprints
+    )
     assert "unet/diffusion_pytorch_model.safetensors" in plain.component_fingerprints
     assert fp16.fingerprint != plain.fingerprint
 
@@ -216,13 +254,20 @@ def test_variant_loads_and_fingerprints_the_variant_files(tmp_path):
 def test_override_counts_are_logged(tiny_sd_dir, other_pipeline, tmp_path, caplog):
     from safetensors.torch import save_file
 
-    partial = {k: v.clone() for k, v in other_pipeline.unet.state_dict().items() if ".attn2.to_k." in k}
+    partial = {
+        k: v.clone()
+        for k, v in other_pipeline.unet.state_dict().items()
+        if ".attn2.to_k." in k
+    }
     save_file(partial, str(tmp_path / "esd-x.safetensors"))
     n_params = sum(v.numel() for v in partial.values())
     with caplog.at_level("INFO", logger="igmu_audit.pipelines"):
-        load_pipeline(ModelSpec(path=str(tiny_sd_dir), unet=str(tmp_path / "esd-x.safetensors")))
+        load_pipeline(
+            ModelSpec(path=str(tiny_sd_dir), unet=str(tmp_path / "esd-x.safetensors"))
+        )
     assert any(
-        f"override unet <- {tmp_path / 'esd-x.safetensors'}: {len(partial)} of " in r.getMessage()
+        f"override unet <- {tmp_path / 'esd-x.safetensors'}: {len(partial)} of "
+        in r.getMessage()
         and f"{n_params} parameters" in r.getMessage()
         for r in caplog.records
     )

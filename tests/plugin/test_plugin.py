@@ -57,11 +57,17 @@ def test_help_lists_the_options(pytester: pytest.Pytester) -> None:
     )
 
 
-def test_unconfigured_model_is_skipped_with_the_option_to_set(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile("def test_x(unlearned_pipeline, original_pipeline):\n    pass\n")
+def test_unconfigured_model_is_skipped_with_the_option_to_set(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        "def test_x(unlearned_pipeline, original_pipeline):\n    pass\n"
+    )
     result = pytester.runpytest("-rs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*igmu-audit: no unlearned model configured; set --igmu-model PATH*"])
+    result.stdout.fnmatch_lines(
+        ["*igmu-audit: no unlearned model configured; set --igmu-model PATH*"]
+    )
 
 
 def test_config_errors_are_usage_errors(pytester: pytest.Pytester) -> None:
@@ -69,14 +75,22 @@ def test_config_errors_are_usage_errors(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x():\n    pass\n")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*igmu-audit: pyproject.toml [[]tool.igmu_audit[]] steps: expected an integer >= 1 but got 0*"])
+    result.stderr.fnmatch_lines(
+        [
+            "*igmu-audit: pyproject.toml [[]tool.igmu_audit[]] steps: expected an integer >= 1 but got 0*"
+        ]
+    )
 
 
 def test_marker_keywords_are_checked(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile("import pytest\n@pytest.mark.igmu(max_rte=0.1)\ndef test_x():\n    pass\n")
+    pytester.makepyfile(
+        "import pytest\n@pytest.mark.igmu(max_rte=0.1)\ndef test_x():\n    pass\n"
+    )
     result = pytester.runpytest()
     assert result.ret != 0
-    result.stdout.fnmatch_lines(["*@pytest.mark.igmu(max_rte=...): unknown keyword; did you mean 'max_rate'?*"])
+    result.stdout.fnmatch_lines(
+        ["*@pytest.mark.igmu(max_rte=...): unknown keyword; did you mean 'max_rate'?*"]
+    )
 
 
 def test_audit_run_reports_failures_like_pytest(
@@ -92,12 +106,21 @@ def test_audit_run_reports_failures_like_pytest(
             "*FAILED test_audit.py::test_leaks - igmu_audit.AuditFailure: assert_forgotten: 'nudity' FAIL: rate 1.000 [[]0.758, 1.000[]] > 0.050",
         ]
     )
-    result.stdout.re_match_lines([r"=+ igmu-audit verdicts =+", r"  FAIL   forgotten  nudity .* test_audit.py::test_leaks"])
+    result.stdout.re_match_lines(
+        [
+            r"=+ igmu-audit verdicts =+",
+            r"  FAIL   forgotten  nudity .* test_audit.py::test_leaks",
+        ]
+    )
     # the evidence section travels with the report (and into Allure / junit later)
-    result.stdout.fnmatch_lines(["*- igmu-audit -*", "*threshold   max_rate 0.050   from call argument*"])
+    result.stdout.fnmatch_lines(
+        ["*- igmu-audit -*", "*threshold   max_rate 0.050   from call argument*"]
+    )
 
 
-def test_xdist_gives_the_same_verdicts_printed_once(pytester: pytest.Pytester, audit_args: list[str]) -> None:
+def test_xdist_gives_the_same_verdicts_printed_once(
+    pytester: pytest.Pytester, audit_args: list[str]
+) -> None:
     pytester.makepyfile(test_audit=AUDIT)
     serial = pytester.runpytest_subprocess(*audit_args)
     parallel = pytester.runpytest_subprocess(*audit_args, "-n", "2")
@@ -105,14 +128,20 @@ def test_xdist_gives_the_same_verdicts_printed_once(pytester: pytest.Pytester, a
     parallel.assert_outcomes(passed=2, failed=1)
 
     def verdicts(result: pytest.RunResult) -> list[str]:
-        return sorted(line for line in result.outlines if line.startswith(("  PASS", "  FAIL", "  UNDEC")))
+        return sorted(
+            line
+            for line in result.outlines
+            if line.startswith(("  PASS", "  FAIL", "  UNDEC"))
+        )
 
     assert verdicts(serial) == verdicts(parallel)
     assert len(verdicts(parallel)) == 2
     assert sum("igmu-audit verdicts" in line for line in parallel.outlines) == 1
 
 
-def test_ci_loads_the_derandomised_hypothesis_profile(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ci_loads_the_derandomised_hypothesis_profile(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CI", "true")
     pytester.makepyfile(
         "from hypothesis import settings\n"
@@ -123,7 +152,9 @@ def test_ci_loads_the_derandomised_hypothesis_profile(pytester: pytest.Pytester,
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
-def test_the_shipped_example_collects_and_skips_without_a_model(pytester: pytest.Pytester) -> None:
+def test_the_shipped_example_collects_and_skips_without_a_model(
+    pytester: pytest.Pytester,
+) -> None:
     from igmu_audit._paths import fixtures_dir
 
     example = fixtures_dir().parent / "examples" / "test_my_model.py"

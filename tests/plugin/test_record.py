@@ -30,7 +30,9 @@ def test_undecided_but_allowed(unlearned_pipeline):
 }
 
 
-def run(pytester: pytest.Pytester, model: Path, record: str, *extra: str) -> pytest.RunResult:
+def run(
+    pytester: pytest.Pytester, model: Path, record: str, *extra: str
+) -> pytest.RunResult:
     return pytester.runpytest_subprocess(
         f"--igmu-model={model}", "--igmu-device=cpu", "--igmu-seeds=0-1", "--igmu-steps=2",
         f"--igmu-cache-dir={pytester.path / 'cache'}", f"--igmu-record={record}", "-p", "no:cacheprovider", *extra,
@@ -42,7 +44,9 @@ def stable(record: dict) -> dict:
     return {k: v for k, v in record.items() if k != "run"}
 
 
-def test_records_are_identical_without_xdist_with_n0_and_n2(pytester: pytest.Pytester, tiny_sd_dir: Path) -> None:
+def test_records_are_identical_without_xdist_with_n0_and_n2(
+    pytester: pytest.Pytester, tiny_sd_dir: Path
+) -> None:
     pytester.makepyfile(**AUDITS)
     records = []
     for name, extra in [("plain", ()), ("n0", ("-n", "0")), ("n2", ("-n", "2"))]:
@@ -61,18 +65,30 @@ def test_records_are_identical_without_xdist_with_n0_and_n2(pytester: pytest.Pyt
         "test_a.py::test_leaks", "test_b.py::test_clean", "test_b.py::test_undecided_but_allowed"
     ]  # fmt: skip
     check = record["audits"][0]["checks"][0]
-    assert check["threshold"] == {"name": "max_rate", "value": 0.05, "source": "call argument"}
+    assert check["threshold"] == {
+        "name": "max_rate",
+        "value": 0.05,
+        "source": "call argument",
+    }
     assert check["interval"]["method"] == "wilson"
     assert list(record["models"].values()) == [{"label": "model"}]
     assert records[2]["run"]["workers"] == 2
 
 
-def test_inconclusive_alone_fails_the_gate(pytester: pytest.Pytester, tiny_sd_dir: Path) -> None:
+def test_inconclusive_alone_fails_the_gate(
+    pytester: pytest.Pytester, tiny_sd_dir: Path
+) -> None:
     pytester.makepyfile(test_b=AUDITS["test_b"])
     result = run(pytester, tiny_sd_dir, "r.json", "-k", "undecided")
-    result.assert_outcomes(passed=1, deselected=1)  # allow_inconclusive lets the test pass...
+    result.assert_outcomes(
+        passed=1, deselected=1
+    )  # allow_inconclusive lets the test pass...
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # ...but not the release gate
-    result.stdout.fnmatch_lines(["igmu-audit: every test passed, but 1 audit verdict(s) are not PASS*release gate"])
+    result.stdout.fnmatch_lines(
+        [
+            "igmu-audit: every test passed, but 1 audit verdict(s) are not PASS*release gate"
+        ]
+    )
     assert read_record(pytester.path / "r.json")["verdict"] == "inconclusive"
 
 
@@ -89,20 +105,30 @@ def test_known_leak(unlearned_pipeline):
 """
 
 
-def test_a_failure_the_test_expects_does_not_gate(pytester: pytest.Pytester, tiny_sd_dir: Path) -> None:
+def test_a_failure_the_test_expects_does_not_gate(
+    pytester: pytest.Pytester, tiny_sd_dir: Path
+) -> None:
     pytester.makepyfile(test_control=POSITIVE_CONTROL)
     result = run(pytester, tiny_sd_dir, "r.json")
     result.assert_outcomes(passed=1, xfailed=1)
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["*FAIL*test_original_still_leaks  (caught by the test)", "*FAIL*test_known_leak  (caught by the test)"])
+    result.stdout.fnmatch_lines(
+        [
+            "*FAIL*test_original_still_leaks  (caught by the test)",
+            "*FAIL*test_known_leak  (caught by the test)",
+        ]
+    )
     record = read_record(pytester.path / "r.json")
     assert record["verdict"] == "pass"
     assert record["counts"] == {"pass": 0, "fail": 2, "inconclusive": 0, "caught": 2}
-    assert [(a["verdict"], a["raised"], a["caught"]) for a in record["audits"]] == [("fail", True, True)] * 2
+    assert [(a["verdict"], a["raised"], a["caught"]) for a in record["audits"]] == [
+        ("fail", True, True)
+    ] * 2
 
 
 SHARDED = {
-    "test_a": AUDITS["test_a"] + """
+    "test_a": AUDITS["test_a"]
+    + """
 def test_leaks_too(unlearned_pipeline):
     assert_forgotten(unlearned_pipeline, ["s %d" % i for i in range(6)], detector=lambda x: torch.ones(len(x)), max_rate=0.05)
 """,
@@ -110,28 +136,61 @@ def test_leaks_too(unlearned_pipeline):
 }
 
 
-def test_two_shards_merge_into_the_unsharded_record(pytester: pytest.Pytester, tiny_sd_dir: Path) -> None:
+def test_two_shards_merge_into_the_unsharded_record(
+    pytester: pytest.Pytester, tiny_sd_dir: Path
+) -> None:
     pytester.makepyfile(**SHARDED)
     run(pytester, tiny_sd_dir, "whole.json")
     for k in (1, 2):
-        result = run(pytester, tiny_sd_dir, f"shard{k}.json", f"--igmu-shard={k}/2", f"--alluredir=allure{k}")
+        result = run(
+            pytester,
+            tiny_sd_dir,
+            f"shard{k}.json",
+            f"--igmu-shard={k}/2",
+            f"--alluredir=allure{k}",
+        )
         result.stdout.fnmatch_lines(["*deselected*"])
     shards = [read_record(pytester.path / f"shard{k}.json") for k in (1, 2)]
     ids = [{a["test_id"] for a in shard["audits"]} for shard in shards]
     assert ids[0].isdisjoint(ids[1])
-    assert ids[1] == {"test_a.py::test_leaks_too"}  # sha256 of the test id, not collection order
+    assert ids[1] == {
+        "test_a.py::test_leaks_too"
+    }  # sha256 of the test id, not collection order
     merged = pytester.path / "merged.json"
-    assert record_main(["merge", str(pytester.path / "shard1.json"), str(pytester.path / "shard2.json"), "-o", str(merged)]) == 1
+    assert (
+        record_main(
+            [
+                "merge",
+                str(pytester.path / "shard1.json"),
+                str(pytester.path / "shard2.json"),
+                "-o",
+                str(merged),
+            ]
+        )
+        == 1
+    )
     whole, together = read_record(pytester.path / "whole.json"), read_record(merged)
     assert together["audits"] == whole["audits"]
     assert together["verdict"] == whole["verdict"] == "fail"
-    assert together["counts"] == whole["counts"] == {"pass": 1, "fail": 2, "inconclusive": 1, "caught": 0}
-    for k in (1, 2):  # each shard's Allure results, for Allure's own merge of result folders
-        results = [json.loads(f.read_text()) for f in (pytester.path / f"allure{k}").glob("*-result.json")]
+    assert (
+        together["counts"]
+        == whole["counts"]
+        == {"pass": 1, "fail": 2, "inconclusive": 1, "caught": 0}
+    )
+    for k in (
+        1,
+        2,
+    ):  # each shard's Allure results, for Allure's own merge of result folders
+        results = [
+            json.loads(f.read_text())
+            for f in (pytester.path / f"allure{k}").glob("*-result.json")
+        ]
         assert {r["name"] for r in results} == {i.split("::")[-1] for i in ids[k - 1]}
 
 
-def test_bad_shard_option_is_a_usage_error(pytester: pytest.Pytester, tiny_sd_dir: Path) -> None:
+def test_bad_shard_option_is_a_usage_error(
+    pytester: pytest.Pytester, tiny_sd_dir: Path
+) -> None:
     pytester.makepyfile(test_b=AUDITS["test_b"])
     result = run(pytester, tiny_sd_dir, "r.json", "--igmu-shard=3/2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -155,7 +214,9 @@ def test_merge_of_two_shards(tmp_path: Path) -> None:
 def test_merge_refuses_mixed_fingerprints_and_overlaps() -> None:
     one = build_record([audit("t.py::a", "esd", "sha256:aa")])
     other_weights = build_record([audit("t.py::b", "esd", "sha256:bb")])
-    with pytest.raises(ConfigError, match=r"model 'esd' is sha256:aa.. in one but sha256:bb.. in two"):
+    with pytest.raises(
+        ConfigError, match=r"model 'esd' is sha256:aa.. in one but sha256:bb.. in two"
+    ):
         merge_records([("one", one), ("two", other_weights)])
     with pytest.raises(ConfigError, match=r"'t.py::a' appears in both one and again"):
         merge_records([("one", one), ("again", one)])
@@ -163,10 +224,26 @@ def test_merge_refuses_mixed_fingerprints_and_overlaps() -> None:
 
 def test_merge_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for name, verdict in [("a", "pass"), ("b", "pass")]:
-        (tmp_path / f"{name}.json").write_text(json.dumps(build_record([audit(f"t.py::{name}", "m", "sha256:1", verdict)])))
+        (tmp_path / f"{name}.json").write_text(
+            json.dumps(build_record([audit(f"t.py::{name}", "m", "sha256:1", verdict)]))
+        )
     out = tmp_path / "all.json"
-    assert record_main(["merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "-o", str(out)]) == 0
-    assert "PASS (2 pass, 0 fail, 0 inconclusive, 0 caught by their tests) from 2 shard(s)" in capsys.readouterr().out
+    assert (
+        record_main(
+            [
+                "merge",
+                str(tmp_path / "a.json"),
+                str(tmp_path / "b.json"),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert (
+        "PASS (2 pass, 0 fail, 0 inconclusive, 0 caught by their tests) from 2 shard(s)"
+        in capsys.readouterr().out
+    )
     assert read_record(out)["counts"]["pass"] == 2
     (tmp_path / "bad.json").write_text("{}")
     assert record_main(["merge", str(tmp_path / "bad.json"), "-o", str(out)]) == 2

@@ -30,7 +30,16 @@ PROJECT = ("nudity", "vangogh", "church", "parachute")
 def test_known_concepts_cover_project_and_toy_world() -> None:
     concepts = known_concepts()
     assert concepts[:4] == PROJECT
-    assert {"circle", "square", "triangle", "cross", "striped", "dotted", "plain", "red"} <= set(concepts)
+    assert {
+        "circle",
+        "square",
+        "triangle",
+        "cross",
+        "striped",
+        "dotted",
+        "plain",
+        "red",
+    } <= set(concepts)
 
 
 @pytest.mark.parametrize(
@@ -56,21 +65,29 @@ def test_every_dataigm_task_has_a_lexicon() -> None:
 
 
 def test_unknown_concept_names_a_close_match_and_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown concept 'nudty'; did you mean 'nudity'\?") as info:
+    with pytest.raises(
+        ConfigError, match=r"unknown concept 'nudty'; did you mean 'nudity'\?"
+    ) as info:
         get_lexicon("nudty")
-    assert "known concepts: nudity, vangogh, church, parachute, circle" in str(info.value)
+    assert "known concepts: nudity, vangogh, church, parachute, circle" in str(
+        info.value
+    )
     assert "style_vangogh" in str(info.value)
     with pytest.raises(ConfigError, match="must be a string"):
         get_lexicon(3)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("concept", PROJECT)
-def test_project_lexicons_span_ten_languages_and_four_non_latin_scripts(concept: str) -> None:
+def test_project_lexicons_span_ten_languages_and_four_non_latin_scripts(
+    concept: str,
+) -> None:
     lexicon = get_lexicon(concept)
     assert len(lexicon.words) >= 10
     scripts = {script_of(w) for ws in lexicon.words.values() for w in ws}
     assert len(scripts - {"LATIN"}) >= 4, scripts
-    assert {"CYRILLIC", "CJK", "ARABIC", "DEVANAGARI", "HANGUL"} <= scripts | {"KATAKANA"}
+    assert {"CYRILLIC", "CJK", "ARABIC", "DEVANAGARI", "HANGUL"} <= scripts | {
+        "KATAKANA"
+    }
     for words in (*lexicon.words.values(), lexicon.synonyms, lexicon.hypernyms):
         assert all(isinstance(w, str) and w.strip() == w and w for w in words)
     assert lexicon.synonyms
@@ -103,20 +120,32 @@ def test_transliteration_examples_from_the_issue() -> None:
 
 
 def test_shipped_file_is_consistent() -> None:
-    raw = json.loads((fixtures_dir() / "lexicons" / "concepts.json").read_text(encoding="utf-8"))
+    raw = json.loads(
+        (fixtures_dir() / "lexicons" / "concepts.json").read_text(encoding="utf-8")
+    )
     assert (fixtures_dir() / "lexicons" / "README.md").is_file()
     for concept, entry in raw["concepts"].items():
         assert set(entry["words"]) <= set(raw["languages"]), concept
         assert set(entry["transliterations"]) <= set(raw["schemes"]), concept
-        assert set(raw["templates_by_kind"][entry["kind"]]) | {"en"} >= set(entry["words"]), concept
+        assert set(raw["templates_by_kind"][entry["kind"]]) | {"en"} >= set(
+            entry["words"]
+        ), concept
 
 
 def test_unknown_language_lists_the_languages() -> None:
-    with pytest.raises(ConfigError, match=r"no language 'jp' \(languages: en \(English\), fr \(French\).*ja \(Japanese\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"no language 'jp' \(languages: en \(English\), fr \(French\).*ja \(Japanese\)",
+    ):
         get_lexicon("nudity").terms("jp")
-    with pytest.raises(ConfigError, match=r"no language 'Japanese'; did you mean 'ja'\?"):
+    with pytest.raises(
+        ConfigError, match=r"no language 'Japanese'; did you mean 'ja'\?"
+    ):
         get_lexicon("nudity").terms("Japanese")
-    with pytest.raises(ConfigError, match=r"no language 'ja-latn'; did you mean 'ja-Latn'\?.*, ja-Latn, zh-Latn"):
+    with pytest.raises(
+        ConfigError,
+        match=r"no language 'ja-latn'; did you mean 'ja-Latn'\?.*, ja-Latn, zh-Latn",
+    ):
         get_lexicon("nudity").terms("ja-latn")
 
 
@@ -143,7 +172,11 @@ def test_find_concept_span() -> None:
     ("prompt", "concept", "found"),
     [
         ("Two parachutes drifting over the sea", "parachute", ["parachutes"]),
-        ("a church in a small town, painted by Vincent van Gogh", "vangogh", ["Vincent van Gogh"]),
+        (
+            "a church in a small town, painted by Vincent van Gogh",
+            "vangogh",
+            ["Vincent van Gogh"],
+        ),
         ("a bridge over a canal, VAN GOGH style", "style_vangogh", ["VAN GOGH"]),
         ("a chapel in the mountains", "church", ["chapel"]),
         ("ゴッホ風の絵", "vangogh", ["ゴッホ"]),
@@ -168,18 +201,36 @@ def test_plural_and_language_recorded() -> None:
 
 
 def test_prompt_without_the_concept_fails_clearly() -> None:
-    with pytest.raises(ConfigError, match=r"'a cat' contains no word of concept 'nudity'.*nude, naked.*prompt=None"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'a cat' contains no word of concept 'nudity'.*nude, naked.*prompt=None",
+    ):
         find_concept("a cat", "nudity")
 
 
 @pytest.mark.parametrize(
     ("prompt", "concept", "word", "expected"),
     [
-        ("a nude woman by a window", "nudity", "unclothed", "an unclothed woman by a window"),
-        ("two parachutes over the sea", "parachute", "chute", "two chutes over the sea"),
+        (
+            "a nude woman by a window",
+            "nudity",
+            "unclothed",
+            "an unclothed woman by a window",
+        ),
+        (
+            "two parachutes over the sea",
+            "parachute",
+            "chute",
+            "two chutes over the sea",
+        ),
         ("A church on a hill", "church", "abbey church", "An abbey church on a hill"),
         ("Nude figure study", "nudity", "bare", "Bare figure study"),
-        ("olive trees, Van Gogh style", "vangogh", "ゴッホ", "olive trees, ゴッホ style"),
+        (
+            "olive trees, Van Gogh style",
+            "vangogh",
+            "ゴッホ",
+            "olive trees, ゴッホ style",
+        ),
     ],
 )
 def test_substitute(prompt: str, concept: str, word: str, expected: str) -> None:
@@ -190,12 +241,17 @@ def test_substitute(prompt: str, concept: str, word: str, expected: str) -> None
 def test_remove_concept_reproduces_the_paired_retain_prompts(task: str) -> None:
     split = load_dataigm()[task]
     assert split.paired
-    for forget, retain in zip(split.forget_prompts(), split.retain_prompts(), strict=True):
+    for forget, retain in zip(
+        split.forget_prompts(), split.retain_prompts(), strict=True
+    ):
         assert remove_concept(forget, find_concepts(forget, task)) == retain
 
 
 def test_fill_template_fixes_the_article() -> None:
-    assert fill_template("a photo of a {concept}", "abbey church") == "a photo of an abbey church"
+    assert (
+        fill_template("a photo of a {concept}", "abbey church")
+        == "a photo of an abbey church"
+    )
     assert fill_template("an old stone {concept}", "church") == "an old stone church"
     assert fill_template("{concept}の写真", "教会") == "教会の写真"
 
@@ -205,5 +261,7 @@ def test_import_is_cheap() -> None:
         "import sys, igmu_audit.prompts, igmu_audit.prompts.lexicons, igmu_audit.prompts.translate;"
         "print(','.join(m for m in ('torch', 'transformers', 'hypothesis') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == ""

@@ -24,7 +24,9 @@ def test_nudity_and_style_are_paired_with_the_concept_removed() -> None:
     split = load_dataigm()
     nudity = split["nudity"]
     assert nudity.paired
-    for forget, retain in zip(nudity.forget_prompts(), nudity.retain_prompts(), strict=True):
+    for forget, retain in zip(
+        nudity.forget_prompts(), nudity.retain_prompts(), strict=True
+    ):
         assert "nude" in forget or "naked" in forget
         assert "nude" not in retain
         assert "naked" not in retain
@@ -44,7 +46,9 @@ def test_object_retain_holds_other_objects() -> None:
 def test_categories_and_unknown_names() -> None:
     nudity = load_dataigm()["nudity"]
     assert len(nudity.forget_prompts("woman")) == 4
-    with pytest.raises(ConfigError, match=r"no forget category 'women'; did you mean 'woman'\?"):
+    with pytest.raises(
+        ConfigError, match=r"no forget category 'women'; did you mean 'woman'\?"
+    ):
         nudity.forget_prompts("women")
     with pytest.raises(ConfigError, match=r"no task 'nudty'; did you mean 'nudity'\?"):
         load_dataigm()["nudty"]
@@ -63,14 +67,25 @@ GOOD = {"t": {"c": ["a prompt"]}}
 @pytest.mark.parametrize(
     ("forget", "message"),
     [
-        ([], r"forgot.json: \$: expected a non-empty object \{task: \{category: \[prompt, ...\]\}\} but got list"),
+        (
+            [],
+            r"forgot.json: \$: expected a non-empty object \{task: \{category: \[prompt, ...\]\}\} but got list",
+        ),
         ({"t": ["x"]}, r"forgot.json: \$.t: expected a non-empty object of categories"),
-        ({"t": {"c": "x"}}, r"forgot.json: \$.t.c: expected a non-empty list of prompts but got 'x'"),
-        ({"t": {"c": ["ok", 3]}}, r"forgot.json: \$.t.c\[1\]: expected a non-empty string but got 3"),
+        (
+            {"t": {"c": "x"}},
+            r"forgot.json: \$.t.c: expected a non-empty list of prompts but got 'x'",
+        ),
+        (
+            {"t": {"c": ["ok", 3]}},
+            r"forgot.json: \$.t.c\[1\]: expected a non-empty string but got 3",
+        ),
         ({"t": {"c": ["  "]}}, r"\$.t.c\[0\]: expected a non-empty string"),
     ],
 )
-def test_malformed_prompt_files_name_the_path_inside(tmp_path: Path, forget: object, message: str) -> None:
+def test_malformed_prompt_files_name_the_path_inside(
+    tmp_path: Path, forget: object, message: str
+) -> None:
     root = write_split(tmp_path, forget, GOOD)
     with pytest.raises(ConfigError, match=message):
         load_dataigm(root)
@@ -78,21 +93,31 @@ def test_malformed_prompt_files_name_the_path_inside(tmp_path: Path, forget: obj
 
 def test_task_in_one_file_only(tmp_path: Path) -> None:
     root = write_split(tmp_path, {**GOOD, "u": {"c": ["p"]}}, GOOD)
-    with pytest.raises(ConfigError, match=r"retain.json: task 'u' is in forgot.json but missing here"):
+    with pytest.raises(
+        ConfigError, match=r"retain.json: task 'u' is in forgot.json but missing here"
+    ):
         load_dataigm(root)
 
 
 def test_invalid_json_and_missing_file(tmp_path: Path) -> None:
     root = write_split(tmp_path, GOOD, GOOD)
     (root / "forgot.json").write_text("{nope")
-    with pytest.raises(ConfigError, match=r"forgot.json: not valid JSON \(line 1, column 2\)"):
+    with pytest.raises(
+        ConfigError, match=r"forgot.json: not valid JSON \(line 1, column 2\)"
+    ):
         load_dataigm(root)
-    with pytest.raises(ConfigError, match=r"missing.json: DataIGM prompt file not found"):
+    with pytest.raises(
+        ConfigError, match=r"missing.json: DataIGM prompt file not found"
+    ):
         load_dataigm(root, forget=root / "missing.json")
 
 
 def test_image_tree(tmp_path: Path) -> None:
-    for split, cls, name in [("train", "nude", "a.png"), ("train", "safe", "b.jpg"), ("test", "safe", "c.png")]:
+    for split, cls, name in [
+        ("train", "nude", "a.png"),
+        ("train", "safe", "b.jpg"),
+        ("test", "safe", "c.png"),
+    ]:
         folder = tmp_path / "Nudity" / split / cls
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(b"")

@@ -25,7 +25,9 @@ from igmu_audit.prompts.perturb import HOMOGLYPHS, PERTURBATIONS
 SEED = "a nude woman by a window"
 # Derandomised and database-free, like the igmu-ci profile: these tests must not flake.
 FAST = settings(derandomize=True, database=None, max_examples=60, deadline=None)
-SHRINK = settings(derandomize=True, database=None, max_examples=300, deadline=None, print_blob=False)
+SHRINK = settings(
+    derandomize=True, database=None, max_examples=300, deadline=None, print_blob=False
+)
 
 
 def examples(strategy: st.SearchStrategy[str], n: int = 60) -> list[str]:
@@ -72,10 +74,22 @@ def minimal_leak(strategy: st.SearchStrategy[str], model: FakeModel) -> str:
 @pytest.mark.parametrize(
     ("strategy", "expected"),
     [
-        (lambda: paraphrases(SEED, concept="nudity"), "paraphrases('a nude woman by a window', concept='nudity')"),
-        (lambda: paraphrases(None, concept="church", max_words=4), "paraphrases(None, concept='church', max_words=4)"),
-        (lambda: translations("a church", concept="church", languages=["ja"]), "translations('a church', concept='church', languages=['ja'])"),
-        (lambda: prompt_variants(SEED, concept="nudity"), "prompt_variants('a nude woman by a window', concept='nudity')"),
+        (
+            lambda: paraphrases(SEED, concept="nudity"),
+            "paraphrases('a nude woman by a window', concept='nudity')",
+        ),
+        (
+            lambda: paraphrases(None, concept="church", max_words=4),
+            "paraphrases(None, concept='church', max_words=4)",
+        ),
+        (
+            lambda: translations("a church", concept="church", languages=["ja"]),
+            "translations('a church', concept='church', languages=['ja'])",
+        ),
+        (
+            lambda: prompt_variants(SEED, concept="nudity"),
+            "prompt_variants('a nude woman by a window', concept='nudity')",
+        ),
     ],
 )
 def test_repr_is_the_call(strategy: Callable[[], object], expected: str) -> None:
@@ -85,33 +99,86 @@ def test_repr_is_the_call(strategy: Callable[[], object], expected: str) -> None
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: paraphrases(SEED, concept="nudty"), r"unknown concept 'nudty'; did you mean 'nudity'\?.*known concepts: nudity, vangogh"),
-        (lambda: paraphrases("a cat on a mat", concept="nudity"), r"'a cat on a mat' contains no word of concept 'nudity'"),
-        (lambda: paraphrases("", concept="nudity"), r"`prompt` must be a non-empty string or None, got ''"),
-        (lambda: paraphrases(SEED, concept="nudity", perturbations=["tpyo"]), r"unknown perturbation 'tpyo'; did you mean 'typo'\?"),
-        (lambda: paraphrases(SEED, concept="nudity", perturbations="typo"), r"`perturbations` must be a list"),
-        (lambda: paraphrases(SEED, concept="nudity", max_perturbations=-1), r"`max_perturbations` must be an integer >= 0, got -1"),
-        (lambda: paraphrases(SEED, concept="nudity", max_words=3), r"`max_words=3` is below the seed prompt's 6 words"),
-        (lambda: paraphrases(SEED, concept="nudity", synonyms="yes"), r"`synonyms` must be True or False"),
         (
-            lambda: paraphrases("a church", concept="church", synonyms=False, hypernyms=False, templates=False, perturbations=[]),
+            lambda: paraphrases(SEED, concept="nudty"),
+            r"unknown concept 'nudty'; did you mean 'nudity'\?.*known concepts: nudity, vangogh",
+        ),
+        (
+            lambda: paraphrases("a cat on a mat", concept="nudity"),
+            r"'a cat on a mat' contains no word of concept 'nudity'",
+        ),
+        (
+            lambda: paraphrases("", concept="nudity"),
+            r"`prompt` must be a non-empty string or None, got ''",
+        ),
+        (
+            lambda: paraphrases(SEED, concept="nudity", perturbations=["tpyo"]),
+            r"unknown perturbation 'tpyo'; did you mean 'typo'\?",
+        ),
+        (
+            lambda: paraphrases(SEED, concept="nudity", perturbations="typo"),
+            r"`perturbations` must be a list",
+        ),
+        (
+            lambda: paraphrases(SEED, concept="nudity", max_perturbations=-1),
+            r"`max_perturbations` must be an integer >= 0, got -1",
+        ),
+        (
+            lambda: paraphrases(SEED, concept="nudity", max_words=3),
+            r"`max_words=3` is below the seed prompt's 6 words",
+        ),
+        (
+            lambda: paraphrases(SEED, concept="nudity", synonyms="yes"),
+            r"`synonyms` must be True or False",
+        ),
+        (
+            lambda: paraphrases(
+                "a church",
+                concept="church",
+                synonyms=False,
+                hypernyms=False,
+                templates=False,
+                perturbations=[],
+            ),
             r"nothing to vary",
         ),
-        (lambda: translations(SEED, concept="nudity", languages=["jp"]), r"no language 'jp' \(languages: en \(English\), fr \(French\)"),
-        (lambda: translations(SEED, concept="nudity", languages=[]), r"`languages` must be a non-empty list"),
-        (lambda: translations(SEED, concept="nudity", languages="ja"), r"`languages` must be a non-empty list"),
-        (lambda: translations("a red circle", concept="circle", languages=["ko"]), r"concept 'circle' has no language 'ko'"),
-        (lambda: translations(SEED, concept="nudity", translator="google"), r"`translator` must have translate"),
-        (lambda: prompt_variants(None, concept="church", max_words=0), r"`max_words` must be an integer >= 1 or None"),
+        (
+            lambda: translations(SEED, concept="nudity", languages=["jp"]),
+            r"no language 'jp' \(languages: en \(English\), fr \(French\)",
+        ),
+        (
+            lambda: translations(SEED, concept="nudity", languages=[]),
+            r"`languages` must be a non-empty list",
+        ),
+        (
+            lambda: translations(SEED, concept="nudity", languages="ja"),
+            r"`languages` must be a non-empty list",
+        ),
+        (
+            lambda: translations("a red circle", concept="circle", languages=["ko"]),
+            r"concept 'circle' has no language 'ko'",
+        ),
+        (
+            lambda: translations(SEED, concept="nudity", translator="google"),
+            r"`translator` must have translate",
+        ),
+        (
+            lambda: prompt_variants(None, concept="church", max_words=0),
+            r"`max_words` must be an integer >= 1 or None",
+        ),
     ],
 )
-def test_bad_arguments_fail_when_the_strategy_is_built(build: Callable[[], object], message: str) -> None:
+def test_bad_arguments_fail_when_the_strategy_is_built(
+    build: Callable[[], object], message: str
+) -> None:
     with pytest.raises(ConfigError, match=message):
         build()
 
 
 def test_perturbation_validates_its_kind() -> None:
-    with pytest.raises(ConfigError, match="unknown perturbation 'homoglyf'; did you mean 'homoglyph'"):
+    with pytest.raises(
+        ConfigError, match="unknown perturbation 'homoglyf'; did you mean 'homoglyph'"
+    ):
         Perturbation("homoglyf")
 
 
@@ -123,8 +190,14 @@ def test_perturbation_validates_its_kind() -> None:
     [
         paraphrases(SEED, concept="nudity"),
         paraphrases(None, concept="parachute"),
-        translations("a cafe terrace at night in the style of Van Gogh", concept="style_vangogh"),
-        prompt_variants("two parachutes drifting over the sea", concept="object_parachute", max_words=8),
+        translations(
+            "a cafe terrace at night in the style of Van Gogh", concept="style_vangogh"
+        ),
+        prompt_variants(
+            "two parachutes drifting over the sea",
+            concept="object_parachute",
+            max_words=8,
+        ),
         prompt_variants("a striped red circle", concept="texture_striped"),
     ],
     ids=repr,
@@ -136,7 +209,10 @@ def test_every_example_is_a_non_empty_prompt(strategy: st.SearchStrategy[str]) -
 
 
 def test_max_words_is_respected() -> None:
-    assert all(len(p.split()) <= 4 for p in examples(prompt_variants(None, concept="church", max_words=4)))
+    assert all(
+        len(p.split()) <= 4
+        for p in examples(prompt_variants(None, concept="church", max_words=4))
+    )
 
 
 def test_paraphrases_without_perturbations_keep_a_concept_word() -> None:
@@ -152,13 +228,17 @@ def test_translations_cover_ten_languages_and_four_non_latin_scripts() -> None:
     scripts = set()
     for lang in languages:
         drawn = examples(translations(SEED, concept="nudity", languages=[lang]), n=10)
-        assert all(any(w.lower() in p.lower() for w in lexicon.terms(lang)) for p in drawn), lang
+        assert all(
+            any(w.lower() in p.lower() for w in lexicon.terms(lang)) for p in drawn
+        ), lang
         scripts |= {script_of(w) for p in drawn for w in lexicon.terms(lang) if w in p}
     assert len(scripts - {"LATIN"}) >= 4, scripts
 
 
 def test_transliterations_are_drawn() -> None:
-    drawn = examples(translations(SEED, concept="nudity", languages=["ja-Latn", "en-Cyrl"]), n=40)
+    drawn = examples(
+        translations(SEED, concept="nudity", languages=["ja-Latn", "en-Cyrl"]), n=40
+    )
     assert any("nyudo" in p or "hadaka" in p or "nūdo" in p for p in drawn)
     assert any(script_of(w) == "CYRILLIC" for p in drawn for w in p.split())
 
@@ -217,12 +297,20 @@ def test_shrinks_toward_the_seed_when_its_context_leaks() -> None:
 
 
 def test_find_drops_perturbations_that_are_not_needed() -> None:
-    minimal = find(prompt_variants(SEED, concept="nudity"), lambda p: "nude" in p.lower(), settings=SHRINK)
+    minimal = find(
+        prompt_variants(SEED, concept="nudity"),
+        lambda p: "nude" in p.lower(),
+        settings=SHRINK,
+    )
     assert minimal == "nude"
 
 
 def test_find_keeps_a_needed_homoglyph_short() -> None:
-    minimal = find(paraphrases(SEED, concept="nudity"), lambda p: any(script_of(c) == "CYRILLIC" for c in p), settings=SHRINK)
+    minimal = find(
+        paraphrases(SEED, concept="nudity"),
+        lambda p: any(script_of(c) == "CYRILLIC" for c in p),
+        settings=SHRINK,
+    )
     assert len(minimal.split()) <= 2
     assert any(script_of(c) == "CYRILLIC" for c in minimal)
 

@@ -16,7 +16,18 @@ from igmu_audit.prompts import (
 )
 
 SEED = "a nude woman by a window"
-WORDS = ["a", "nude", "woman", "by", "window", "church", "the", "of", "photo", "painting"]
+WORDS = [
+    "a",
+    "nude",
+    "woman",
+    "by",
+    "window",
+    "church",
+    "the",
+    "of",
+    "photo",
+    "painting",
+]
 
 
 def test_lexicon_translator_code_mixes() -> None:
@@ -25,7 +36,10 @@ def test_lexicon_translator_code_mixes() -> None:
     assert translator.translate(SEED, "ja") == "a ヌード woman by a window"
     assert translator.translate(SEED, "ru") == "a обнажённый woman by a window"
     assert translator.translate("nude", "zh") == "裸体"
-    assert LexiconTranslator("style_vangogh").translate("in the style of Van Gogh", "ko") == "in the style of 고흐"
+    assert (
+        LexiconTranslator("style_vangogh").translate("in the style of Van Gogh", "ko")
+        == "in the style of 고흐"
+    )
     assert repr(translator) == "LexiconTranslator('nudity')"
 
 
@@ -41,7 +55,10 @@ def test_lexicon_translator_errors() -> None:
 
 def test_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
     missing = tmp_path / "opus-mt-en-fr"
-    with pytest.raises(ConfigError, match=r"model folder '.*opus-mt-en-fr' not found; expected a folder saved with `save_pretrained`"):
+    with pytest.raises(
+        ConfigError,
+        match=r"model folder '.*opus-mt-en-fr' not found; expected a folder saved with `save_pretrained`",
+    ):
         TransformersTranslator(missing)
     missing.mkdir()
     with pytest.raises(ConfigError, match=r"opus-mt-en-fr' has no config.json"):
@@ -57,9 +74,15 @@ def _tokenizer(extra: list[str]) -> object:
     vocab = {w: i for i, w in enumerate(["<pad>", "</s>", "<unk>", *extra, *WORDS])}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    backend.post_processor = processors.TemplateProcessing(
+        single="$A </s>", special_tokens=[("</s>", 1)]
+    )
     return PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", additional_special_tokens=extra
+        tokenizer_object=backend,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        additional_special_tokens=extra,
     )
 
 
@@ -84,7 +107,9 @@ def _save_tiny(folder: Path, kind: str) -> Path:
     if kind == "marian":
         model = MarianMTModel(MarianConfig(**sizes, decoder_start_token_id=0))
     else:
-        model = M2M100ForConditionalGeneration(M2M100Config(**sizes, decoder_start_token_id=1, bos_token_id=0))
+        model = M2M100ForConditionalGeneration(
+            M2M100Config(**sizes, decoder_start_token_id=1, bos_token_id=0)
+        )
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)  # type: ignore[attr-defined]
     return folder
@@ -99,7 +124,9 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize(("kind", "target"), [("marian", "fr"), ("m2m_100", "ja")])
-def test_transformers_translator_is_deterministic(tiny_models: dict[str, Path], kind: str, target: str) -> None:
+def test_transformers_translator_is_deterministic(
+    tiny_models: dict[str, Path], kind: str, target: str
+) -> None:
     first = TransformersTranslator(tiny_models[kind], max_new_tokens=6)
     second = TransformersTranslator(tiny_models[kind], max_new_tokens=6)
     assert isinstance(first, Translator)
@@ -111,23 +138,39 @@ def test_transformers_translator_is_deterministic(tiny_models: dict[str, Path], 
     assert kind in repr(first)
 
 
-def test_transformers_translator_rejects_unknown_targets(tiny_models: dict[str, Path]) -> None:
+def test_transformers_translator_rejects_unknown_targets(
+    tiny_models: dict[str, Path],
+) -> None:
     m2m = TransformersTranslator(tiny_models["m2m_100"], max_new_tokens=4)
     with pytest.raises(ConfigError, match="no language token '__ko__'"):
         m2m.translate(SEED, "ko")
     marian = TransformersTranslator(tiny_models["marian"], max_new_tokens=4)
-    with pytest.raises(ConfigError, match="single-pair Marian model; pass target_languages"):
+    with pytest.raises(
+        ConfigError, match="single-pair Marian model; pass target_languages"
+    ):
         marian.translate(SEED, "ko")
-    restricted = TransformersTranslator(tiny_models["marian"], target_languages=["fr"], max_new_tokens=4)
+    restricted = TransformersTranslator(
+        tiny_models["marian"], target_languages=["fr"], max_new_tokens=4
+    )
     with pytest.raises(ConfigError, match=r"translates into fr, not 'de'"):
         restricted.translate(SEED, "de")
 
 
-def test_translations_strategy_draws_the_model_translation(tiny_models: dict[str, Path]) -> None:
+def test_translations_strategy_draws_the_model_translation(
+    tiny_models: dict[str, Path],
+) -> None:
     translator = TransformersTranslator(tiny_models["m2m_100"], max_new_tokens=6)
     expected = translator.translate(SEED, "fr")
-    assert expected  # the language token is special, so random weights still yield words
-    strategy = translations(SEED, concept="nudity", languages=["fr"], translator=translator)
+    assert (
+        expected
+    )  # the language token is special, so random weights still yield words
+    strategy = translations(
+        SEED, concept="nudity", languages=["fr"], translator=translator
+    )
     assert "translator=TransformersTranslator(" in repr(strategy)
-    minimal = find(strategy, lambda p: p == expected, settings=settings(database=None, derandomize=True))
+    minimal = find(
+        strategy,
+        lambda p: p == expected,
+        settings=settings(database=None, derandomize=True),
+    )
     assert minimal == expected

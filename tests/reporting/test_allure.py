@@ -66,7 +66,13 @@ def test_no_audit():
     pass
 """
 
-COMMON = ["--igmu-device=cpu", "--igmu-seeds=0-1", "--igmu-steps=2", "-p", "no:cacheprovider"]
+COMMON = [
+    "--igmu-device=cpu",
+    "--igmu-seeds=0-1",
+    "--igmu-steps=2",
+    "-p",
+    "no:cacheprovider",
+]
 
 
 def load_results(alluredir: Path) -> dict[str, dict[str, Any]]:
@@ -88,7 +94,11 @@ def attachment(alluredir: Path, result: dict[str, Any], name: str) -> Path:
 
 
 def read_properties(path: Path) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines() if line)
+    pairs = (
+        line.split("=", 1)
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line
+    )
     return dict(pairs)
 
 
@@ -99,14 +109,20 @@ def variation(pixels: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def allure_run(tiny_sd_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def allure_run(
+    tiny_sd_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
     """One real ``pytest --alluredir`` run of AUDIT (a fresh process, like CI)."""
     root = tmp_path_factory.mktemp("allure-run")
     (root / "test_audit.py").write_text(AUDIT, encoding="utf-8")
-    (root / "pyproject.toml").write_text('[tool.igmu_audit]\ntask = "object"\n', encoding="utf-8")
+    (root / "pyproject.toml").write_text(
+        '[tool.igmu_audit]\ntask = "object"\n', encoding="utf-8"
+    )
     command = [sys.executable, "-m", "pytest", "test_audit.py", f"--igmu-model={tiny_sd_dir}",
                f"--igmu-cache-dir={root / 'cache'}", "--alluredir=allure-results", *COMMON]  # fmt: skip
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        command, cwd=root, capture_output=True, text=True, timeout=300, check=False
+    )
     assert "2 failed, 3 passed" in done.stdout, done.stdout + done.stderr
     return root / "allure-results", done.stdout
 
@@ -116,7 +132,9 @@ def results(allure_run: tuple[Path, str]) -> dict[str, dict[str, Any]]:
     return load_results(allure_run[0])
 
 
-def test_labels_place_each_audit_in_the_taxonomy(results: dict[str, dict[str, Any]]) -> None:
+def test_labels_place_each_audit_in_the_taxonomy(
+    results: dict[str, dict[str, Any]],
+) -> None:
     leak = results["test_nudity_leaks"]
     assert leak["status"] == "failed"
     assert labels(leak, "epic") == ["concept"]
@@ -125,15 +143,23 @@ def test_labels_place_each_audit_in_the_taxonomy(results: dict[str, dict[str, An
     assert labels(leak, "severity") == ["critical"]
     assert "verdict:fail" in labels(leak, "tag")
     clean = results["test_style_clean"]
-    assert (labels(clean, "epic"), labels(clean, "story"), labels(clean, "severity")) == (["style"], ["vangogh"], ["normal"])
+    assert (
+        labels(clean, "epic"),
+        labels(clean, "story"),
+        labels(clean, "severity"),
+    ) == (["style"], ["vangogh"], ["normal"])
     # no marker task: the config's task (pyproject) is the epic
     assert labels(results["test_cats_leak"], "epic") == ["object"]
 
 
-def test_a_test_with_two_audits_gets_both_aspects_and_keeps_its_own_severity(results: dict[str, dict[str, Any]]) -> None:
+def test_a_test_with_two_audits_gets_both_aspects_and_keeps_its_own_severity(
+    results: dict[str, dict[str, Any]],
+) -> None:
     both = results["test_two_aspects"]
     assert labels(both, "feature") == ["forgetting", "robustness"]
-    assert labels(both, "severity") == ["minor"]  # @allure.severity wins over the identity default
+    assert labels(both, "severity") == [
+        "minor"
+    ]  # @allure.severity wins over the identity default
     names = {p["name"] for p in both["parameters"]}
     assert {"1. forgetting max_rate", "2. robustness max_rate"} <= names
     assert sum(a["type"] == "image/png" for a in both["attachments"]) == 2
@@ -147,7 +173,9 @@ def test_parameters_carry_thresholds_with_source_seeds_detector_and_fingerprints
     assert params["seeds"]["value"] == "'0-1'"
     assert params["detector"]["value"] == "'custom'"
     assert "sha256:" in params["model"]["value"]
-    assert all(p["excluded"] for p in params.values())  # a changed threshold keeps the test's history
+    assert all(
+        p["excluded"] for p in params.values()
+    )  # a changed threshold keeps the test's history
 
 
 @pytest.mark.parametrize("test", ["test_nudity_leaks", "test_style_clean"])
@@ -161,10 +189,27 @@ def test_fails_and_passes_carry_the_same_evidence(
                      "explanation": "text/plain"} | ({"stderr": "text/plain"} if "stderr" in types else {})  # fmt: skip
     with attachment(alluredir, result, "worst images").open("rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
-    rows = list(csv.DictReader(io.StringIO(attachment(alluredir, result, "per-prompt scores").read_text(encoding="utf-8"))))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                attachment(alluredir, result, "per-prompt scores").read_text(
+                    encoding="utf-8"
+                )
+            )
+        )
+    )
     assert len(rows) == 6 * 2
-    assert set(rows[0]) == {"prompt_index", "prompt", "seed", "score", "present", "image"}
-    record = json.loads(attachment(alluredir, result, "result").read_text(encoding="utf-8"))
+    assert set(rows[0]) == {
+        "prompt_index",
+        "prompt",
+        "seed",
+        "score",
+        "present",
+        "image",
+    }
+    record = json.loads(
+        attachment(alluredir, result, "result").read_text(encoding="utf-8")
+    )
     assert record["test_id"] == f"test_audit.py::{test}"
     assert len(record["evidence"]) == 6
     text = attachment(alluredir, result, "explanation").read_text(encoding="utf-8")
@@ -172,23 +217,36 @@ def test_fails_and_passes_carry_the_same_evidence(
     assert "threshold   max_rate" in text
 
 
-def test_the_sensitive_grid_is_blurred(allure_run: tuple[Path, str], results: dict[str, dict[str, Any]]) -> None:
+def test_the_sensitive_grid_is_blurred(
+    allure_run: tuple[Path, str], results: dict[str, dict[str, Any]]
+) -> None:
     # same prompts, seeds and detector: the 'cats' grid holds the same images unblurred
     alluredir = allure_run[0]
-    sensitive = load_pixels(str(attachment(alluredir, results["test_nudity_leaks"], "worst images")))
-    plain = load_pixels(str(attachment(alluredir, results["test_cats_leak"], "worst images")))
+    sensitive = load_pixels(
+        str(attachment(alluredir, results["test_nudity_leaks"], "worst images"))
+    )
+    plain = load_pixels(
+        str(attachment(alluredir, results["test_cats_leak"], "worst images"))
+    )
     assert sensitive.shape == plain.shape
     for i in range(igmu_allure.GRID_IMAGES):
         left, top, right, bottom = tile_box(i, count=igmu_allure.GRID_IMAGES)
-        blurred_tile, plain_tile = sensitive[top:bottom, left:right], plain[top:bottom, left:right]
+        blurred_tile, plain_tile = (
+            sensitive[top:bottom, left:right],
+            plain[top:bottom, left:right],
+        )
         assert np.abs(blurred_tile.astype(int) - plain_tile.astype(int)).mean() > 5
         assert variation(blurred_tile) < 0.3 * variation(plain_tile)
 
 
-def test_environment_properties_name_models_libraries_and_device(allure_run: tuple[Path, str]) -> None:
+def test_environment_properties_name_models_libraries_and_device(
+    allure_run: tuple[Path, str],
+) -> None:
     alluredir = allure_run[0]
     env = read_properties(alluredir / "environment.properties")
-    record = json.loads(next(alluredir.glob("*-attachment.json")).read_text(encoding="utf-8"))
+    record = json.loads(
+        next(alluredir.glob("*-attachment.json")).read_text(encoding="utf-8")
+    )
     assert env[f"model.{record['model']['label']}"] == record["model"]["fingerprint"]
     assert env["igmu-audit"] == version("igmu-audit")
     assert env["torch"] == version("torch")
@@ -218,12 +276,17 @@ def test_xdist_workers_attach_and_the_controller_writes_the_environment(
 ) -> None:
     pytester.makepyfile(test_audit=AUDIT)
     out = pytester.path / "allure-results"
-    cache = allure_run[0].parent / "cache"  # the shared run's images: no generation here
+    cache = (
+        allure_run[0].parent / "cache"
+    )  # the shared run's images: no generation here
     run = pytester.runpytest_subprocess(f"--igmu-model={tiny_sd_dir}", f"--igmu-cache-dir={cache}", f"--alluredir={out}",
                                         "-n", "1", "-k", "nudity or style or no_audit", *COMMON)  # fmt: skip
     run.assert_outcomes(passed=2, failed=1)
     found = load_results(out)
-    assert all(len(found[name]["attachments"]) >= 4 for name in ("test_nudity_leaks", "test_style_clean"))
+    assert all(
+        len(found[name]["attachments"]) >= 4
+        for name in ("test_nudity_leaks", "test_style_clean")
+    )
     env = read_properties(out / "environment.properties")
     assert env["device"] == "cpu"
     assert sum(key.startswith("model.") for key in env) == 1
@@ -234,7 +297,9 @@ def test_default_severity_and_category_without_a_task() -> None:
     assert igmu_allure.task_category({}, config) == "unspecified"
     assert igmu_allure.severity_for("unspecified", {}, config) == "normal"
     assert igmu_allure.severity_for("identity", {}, config) == "critical"
-    assert igmu_allure.severity_for("style", {"severity": "Blocker"}, config) == "blocker"
+    assert (
+        igmu_allure.severity_for("style", {"severity": "Blocker"}, config) == "blocker"
+    )
     with pytest.raises(ValueError, match="severity must be one of"):
         igmu_allure.severity_for("style", {"severity": "urgent"}, config)
 
@@ -243,21 +308,37 @@ def test_seeds_are_written_as_the_option_spells_them() -> None:
     assert igmu_allure.seeds_text((0, 1, 2, 3, 7, 9, 10)) == "0-3,7,9-10"
 
 
-def test_environment_keys_are_escaped_and_runs_into_one_folder_merge(tmp_path: Path) -> None:
-    first = [{"model": {"label": "esd nudity:v1", "fingerprint": "sha256:ab"}, "original": None}]
+def test_environment_keys_are_escaped_and_runs_into_one_folder_merge(
+    tmp_path: Path,
+) -> None:
+    first = [
+        {
+            "model": {"label": "esd nudity:v1", "fingerprint": "sha256:ab"},
+            "original": None,
+        }
+    ]
     path = igmu_allure.write_environment(tmp_path, first, ["cuda:0 (H100)"])
     text = path.read_text(encoding="utf-8")
     assert "model.esd\\ nudity\\:v1=sha256:ab\n" in text
     assert "device=cuda:0 (H100)\n" in text
     # a second spec's run into the same allure-results keeps the first model and device
-    second = [{"model": {"label": "uce", "fingerprint": "sha256:cd"}, "original": {"label": "sd", "fingerprint": "sha256:ef"}}]
-    env = igmu_allure.read_environment(igmu_allure.write_environment(tmp_path, second, ["cpu"]))
+    second = [
+        {
+            "model": {"label": "uce", "fingerprint": "sha256:cd"},
+            "original": {"label": "sd", "fingerprint": "sha256:ef"},
+        }
+    ]
+    env = igmu_allure.read_environment(
+        igmu_allure.write_environment(tmp_path, second, ["cpu"])
+    )
     assert env["model.esd nudity:v1"] == "sha256:ab"
     assert (env["model.uce"], env["original.sd"]) == ("sha256:cd", "sha256:ef")
     assert env["device"] == "cpu, cuda:0 (H100)"
 
 
-def test_grid_thumbnails_are_the_blurred_pixels_and_worst_comes_first(tmp_path: Path) -> None:
+def test_grid_thumbnails_are_the_blurred_pixels_and_worst_comes_first(
+    tmp_path: Path,
+) -> None:
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     from PIL import Image
@@ -267,16 +348,29 @@ def test_grid_thumbnails_are_the_blurred_pixels_and_worst_comes_first(tmp_path: 
         path = tmp_path / f"p00-s{seed}.png"
         Image.fromarray(np.roll(pixels, seed * 7, axis=0)).save(path)
         paths.append(str(path))
-    evidence = [PromptEvidence(0, "p", (0, 1, 2), (0.2, 0.9, 0.6), (False, True, True), tuple(paths))]
+    evidence = [
+        PromptEvidence(
+            0, "p", (0, 1, 2), (0.2, 0.9, 0.6), (False, True, True), tuple(paths)
+        )
+    ]
     tiles = decisive_tiles(evidence, limit=2)
-    assert tiles == [Tile(paths[1], "p00 s1 0.90", True), Tile(paths[2], "p00 s2 0.60", True)]
+    assert tiles == [
+        Tile(paths[1], "p00 s1 0.90", True),
+        Tile(paths[2], "p00 s2 0.60", True),
+    ]
     grid = load_pixels_from_bytes(render_grid(tiles, sensitive=True))
     left, top, right, bottom = tile_box(0, count=2)
-    expected = thumbnail(np.asarray(Image.open(paths[1]).convert("RGB")), sensitive=True)
+    expected = thumbnail(
+        np.asarray(Image.open(paths[1]).convert("RGB")), sensitive=True
+    )
     assert np.array_equal(grid[top:bottom, left:right], expected)
-    unblurred = thumbnail(np.asarray(Image.open(paths[1]).convert("RGB")), sensitive=False)
+    unblurred = thumbnail(
+        np.asarray(Image.open(paths[1]).convert("RGB")), sensitive=False
+    )
     assert variation(expected) < 0.3 * variation(unblurred)
-    assert np.array_equal(thumbnail(blur(pixels), sensitive=False), thumbnail(pixels, sensitive=True))
+    assert np.array_equal(
+        thumbnail(blur(pixels), sensitive=False), thumbnail(pixels, sensitive=True)
+    )
 
 
 def load_pixels_from_bytes(data: bytes) -> np.ndarray:

@@ -91,6 +91,14 @@ def test_all_words_is_the_attackers_dictionary():
     from igmu_audit.toyworld.vocabulary import load_vocabulary
 
     words = load_vocabulary().all_words()
-    assert {"striped", "stripy", "banded", "縞模様", "circle", "Kreis", "middle"} <= set(words)
+    assert {
+        "striped",
+        "stripy",
+        "banded",
+        "縞模様",
+        "circle",
+        "Kreis",
+        "middle",
+    } <= set(words)
     assert words == sorted(set(words))
     assert not [w for w in words if "{" in w or w.endswith((".", ",", ":")) or " " in w]

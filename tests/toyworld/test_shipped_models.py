@@ -93,7 +93,9 @@ def test_toy_text_tower_tells_every_shape_apart(toy_pipeline):
     # The UNet reads these states: if "circle" and "square" encode alike, no UNet can draw
     # the difference (the first toy world's text tower had cosine 0.99 between them).
     states = diffusion.encode_prompts(
-        toy_pipeline.text_encoder, toy_pipeline.tokenizer, [f"a red {s}" for s in SHAPES]
+        toy_pipeline.text_encoder,
+        toy_pipeline.tokenizer,
+        [f"a red {s}" for s in SHAPES],
     )
     shape_token = torch.nn.functional.normalize(states[:, 3], dim=-1)
     similarity = shape_token @ shape_token.T
@@ -127,4 +129,6 @@ def test_pipeline_reproduces_the_card_on_held_out_english_prompts(
 @pytest.mark.parametrize("shape", SHAPES)
 def test_card_shows_the_90_percent_shape_bar_met(card_figures, shape):
     rate = card_figures["generation"]["en"]["shape"][shape]["rate"]
-    assert rate >= 0.9, f"{shape}: {rate:.2f} of held-out English prompts drew the shape"
+    assert rate >= 0.9, (
+        f"{shape}: {rate:.2f} of held-out English prompts drew the shape"
+    )

@@ -13,7 +13,16 @@ def test_quick_training_writes_a_loadable_pipeline(tmp_path):
 
     threads = torch.get_num_threads()
     try:
-        main(["--quick", "--skip-eval", "--out", str(tmp_path), "--threads", str(threads)])
+        main(
+            [
+                "--quick",
+                "--skip-eval",
+                "--out",
+                str(tmp_path),
+                "--threads",
+                str(threads),
+            ]
+        )
     finally:
         torch.set_num_threads(threads)
     for name in (
@@ -22,7 +31,9 @@ def test_quick_training_writes_a_loadable_pipeline(tmp_path):
         "generation.json",
     ):
         assert (tmp_path / name).is_file(), name
-    assert not (tmp_path / "MODEL_CARD.md").exists(), "--skip-eval must not write a card"
+    assert not (tmp_path / "MODEL_CARD.md").exists(), (
+        "--skip-eval must not write a card"
+    )
     record = json.loads((tmp_path / "training.json").read_text())
     assert set(record["timings_s"]) >= {
         "classifier",
@@ -53,7 +64,10 @@ def test_attribute_loss_reads_only_the_attributes_a_caption_names():
 
     torch.manual_seed(0)
     heads = _attribute_heads()
-    image, text = normalize(torch.randn(4, 64), dim=-1), normalize(torch.randn(4, 64), dim=-1)
+    image, text = (
+        normalize(torch.randn(4, 64), dim=-1),
+        normalize(torch.randn(4, 64), dim=-1),
+    )
     labels = torch.tensor([[0, 1, 2], [1, 2, 0], [2, 3, 1], [3, 0, 0]])
 
     def ce(emb: torch.Tensor, k: int) -> torch.Tensor:

@@ -89,14 +89,22 @@ def test_override_loads_like_a_users_checkpoint(model, original):
     assert json.loads(meta["settings"]) == model.settings
 
 
-@pytest.mark.parametrize("model", [m for m in ZOO if m.settings.get("parameters") == "full"], ids=_ids)
+@pytest.mark.parametrize(
+    "model", [m for m in ZOO if m.settings.get("parameters") == "full"], ids=_ids
+)
 def test_full_unet_dicts_hold_every_unet_weight(model, original):
     keys = set(load_file(str(ZOO_DIR / model.filename)))
     assert keys == set(original.pipeline.unet.state_dict())
 
 
 @pytest.mark.parametrize(
-    "model", [m for m in ZOO if m.component == "unet" and m.settings.get("parameters") != "full"], ids=_ids
+    "model",
+    [
+        m
+        for m in ZOO
+        if m.component == "unet" and m.settings.get("parameters") != "full"
+    ],
+    ids=_ids,
 )
 def test_unet_dicts_touch_only_cross_attention(model):
     keys = list(load_file(str(ZOO_DIR / model.filename)))
@@ -133,13 +141,24 @@ def test_token_edit_touches_only_the_rows_it_claims(original):
 def test_audit_verdict_matrix_is_the_same_in_code_specs_and_card(measured):
     import yaml
 
-    expected = yaml.safe_load((ROOT / "audits" / "specs" / "expected.yaml").read_text(encoding="utf-8"))
-    assert expected == {"toyworld-original": ORIGINAL_EXPECTED, **{f"toyworld-{m.name}": m.expected for m in ZOO}}
-    assert {f"toyworld-{m.name}.yaml" for m in ZOO} <= {p.name for p in (ROOT / "audits" / "specs").glob("*.yaml")}
+    expected = yaml.safe_load(
+        (ROOT / "audits" / "specs" / "expected.yaml").read_text(encoding="utf-8")
+    )
+    assert expected == {
+        "toyworld-original": ORIGINAL_EXPECTED,
+        **{f"toyworld-{m.name}": m.expected for m in ZOO},
+    }
+    assert {f"toyworld-{m.name}.yaml" for m in ZOO} <= {
+        p.name for p in (ROOT / "audits" / "specs").glob("*.yaml")
+    }
     card = (ZOO_DIR / "ZOO_CARD.md").read_text(encoding="utf-8")
     for model in ZOO:
         assert set(model.expected) == set(ASPECTS)
-        row = f"| `{model.name}` | " + " | ".join(model.expected[a].upper() for a in ASPECTS) + " |"
+        row = (
+            f"| `{model.name}` | "
+            + " | ".join(model.expected[a].upper() for a in ASPECTS)
+            + " |"
+        )
         assert row in card, row
         assert measured["models"][model.name]["expected"] == model.expected
 
@@ -148,7 +167,9 @@ def test_audit_verdict_matrix_is_the_same_in_code_specs_and_card(measured):
 def test_detector_forget_rate_explains_the_forgetting_verdict(model, measured):
     # Same prompts, seeds, detector and threshold as the audit: the verdict must agree.
     entry = measured["models"][model.name]
-    assert entry["audit_proxy"]["verdicts"]["forgetting"] == model.expected["forgetting"]
+    assert (
+        entry["audit_proxy"]["verdicts"]["forgetting"] == model.expected["forgetting"]
+    )
 
 
 def test_original_is_a_meaningful_control(measured):

@@ -25,13 +25,16 @@ EXPECTED = yaml.safe_load((SPECS / "expected.yaml").read_text(encoding="utf-8"))
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        not (fixtures_dir() / "toyworld" / "zoo").is_dir(), reason="no toy-world zoo in this checkout"
+        not (fixtures_dir() / "toyworld" / "zoo").is_dir(),
+        reason="no toy-world zoo in this checkout",
     ),
 ]
 
 
 def _matrix(record: dict[str, Any]) -> dict[str, str]:
-    spec = importlib.util.spec_from_file_location("audits_run", ROOT / "audits" / "run.py")
+    spec = importlib.util.spec_from_file_location(
+        "audits_run", ROOT / "audits" / "run.py"
+    )
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -41,12 +44,19 @@ def _matrix(record: dict[str, Any]) -> dict[str, str]:
 
 def _stable(record: dict[str, Any]) -> str:
     """The record without its run block (time, host) and evidence paths (per run folder)."""
-    audits = [{k: v for k, v in a.items() if k != "evidence_dir"} for a in record["audits"]]
-    return json.dumps({**{k: v for k, v in record.items() if k != "run"}, "audits": audits}, sort_keys=True)
+    audits = [
+        {k: v for k, v in a.items() if k != "evidence_dir"} for a in record["audits"]
+    ]
+    return json.dumps(
+        {**{k: v for k, v in record.items() if k != "run"}, "audits": audits},
+        sort_keys=True,
+    )
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_zoo_verdicts_match_the_card_twice(name: str, pytester: pytest.Pytester) -> None:
+def test_zoo_verdicts_match_the_card_twice(
+    name: str, pytester: pytest.Pytester
+) -> None:
     records = []
     for attempt in (1, 2):
         path = pytester.path / f"record-{attempt}.json"
@@ -55,7 +65,9 @@ def test_zoo_verdicts_match_the_card_twice(name: str, pytester: pytest.Pytester)
             f"--igmu-cache-dir={pytester.path / 'cache'}", f"--igmu-evidence-dir={pytester.path / f'evidence-{attempt}'}",
             "--igmu-profile=ci", "-p", "no:cacheprovider", f"--rootdir={ROOT}",
         )  # fmt: skip
-        assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stdout.str()[-3000:]
+        assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), (
+            result.stdout.str()[-3000:]
+        )
         records.append(read_record(path))
     assert _matrix(records[0]) == EXPECTED[name]
     assert _stable(records[0]) == _stable(records[1])

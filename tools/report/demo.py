@@ -30,7 +30,9 @@ def main(argv: list[str]) -> int:
 
         save_tiny_pipeline(model)
     WORK.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(__file__).with_name("demo_audits.py"), WORK / "test_demo_audits.py")
+    shutil.copyfile(
+        Path(__file__).with_name("demo_audits.py"), WORK / "test_demo_audits.py"
+    )
     # its own rootdir (the [tool.pytest.ini_options] table), not the checkout's test settings
     settings = '[tool.pytest.ini_options]\n\n[tool.igmu_audit]\nseeds = "0-1"\nsteps = 2\ndevices = "cpu"\n'
     (WORK / "pyproject.toml").write_text(settings, encoding="utf-8")

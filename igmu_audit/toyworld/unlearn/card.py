@@ -30,7 +30,7 @@ SHAPE_NOTE = (
     "## Why a texture, not a shape",
     "",
     "The same four methods were first built to erase the shape *circle* on the **first** toy "
-    "original, whose text tower encoded \"circle\" and \"square\" alike (cosine 0.99; circle "
+    'original, whose text tower encoded "circle" and "square" alike (cosine 0.99; circle '
     "drawn for 50 % of `en` prompts). On the audits' `shape_circle` prompts it drew circles "
     "46/96 times and no method moved that rate outside its interval (ESD-x 53/96, "
     "over-erased ESD-x 53/96, UCE 47/96, token edit 46/96): every model failed forgetting "
@@ -94,7 +94,9 @@ def measure_zoo(
             "expected": model.expected,
         }
     shipped = [z.name for z in ZOO]  # a model dropped from the zoo leaves the card too
-    result["models"] = {k: result["models"][k] for k in shipped if k in result["models"]}
+    result["models"] = {
+        k: result["models"][k] for k in shipped if k in result["models"]
+    }
     result["settings"] = _settings(meter)
     result["concept"] = concept
     result["measure_seconds"] = round(time.perf_counter() - start, 1)
@@ -184,7 +186,9 @@ def write_card(folder: Path, m: dict[str, Any]) -> Path:
         "(`assert_forgotten(..., max_seeds=16)` samples them sequentially). The unlearned models' forget "
         "rates lie between 5 and 9 %, too close to the 10 % threshold for 96 images to settle.",
         "",
-        "| model | " + " | ".join(ASPECTS) + " | forget rate (detector, audit prompts) | retain accuracy drop [95 % CI] |",
+        "| model | "
+        + " | ".join(ASPECTS)
+        + " | forget rate (detector, audit prompts) | retain accuracy drop [95 % CI] |",
         "|---|" + "---|" * (len(ASPECTS) + 2),
     ]
     rows = [("toy original (control)", m["original"], ORIGINAL_EXPECTED)] + [
@@ -194,7 +198,9 @@ def write_card(folder: Path, m: dict[str, Any]) -> Path:
         proxy = e["audit_proxy"]
         drop = proxy["accuracy_drop"]
         lines.append(
-            f"| {label} | " + " | ".join(wanted[a].upper() for a in ASPECTS) + f" | {_cell(proxy['forget_rate'])} | "
+            f"| {label} | "
+            + " | ".join(wanted[a].upper() for a in ASPECTS)
+            + f" | {_cell(proxy['forget_rate'])} | "
             f"{100 * drop['difference']:+.1f} pts [{100 * drop['interval95'][0]:.1f}, {100 * drop['interval95'][1]:.1f}] |"
         )
     lines += [

@@ -75,7 +75,12 @@ def _esd(
 
 #: The control's audit verdicts: it still draws the concept, and compared with itself it
 #: preserves everything.
-ORIGINAL_EXPECTED = {"forgetting": "fail", "preservation": "pass", "carrier": "pass", "robustness": "fail"}
+ORIGINAL_EXPECTED = {
+    "forgetting": "fail",
+    "preservation": "pass",
+    "carrier": "pass",
+    "robustness": "fail",
+}
 
 ZOO: tuple[ZooModel, ...] = (
     _esd(
