@@ -70,3 +70,13 @@ class GenerationError(IgmuAuditError, RuntimeError):
     Never cached and never scored: a broken model must not pass an audit by drawing
     nothing the detector could flag.
     """
+
+
+class DuplicatePromptsWarning(UserWarning):
+    """Duplicate prompts or seeds were dropped before generation.
+
+    Why a warning and not silence: ``[prompt] * 40`` is one prompt, and counting its
+    copies as 40 would shrink the interval with no new evidence. The audit goes on with
+    the distinct ones, ``n`` counts distinct images, and ``result.duplicates`` lists
+    every dropped prompt with the one it repeats.
+    """
