@@ -3,7 +3,8 @@
 ``load_config`` merges the sources (command line > pytest ini > ``[tool.igmu_audit]`` >
 YAML spec > defaults) into one frozen ``AuditConfig``; ``config.sources[key]`` says
 which source supplied each value, for failure messages, the report header and the
-verdict record.
+verdict record. Every value is range-checked as it is read (``schema``, ``thresholds``),
+and a gate floor (``floor``) bounds how loose any threshold may be.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from igmu_audit.config.floor import check_against_floor, check_confidence, merge_floor
 from igmu_audit.config.schema import FIELDS
 from igmu_audit.config.sources import (
     Layer,
@@ -65,10 +67,21 @@ class AuditConfig:
     detector_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     spec_path: str | None = None
     sources: dict[str, str] = field(default_factory=dict)
+    #: the gate floor, aspect -> threshold -> loosest allowed value (see config/floor.py)
+    floor: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: ``"aspect.name"`` -> where its floor was set, e.g. ``"audits/x.yaml floor.forgotten.max_rate"``
+    floor_sources: dict[str, str] = field(default_factory=dict)
 
     def source_of(self, key: str) -> str:
         """Where ``key``'s value came from (``"default"`` when nobody set it)."""
         return self.sources.get(key, "default")
+
+    def floor_of(self, aspect: str, name: str) -> tuple[float, str] | None:
+        """The gate floor of one threshold and where it was set, or ``None``."""
+        value = self.floor.get(aspect, {}).get(name)
+        return (
+            None if value is None else (value, self.floor_sources[f"{aspect}.{name}"])
+        )
 
     def changed(self) -> dict[str, Any]:
         """Settings that differ from the built-in defaults (for the report header)."""
@@ -79,14 +92,16 @@ class AuditConfig:
         check_keys(where, values)
         layer = Layer(where, values, Path.cwd())
         merged, sources = _apply(layer, {}, dict(self.sources))
-        return replace(self, **merged, sources=sources)
+        config = replace(self, **merged, sources=sources)
+        _check_floor(config)
+        return config
 
 
 def _apply(
     layer: Layer, merged: dict[str, Any], sources: dict[str, str]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     parsed = {
-        key: FIELDS[key].parse(layer.where, key, value)
+        key: layer.parse(key)
         for key, value in layer.values.items()
         if key in FIELDS and value is not None
     }
@@ -102,6 +117,52 @@ def _apply(
         merged[key] = value
         sources[key] = layer.where
     return merged, sources
+
+
+def _check_floor(config: AuditConfig) -> None:
+    """Refuse configured thresholds, profiles and confidence looser than the gate floor."""
+    if not config.floor:
+        return
+    tables: dict[str, dict[str, dict[str, float]]] = {}
+    for aspect, values in config.thresholds.items():
+        for name, value in values.items():
+            label = f"{config.source_of(f'thresholds.{aspect}.{name}')} thresholds"
+            tables.setdefault(label, {}).setdefault(aspect, {})[name] = value
+    for task, profile in config.task_profiles.items():
+        tables[f"pyproject.toml [tool.igmu_audit.profiles.{task}]"] = profile
+    check_against_floor(config.floor, config.floor_sources, tables)
+    if "confidence" in config.sources:
+        check_confidence(
+            config.floor,
+            config.floor_sources,
+            config.confidence,
+            f"{config.source_of('confidence')} confidence",
+        )
+
+
+def _merge(
+    layers: list[Layer],
+) -> tuple[dict[str, Any], dict[str, str], dict[str, dict[str, float]], dict[str, str]]:
+    """Apply ``layers`` lowest precedence first; floors combine by strictness instead."""
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    floor: dict[str, dict[str, float]] = {}
+    floor_sources: dict[str, str] = {}
+    for layer in layers:
+        merged, sources = _apply(layer, merged, sources)
+        if "floor" in layer.values:
+            floor, floor_sources = merge_floor(
+                floor, floor_sources, layer.named or layer.where, layer.values["floor"]
+            )
+    return merged, sources, floor, floor_sources
+
+
+def _display(path: Path, root: Path) -> str:
+    """``path`` relative to the project root when it lies inside it (shorter messages)."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def load_config(
@@ -150,25 +211,36 @@ def load_config(
         spec_path = (Path(invocation_dir or Path.cwd()) if spec else spec_base) / Path(
             spec_value
         )
-        layers.append(read_yaml_spec(spec_path.resolve()))
+        spec_layer = read_yaml_spec(spec_path.resolve())
+        layers.append(replace(spec_layer, named=_display(spec_path.resolve(), root)))
     if py_layer:
         layers.append(py_layer)
     if ini:
-        layers.append(Layer("pytest ini", ini, root))
+        layers.append(Layer("pytest ini", ini, root, textual=True))
     if cli:
-        layers.append(Layer("command line", cli, Path(invocation_dir or Path.cwd())))
-    merged: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for layer in layers:
-        merged, sources = _apply(layer, merged, sources)
+        layers.append(
+            Layer("command line", cli, Path(invocation_dir or Path.cwd()), textual=True)
+        )
+    merged, sources, floor, floor_sources = _merge(layers)
     if "cache_dir" not in merged:
         merged["cache_dir"] = str(root / FIELDS["cache_dir"].default)
     if "evidence_dir" not in merged:
         merged["evidence_dir"] = str(root / FIELDS["evidence_dir"].default)
-    return AuditConfig(
+    config = AuditConfig(
         **merged,
-        task_profiles=dict(py_values.get("profiles", {})),
+        task_profiles=_profiles(py_values.get("profiles", {})),
         detector_settings=dict(py_values.get("detectors", {})),
         spec_path=str(spec_path.resolve()) if spec_path else None,
         sources=sources,
+        floor=floor,
+        floor_sources=floor_sources,
     )
+    _check_floor(config)
+    return config
+
+
+def _profiles(raw: Mapping[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """Task profiles as read (already range-checked by ``read_pyproject``), parsed to numbers."""
+    from igmu_audit.config.thresholds import parse_thresholds
+
+    return {task: parse_thresholds("", "", table) for task, table in raw.items()}

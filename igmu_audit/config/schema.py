@@ -7,96 +7,51 @@ that names the source, the key and what is accepted.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from igmu_audit.config.thresholds import ASPECTS, THRESHOLD_KEYS, parse_thresholds
+from igmu_audit.config.values import boolean, closest, fail, integer, number, string
 from igmu_audit.errors import ConfigError
+
+__all__ = ["ASPECTS", "DTYPES", "FIELDS", "TASKS", "THRESHOLD_KEYS", "Field", "closest"]
 
 DTYPES = ("float32", "float16", "bfloat16")
 TASKS = ("object", "style", "concept", "identity")
-ASPECTS = ("forgotten", "preserved", "robust_to")
-#: threshold keys each aspect accepts (assertion keyword arguments of the same names)
-THRESHOLD_KEYS: dict[str, tuple[str, ...]] = {
-    "forgotten": ("max_rate", "confidence", "min_effective_prompts"),
-    "preserved": (
-        "max_csdr",
-        "max_kid",
-        "max_fd",
-        "min_accuracy",
-        "max_accuracy_drop",
-        "max_perceptual",
-        "confidence",
-    ),
-    "robust_to": ("max_rate", "confidence", "min_effective_prompts"),
-}
 MODEL_KEYS = (
     "path", "unet", "text_encoder", "lora", "lora_scale", "allow_pickle", "label",
     "torch_dtype", "variant", "single_file_config",
 )  # fmt: skip
-
-
-def closest(key: str, accepted: tuple[str, ...] | list[str]) -> str:
-    """Return "; did you mean 'x'?" for the nearest accepted key, or ""."""
-    match = difflib.get_close_matches(key, list(accepted), n=1, cutoff=0.6)
-    return f"; did you mean {match[0]!r}?" if match else ""
-
-
-def _fail(where: str, key: str, expected: str, value: Any) -> ConfigError:
-    return ConfigError(f"{where} {key}: expected {expected} but got {value!r}")
-
-
-def _int(where: str, key: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool):
-        raise _fail(where, key, f"an integer >= {minimum}", value)
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
-        value = int(value)
-    if not isinstance(value, int) or value < minimum:
-        raise _fail(where, key, f"an integer >= {minimum}", value)
-    return value
-
-
-def _float(
-    where: str, key: str, value: Any, lo: float = 0.0, hi: float = float("inf")
-) -> float:
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise _fail(where, key, "a number", value) from None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not lo <= value <= hi
-    ):
-        bounds = (
-            f"a number in [{lo}, {hi}]" if hi != float("inf") else f"a number >= {lo}"
-        )
-        raise _fail(where, key, bounds, value)
-    return float(value)
+#: torch.Generator.manual_seed takes 0 .. 2**64-1; sequential audits add seeds counting up
+#: from the largest one, so seeds stop at 2**63-1 and leave 2**63 seeds of headroom.
+MAX_SEED = 2**63 - 1
+MAX_SEEDS = 100_000
+MAX_STEPS = 10_000
+MAX_BATCH = 1024
+MAX_SIDE = 4096
+_SEEDS_WHY = (
+    f"at most {MAX_SEEDS} seeds: a gate needing more would run for weeks; likely a typo"
+)
+_SEED_WHY = "seeds stop at 2**63-1 so the seeds sequential audits add stay below 2**64"
+_STEPS_WHY = f"no scheduler needs more than {MAX_STEPS} steps; likely a typo"
+_BATCH_WHY = f"at most {MAX_BATCH} images per pipeline call"
+_SIDE_WHY = f"a multiple of 8 of at most {MAX_SIDE} pixels"
 
 
 def _bool(where: str, key: str, value: Any) -> bool:
-    if isinstance(value, str) and value.lower() in {
-        "true",
-        "1",
-        "yes",
-        "false",
-        "0",
-        "no",
-    }:
-        return value.lower() in {"true", "1", "yes"}
-    if not isinstance(value, bool):
-        raise _fail(where, key, "true or false", value)
-    return value
+    return boolean(where, key, value)
+
+
+def _str(where: str, key: str, value: Any) -> str:
+    return string(where, key, value)
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str, str, Any], str]:
     def parse(where: str, key: str, value: Any) -> str:
         if value not in choices:
-            raise _fail(where, key, f"one of {', '.join(choices)}", value)
+            raise fail(where, key, f"one of {', '.join(choices)}", value)
         return str(value)
 
     return parse
@@ -104,7 +59,7 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str, str, Any], str]:
 
 def _str(where: str, key: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise _fail(where, key, "a non-empty string", value)
+        raise fail(where, key, "a non-empty string", value)
     return value
 
 
@@ -112,28 +67,43 @@ def _opt_str(where: str, key: str, value: Any) -> str | None:
     return None if value is None else _str(where, key, value)
 
 
+def _seed_count(where: str, key: str, count: int, value: Any) -> None:
+    if count > MAX_SEEDS:
+        raise fail(where, key, f"seeds ({_SEEDS_WHY})", value)
+
+
 def parse_seeds(where: str, key: str, value: Any) -> tuple[int, ...]:
-    """Seeds as a list, ``"0-3"``, ``"0,1,5"`` or a count like ``4`` (meaning 0..3)."""
+    """Seeds as a list, ``"0-3"``, ``"0,1,5"`` or a count like ``4`` (meaning 0..3).
+
+    Ranges are sized before they are expanded, so ``0-100000000`` fails at once.
+    """
     if isinstance(value, int) and not isinstance(value, bool):
-        return tuple(range(_int(where, key, value)))
+        return tuple(range(integer(where, key, value, (1, MAX_SEEDS), why=_SEEDS_WHY)))
     if isinstance(value, str):
         seeds: list[int] = []
         for part in value.split(","):
-            m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+            m = re.fullmatch(r"\s*([0-9]{1,25})\s*(?:-\s*([0-9]{1,25})\s*)?", part)
             if not m:
-                raise _fail(where, key, "seeds like [0, 1, 2], '0-3' or '0,1,5'", value)
+                raise fail(where, key, "seeds like [0, 1, 2], '0-3' or '0,1,5'", value)
             lo, hi = int(m[1]), int(m[2] or m[1])
             if hi < lo:
-                raise _fail(where, key, "an ascending range like '0-3'", value)
+                raise fail(where, key, "an ascending range like '0-3'", value)
+            if hi > MAX_SEED:
+                raise fail(where, key, f"seeds in [0, {MAX_SEED}] ({_SEED_WHY})", value)
+            _seed_count(where, key, len(seeds) + hi - lo + 1, value)
             seeds.extend(range(lo, hi + 1))
         value = seeds
     if not isinstance(value, (list, tuple)) or not value:
-        raise _fail(
+        raise fail(
             where, key, "a non-empty list of seeds like [0, 1, 2] or '0-3'", value
         )
-    out = tuple(_int(where, f"{key}[{i}]", s, minimum=0) for i, s in enumerate(value))
+    _seed_count(where, key, len(value), f"a list of {len(value)} seeds")
+    out = tuple(
+        integer(where, f"{key}[{i}]", s, (0, MAX_SEED), why=_SEED_WHY)
+        for i, s in enumerate(value)
+    )
     if len(set(out)) != len(out):
-        raise _fail(where, key, "distinct seeds", value)
+        raise fail(where, key, "distinct seeds", value)
     return out
 
 
@@ -143,7 +113,7 @@ def parse_devices(where: str, key: str, value: Any) -> tuple[str, ...]:
     if isinstance(items, int) and not isinstance(items, bool):
         items = [items]
     if not isinstance(items, (list, tuple)) or not items:
-        raise _fail(
+        raise fail(
             where, key, "a device like 'auto', 'cpu', 'cuda:0' or a list of them", value
         )
     out = []
@@ -152,7 +122,7 @@ def parse_devices(where: str, key: str, value: Any) -> tuple[str, ...]:
         if text.isdigit():
             text = f"cuda:{text}"
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", text):
-            raise _fail(where, key, "'auto', 'cpu', 'mps', 'cuda', 'cuda:N' or N", item)
+            raise fail(where, key, "'auto', 'cpu', 'mps', 'cuda', 'cuda:N' or N", item)
         out.append(text)
     return tuple(out)
 
@@ -163,13 +133,27 @@ def parse_resolution(where: str, key: str, value: Any) -> tuple[int, int] | None
         return None
     if isinstance(value, str) and "x" in value.lower():
         value = value.lower().split("x")
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        h, w = (_int(where, key, v, minimum=8) for v in value)
-    else:
-        h = w = _int(where, key, value, minimum=8)
-    if h % 8 or w % 8:
-        raise _fail(where, key, "a resolution divisible by 8", value)
-    return (h, w)
+    sides = value if isinstance(value, (list, tuple)) else [value]
+    if len(sides) not in (1, 2):
+        raise fail(where, key, "512, '512x768' or [H, W]", value)
+    checked = [
+        integer(where, key, v, (8, MAX_SIDE), why=_SIDE_WHY, text=True) for v in sides
+    ]
+    if any(side % 8 for side in checked):
+        raise fail(where, key, f"a resolution divisible by 8 ({_SIDE_WHY})", value)
+    return (checked[0], checked[-1])
+
+
+def _model_value(where: str, key: str, value: Any) -> Any:
+    """One ModelSpec field, type- and range-checked by its name (``key`` ends with it)."""
+    name = key.rsplit(".", 1)[-1]
+    if name == "allow_pickle":
+        return boolean(where, key, value)
+    if name == "lora_scale":
+        return number(where, key, value, (-100.0, 100.0))
+    if name == "torch_dtype":
+        return _choice(DTYPES)(where, key, value)
+    return string(where, key, value)
 
 
 def parse_model(where: str, key: str, value: Any) -> dict[str, Any] | None:
@@ -179,9 +163,7 @@ def parse_model(where: str, key: str, value: Any) -> dict[str, Any] | None:
     if isinstance(value, str):
         return {"path": _str(where, key, value)}
     if not isinstance(value, Mapping):
-        raise _fail(
-            where, key, "a path or a mapping with 'path' (and overrides)", value
-        )
+        raise fail(where, key, "a path or a mapping with 'path' (and overrides)", value)
     out: dict[str, Any] = {}
     for k, v in value.items():
         if k not in MODEL_KEYS:
@@ -189,40 +171,11 @@ def parse_model(where: str, key: str, value: Any) -> dict[str, Any] | None:
                 f"{where} {key}.{k}: unknown key{closest(k, MODEL_KEYS)} "
                 f"(accepted: {', '.join(MODEL_KEYS)})"
             )
-        out[k] = _bool(where, f"{key}.{k}", v) if k == "allow_pickle" else v
+        out[k] = _model_value(where, f"{key}.{k}", v)
     if "path" not in out:
         raise ConfigError(
             f"{where} {key}: missing 'path' (a diffusers folder, single file or hub id)"
         )
-    return out
-
-
-def parse_thresholds(where: str, key: str, value: Any) -> dict[str, dict[str, float]]:
-    """``{aspect: {threshold: number}}`` with aspects and threshold names checked."""
-    if not isinstance(value, Mapping):
-        raise _fail(
-            where, key, f"a mapping of {', '.join(ASPECTS)} to thresholds", value
-        )
-    out: dict[str, dict[str, float]] = {}
-    prefix = f"{key}." if key else ""
-    for aspect, table in value.items():
-        if aspect not in THRESHOLD_KEYS:
-            raise ConfigError(
-                f"{where} {prefix}{aspect}: unknown aspect{closest(aspect, ASPECTS)} (accepted: {', '.join(ASPECTS)})"
-            )
-        if not isinstance(table, Mapping):
-            raise _fail(
-                where, f"{prefix}{aspect}", "a mapping like {max_rate: 0.05}", table
-            )
-        accepted = THRESHOLD_KEYS[aspect]
-        parsed: dict[str, float] = {}
-        for name, number in table.items():
-            if name not in accepted:
-                raise ConfigError(
-                    f"{where} {prefix}{aspect}.{name}: unknown key{closest(name, accepted)} (accepted: {', '.join(accepted)})"
-                )
-            parsed[name] = _float(where, f"{prefix}{aspect}.{name}", number)
-        out[aspect] = parsed
     return out
 
 
@@ -231,7 +184,7 @@ def parse_prompts(where: str, key: str, value: Any) -> dict[str, str]:
     if isinstance(value, str):
         return {"root": value}
     if not isinstance(value, Mapping):
-        raise _fail(
+        raise fail(
             where,
             key,
             "a folder holding forgot.json/retain.json, or {forget: ..., retain: ...}",
@@ -259,7 +212,7 @@ def parse_clip(where: str, key: str, value: Any) -> str | dict[str, str] | None:
                 )
         if set(value) == set(accepted):
             return {k: _str(where, f"{key}.{k}", v) for k, v in value.items()}
-    raise _fail(where, key, "'toyworld' or {model_name: ..., checkpoint: path}", value)
+    raise fail(where, key, "'toyworld' or {model_name: ..., checkpoint: path}", value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +222,8 @@ class Field:
     parse: Callable[[str, str, Any], Any]
     default: Any
     help: str
+    #: a number: a string is refused from typed sources (YAML, TOML, markers, calls)
+    numeric: bool = False
 
 
 FIELDS: dict[str, Field] = {
@@ -293,11 +248,17 @@ FIELDS: dict[str, Field] = {
     ),
     "use_cache": Field(_bool, True, "read and write the generation cache"),
     "seeds": Field(parse_seeds, (0, 1, 2, 3), "seeds, one image per prompt and seed"),
-    "steps": Field(lambda w, k, v: _int(w, k, v), 25, "denoising steps"),
+    "steps": Field(
+        lambda w, k, v: integer(w, k, v, (1, MAX_STEPS), why=_STEPS_WHY, text=True),
+        25,
+        "denoising steps",
+        numeric=True,
+    ),
     "guidance_scale": Field(
-        lambda w, k, v: _float(w, k, v, 0.0, 100.0),
+        lambda w, k, v: number(w, k, v, (0.0, 100.0), text=True),
         7.5,
         "classifier-free guidance scale",
+        numeric=True,
     ),
     "resolution": Field(
         parse_resolution,
@@ -305,7 +266,12 @@ FIELDS: dict[str, Field] = {
         "image size: 512, '512x768' or [H, W]; default: the model's",
     ),
     "dtype": Field(_choice(DTYPES), "float32", "weights and compute dtype"),
-    "batch_size": Field(lambda w, k, v: _int(w, k, v), 8, "images per pipeline call"),
+    "batch_size": Field(
+        lambda w, k, v: integer(w, k, v, (1, MAX_BATCH), why=_BATCH_WHY, text=True),
+        8,
+        "images per pipeline call",
+        numeric=True,
+    ),
     "negative_prompt": Field(_opt_str, None, "negative prompt for every generation"),
     "task": Field(
         _choice(TASKS),
@@ -340,9 +306,10 @@ FIELDS: dict[str, Field] = {
         "thresholds per aspect: {forgotten: {max_rate: 0.05}, ...}",
     ),
     "confidence": Field(
-        lambda w, k, v: _float(w, k, v, 0.5, 0.9999),
+        lambda w, k, v: number(w, k, v, (0.5, 1.0), hi_open=True, text=True),
         0.95,
         "confidence level of every interval",
+        numeric=True,
     ),
     "allow_pickle": Field(
         _bool, False, "allow pickle checkpoints (loaded with weights_only=True)"

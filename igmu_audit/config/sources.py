@@ -7,24 +7,26 @@ Relative paths are resolved against the folder of the source that gave them.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from igmu_audit.config.schema import FIELDS, TASKS, closest, parse_thresholds
+from igmu_audit.config.schema import FIELDS, TASKS, closest
+from igmu_audit.config.strict_loaders import load_toml, load_yaml
+from igmu_audit.config.thresholds import parse_thresholds
 from igmu_audit.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 #: keys pyproject's [tool.igmu_audit] accepts besides the schema's
-PYPROJECT_EXTRA = ("spec", "profiles", "detectors")
+PYPROJECT_EXTRA = ("spec", "profiles", "detectors", "floor")
 #: keys a YAML spec accepts besides the schema's
-YAML_EXTRA = ("version",)
+YAML_EXTRA = ("version", "floor")
+#: command-line flags whose name is not ``--igmu-<key with dashes>`` (see plugin.OPTIONS)
+_FLAGS = {
+    "devices": "--igmu-device",
+    "guidance_scale": "--igmu-guidance",
+    "use_cache": "--igmu-no-cache",
+}
 #: keys whose values are paths (resolved against their source's folder)
 PATH_KEYS = ("cache_dir", "evidence_dir", "record")
 MODEL_PATH_KEYS = ("path", "unet", "text_encoder", "lora", "single_file_config")
@@ -37,6 +39,28 @@ class Layer:
     where: str
     values: Mapping[str, Any]
     base: Path
+    #: every value may be text (command line, ini): numbers are parsed from strings
+    textual: bool = False
+    #: a longer name for provenance (the spec's path relative to the project root)
+    named: str | None = None
+
+    def label(self, key: str) -> str:
+        """How ``key`` is written in this source: ``--igmu-steps``, ``igmu_steps`` or ``steps``."""
+        if self.where == "command line":
+            return _FLAGS.get(key, "--igmu-" + key.replace("_", "-"))
+        if self.where == "pytest ini":
+            return f"igmu_{key}"
+        return key
+
+    def parse(self, key: str) -> Any:
+        """The typed value of ``key``; a quoted number from a typed file is an error."""
+        field, value = FIELDS[key], self.values[key]
+        if field.numeric and isinstance(value, str) and not self.textual:
+            raise ConfigError(
+                f"{self.where} {key}: expected a number but got the string {value!r}; "
+                "remove the quotes"
+            )
+        return field.parse(self.where, self.label(key), value)
 
 
 def _looks_local(value: str) -> bool:
@@ -92,52 +116,63 @@ def check_keys(
             )
 
 
-def read_pyproject(path: Path) -> Layer | None:
-    """``[tool.igmu_audit]`` from ``path``, or ``None`` when the file or table is absent."""
-    if not path.is_file():
-        return None
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    table = data.get("tool", {}).get("igmu_audit")
-    if table is None:
-        return None
-    where = f"{path.name} [tool.igmu_audit]"
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: expected a table")
-    check_keys(where, table, PYPROJECT_EXTRA)
-    profiles = table.get("profiles", {})
+def _check_profiles(path: Path, where: str, profiles: Any) -> None:
     if not isinstance(profiles, dict):
         raise ConfigError(
-            f"{where} profiles: expected a table of task categories ({', '.join(TASKS)})"
+            f"{where} profiles: expected a table of task categories ({', '.join(TASKS)}) "
+            f"but got {profiles!r:.60}"
         )
     for task, thresholds in profiles.items():
         if task not in TASKS:
             raise ConfigError(
-                f"{where} profiles.{task}: unknown task category{closest(task, TASKS)} (accepted: {', '.join(TASKS)})"
+                f"{where} profiles.{task}: unknown task category{closest(task, TASKS)} "
+                f"(accepted: {', '.join(TASKS)})"
             )
         parse_thresholds(
             f"{path.name} [tool.igmu_audit.profiles.{task}]", "", thresholds
         )
+
+
+def read_pyproject(path: Path) -> Layer | None:
+    """``[tool.igmu_audit]`` from ``path``, or ``None`` when the file or table is absent."""
+    from igmu_audit.config.detector_tables import check_detector_tables
+
+    if not path.exists():
+        return None
+    data = load_toml(path)
+    tool = data.get("tool", {})
+    table = tool.get("igmu_audit") if isinstance(tool, dict) else None
+    if table is None:
+        return None
+    where = f"{path.name} [tool.igmu_audit]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table but got {table!r:.60}")
+    check_keys(where, table, PYPROJECT_EXTRA)
+    _check_profiles(path, where, table.get("profiles", {}))
+    if "detectors" in table:
+        check_detector_tables(f"{path.name} [tool.igmu_audit", table["detectors"])
+    if "floor" in table:
+        parse_thresholds(where, "floor", table["floor"])
     return Layer(where, table, path.parent)
 
 
 def read_yaml_spec(path: Path) -> Layer:
-    """An audit spec YAML file (``yaml.safe_load`` only)."""
-    import yaml
-
-    if not path.is_file():
+    """An audit spec YAML file (safe loading, no repeated keys, UTF-8 only)."""
+    if not path.exists():
         raise ConfigError(f"--igmu-spec {path}: file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    data = load_yaml(path, "audit spec")
+    if data is None:
+        raise ConfigError(
+            f"{path}: the audit spec is empty; put settings in it (model: ..., "
+            "thresholds: ...) or stop naming it as the spec"
+        )
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}"
         )
-    if data.get("version", 1) != 1:
+    if data.get("version", 1) != 1 or isinstance(data.get("version"), bool):
         raise ConfigError(f"{path} version: expected 1 but got {data['version']!r}")
     check_keys(str(path.name), data, YAML_EXTRA)
+    if "floor" in data:
+        parse_thresholds(path.name, "floor", data["floor"])
     return Layer(path.name, data, path.parent)

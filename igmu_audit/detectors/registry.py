@@ -20,6 +20,12 @@ from importlib import metadata
 from typing import Any
 
 from igmu_audit.detectors.base import Detector
+from igmu_audit.detectors.options import (
+    Options,
+    check_options,
+    options_from_callable,
+    options_from_source,
+)
 from igmu_audit.detectors.profiles import PROFILES, DetectorProfile
 from igmu_audit.errors import ConfigError
 
@@ -38,7 +44,36 @@ def _lazy(module: str, attribute: str) -> DetectorFactory:
 
     factory.__qualname__ = f"{module}.{attribute}"
     factory.__doc__ = f"Build a `{attribute}` (imports `{module}` on first use)."
+    factory.igmu_target = (module, attribute)  # type: ignore[attr-defined]
     return factory
+
+
+def _options_of(factory: DetectorFactory) -> Options | None:
+    """What ``factory`` accepts: a lazy built-in's class read from source, else its signature."""
+    target = getattr(factory, "igmu_target", None)
+    if target is not None:
+        return options_from_source(*target)
+    return options_from_callable(factory)
+
+
+def detector_options(name: str) -> tuple[str, Options | None]:
+    """The detector behind ``name`` (a registry or profile name) and the options it takes.
+
+    Used when the configuration is read: built-in detectors are read from source (no
+    torch import); a name not known yet (a third-party entry point, or one registered
+    later) gives ``None`` and is checked when ``get_detector`` resolves it.
+
+    Raises:
+        KeyError: ``name`` is neither a detector nor a profile known now.
+    """
+    profile = PROFILES.get(name)
+    detector = profile.detector if profile is not None else name
+    factories = {**_builtins(), **_registered}
+    if detector in factories:
+        return detector, _options_of(factories[detector])
+    if detector in _discover_entry_points():
+        return detector, None
+    raise KeyError(name)
 
 
 _BUILTINS: dict[str, tuple[str, str]] = {
@@ -137,8 +172,9 @@ def get_detector(name_or_profile: str | DetectorProfile, **options: Any) -> Dete
 
     Raises:
         ConfigError: unknown name (the message lists the known names and the closest
-            one), an entry point that fails to load, or a factory that returns something
-            that is not a detector.
+            one), an option the factory does not take or of the wrong type (checked
+            before the factory runs), an entry point that fails to load, or a factory
+            that returns something that is not a detector.
     """
     if isinstance(name_or_profile, DetectorProfile):
         profile: DetectorProfile | None = name_or_profile
@@ -159,6 +195,9 @@ def get_detector(name_or_profile: str | DetectorProfile, **options: Any) -> Dete
         factory = _load_entry_point(factory)
     if profile is not None:
         options = {"profile": profile, **options}
+    accepted = _options_of(factory)
+    if accepted is not None:
+        check_options(f"get_detector({name!r})", name, options, accepted)
     detector = factory(**options)
     if not isinstance(detector, Detector):
         raise ConfigError(

@@ -2,12 +2,12 @@
 
 Prompt files are ``{task: {category: [prompt, ...]}}``. Detector-training images live in
 ``<Task>/<train|test>/<class>/<image files>``. Both are validated on load: a malformed
-file fails with the file, the JSON path inside it and what was expected.
+file fails with the file, the JSON path inside it and what was expected; a repeated
+key, a file that is not UTF-8 or absurdly deep nesting is an error too.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import Any
 
 from igmu_audit._paths import fixtures_dir
 from igmu_audit.config.schema import closest
+from igmu_audit.config.strict_loaders import load_json
 from igmu_audit.errors import ConfigError
 
 FORGET_FILE = "forgot.json"
@@ -98,14 +99,8 @@ class DataIGM:
 
 
 def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        raise ConfigError(f"{path}: DataIGM prompt file not found")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
-        ) from None
+    """Strict JSON: UTF-8 only, no repeated keys (JSON would keep the last), bounded depth."""
+    return load_json(path, "DataIGM prompt")
 
 
 def _parse_prompt_file(path: Path) -> dict[str, Prompts]:
