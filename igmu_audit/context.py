@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from igmu_audit.config.profiles import builtin_threshold
+from igmu_audit.config.thresholds import check_threshold, floor_error, looser
 from igmu_audit.results import Threshold
 
 if TYPE_CHECKING:
@@ -69,12 +70,33 @@ class AuditContext:
     def threshold(
         self, aspect: str, name: str, explicit: float | None
     ) -> Threshold | None:
-        """A threshold with its source, by the documented precedence (see config/profiles.py)."""
+        """A threshold with its source, by the documented precedence (see config/profiles.py).
+
+        A call argument or marker value is range-checked here (configured values were
+        checked when read). No value anyone chose may be looser than the gate floor
+        (config/floor.py); a built-in default looser than it is replaced by the floor.
+        """
+        chosen = self._chosen(aspect, name, explicit)
+        floor = self.session.config.floor_of(aspect, name)
+        if floor is None or (
+            chosen is not None and not looser(name, chosen.value, floor[0])
+        ):
+            return chosen
+        if chosen is None or chosen.source.startswith("built-in default"):
+            return Threshold(name, floor[0], floor[1])
+        raise floor_error(name, chosen.value, chosen.source, *floor)
+
+    def _chosen(
+        self, aspect: str, name: str, explicit: float | None
+    ) -> Threshold | None:
         config = self.session.config
         if explicit is not None:
-            return Threshold(name, float(explicit), "call argument")
+            value = check_threshold("call argument", name, explicit)
+            return Threshold(name, value, "call argument")
         if self.test and name in self.test.marker:
-            return Threshold(name, float(self.test.marker[name]), "@pytest.mark.igmu")
+            where = f"@pytest.mark.igmu on {self.test.nodeid}"
+            value = check_threshold(where, name, self.test.marker[name])
+            return Threshold(name, value, "@pytest.mark.igmu")
         if name in config.thresholds.get(aspect, {}):
             value = config.thresholds[aspect][name]
             return Threshold(
@@ -88,7 +110,16 @@ class AuditContext:
                 f"pyproject.toml [tool.igmu_audit.profiles.{self.task}]",
             )
         found = builtin_threshold(aspect, name, self.task)
-        return Threshold(name, found[0], found[1]) if found else None
+        if found:
+            return Threshold(name, found[0], found[1])
+        if name == "confidence":  # the run-wide level, so the floor can weigh it too
+            source = config.source_of("confidence")
+            return Threshold(
+                name,
+                config.confidence,
+                "built-in default" if source == "default" else source,
+            )
+        return None
 
     def evidence_dir(self, concept: str) -> Path:
         """A fresh folder for this assertion's evidence (one per call within a test)."""
