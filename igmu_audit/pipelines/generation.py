@@ -5,6 +5,10 @@ depends only on (model fingerprint, prompt, negative prompt, seed, steps, guidan
 scheduler, resolution, dtype): not on batch size, batch companions, order or device of
 the noise. Images are quantised to uint8 exactly as the PNG stores them, so a fresh
 image and a cached one are bit-identical downstream.
+
+A degenerate image (NaN / inf latents or pixels, a constant image) raises
+``GenerationError`` before it is quantised, cached or scored (see ``degenerate.py``),
+and an unwritable cache fails before the first batch is generated.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from igmu_audit.pipelines.cache import ImageCache, cache_key
+from igmu_audit.pipelines.degenerate import degenerate_reason, generation_error
 
 if TYPE_CHECKING:
     import torch
@@ -119,7 +124,57 @@ def image_fields(
     }
 
 
-def _run_pipeline(pipe: Any, fields: Sequence[dict[str, Any]]) -> np.ndarray:
+class _LatentWatch:
+    """A ``callback_on_step_end`` that notes, per image, the first step with NaN/inf latents.
+
+    The note stays on the latents' device until :meth:`problems` reads it once, so
+    watching costs no host sync per step.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.first_bad: Any = None  # (n,) int tensor: 1-based step, 0 while finite
+
+    def __call__(self, _pipe: Any, step: int, _t: Any, kwargs: dict[str, Any]) -> dict:
+        import torch
+
+        latents = kwargs.get("latents")
+        if isinstance(latents, torch.Tensor) and latents.shape[0] == self.n:
+            bad = ~torch.isfinite(latents.reshape(self.n, -1)).all(dim=1)
+            if self.first_bad is None:
+                self.first_bad = torch.zeros(
+                    self.n, dtype=torch.long, device=latents.device
+                )
+            fresh = bad & (self.first_bad == 0)
+            self.first_bad = torch.where(fresh, step + 1, self.first_bad)
+        return {}
+
+    def problems(self) -> dict[int, str]:
+        """Image index -> what went wrong in its latents."""
+        if self.first_bad is None:
+            return {}
+        return {
+            i: f"latents became NaN/inf at denoising step {step}"
+            for i, step in enumerate(self.first_bad.tolist())
+            if step
+        }
+
+
+def _watch_kwargs(pipe: Any, watch: _LatentWatch) -> dict[str, Any]:
+    # Only pipelines that name the hook get it: a bare **kwargs may forward it anywhere.
+    import inspect
+
+    try:
+        names = inspect.signature(pipe.__call__).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {"callback_on_step_end": watch} if "callback_on_step_end" in names else {}
+
+
+def _run_pipeline(
+    pipe: Any, fields: Sequence[dict[str, Any]]
+) -> tuple[np.ndarray, list[bool], dict[int, str]]:
+    """Raw float images, the safety checker's flags and latent problems, per image."""
     import torch
 
     first = fields[0]
@@ -129,6 +184,7 @@ def _run_pipeline(pipe: Any, fields: Sequence[dict[str, Any]]) -> np.ndarray:
         if first["negative_prompt"] is not None
         else None
     )
+    watch = _LatentWatch(len(fields))
     out = pipe(
         prompt=[f["prompt"] for f in fields],
         negative_prompt=negative,
@@ -138,11 +194,45 @@ def _run_pipeline(pipe: Any, fields: Sequence[dict[str, Any]]) -> np.ndarray:
         width=first["width"],
         generator=generators,
         output_type="np",
+        **_watch_kwargs(pipe, watch),
     )
+    flags = getattr(out, "nsfw_content_detected", None)
+    flagged = [bool(f) for f in flags] if isinstance(flags, list) else []
+    flagged += [False] * (len(fields) - len(flagged))
+    return np.asarray(out.images), flagged, watch.problems()
+
+
+def _quantise(images: np.ndarray) -> np.ndarray:
     # The same rounding diffusers' numpy_to_pil uses, so saved PNGs equal these pixels.
-    return np.asarray(
-        (np.asarray(out.images) * 255).round().clip(0, 255), dtype=np.uint8
-    )
+    return np.asarray((images * 255).round().clip(0, 255), dtype=np.uint8)
+
+
+def _checked_batch(
+    model: Any, pipe: Any, fields: Sequence[dict[str, Any]]
+) -> np.ndarray:
+    """Generate one batch; raise ``GenerationError`` if any image is degenerate."""
+    raw, flagged, latent_problems = _run_pipeline(pipe, fields)
+    expected = (len(fields), fields[0]["height"], fields[0]["width"], 3)
+    problems: list[tuple[int, str]] = []
+    if raw.shape != expected:
+        shape = f"images of shape {raw.shape}, expected {expected}"
+        problems.append((0, f"the pipeline returned {shape}"))
+    for i in range(len(fields) if not problems else 0):
+        reasons = [latent_problems.get(i), degenerate_reason(raw[i])]
+        if any(reasons):
+            problems.append((i, "; ".join(r for r in reasons if r)))
+    if problems:
+        i, reason = problems[0]
+        raise generation_error(
+            reason,
+            model=model,
+            fingerprint=fields[i]["model"],
+            prompt=fields[i]["prompt"],
+            seed=fields[i]["seed"],
+            flagged_by_safety_checker=flagged[i],
+            also=[(fields[j]["prompt"], fields[j]["seed"]) for j, _ in problems[1:]],
+        )
+    return _quantise(raw)
 
 
 def generate_pairs(
@@ -180,7 +270,10 @@ def generate_pairs(
     done: dict[tuple[str, int], GeneratedImage] = {}
     todo: list[tuple[str, int]] = []
     for pair in fields:
-        entry = cache.get(keys[pair]) if cache is not None else None
+        resolution = (fields[pair]["height"], fields[pair]["width"])
+        entry = (
+            cache.get(keys[pair], resolution=resolution) if cache is not None else None
+        )
         if entry is None:
             todo.append(pair)
         else:
@@ -188,12 +281,14 @@ def generate_pairs(
                 pair[0], pair[1], keys[pair], entry.pixels, entry.path, True
             )
     if todo:
+        if cache is not None:
+            cache.check_writable()  # before the first batch, so none is lost
         pipe.set_progress_bar_config(disable=True)
         device = str(getattr(pipe, "device", "cpu"))
         with tqdm(total=len(todo), desc=desc, unit="img", disable=not progress) as bar:
             for start in range(0, len(todo), settings.batch_size):
                 chunk = todo[start : start + settings.batch_size]
-                pixels = _run_pipeline(pipe, [fields[p] for p in chunk])
+                pixels = _checked_batch(model, pipe, [fields[p] for p in chunk])
                 for pair, image in zip(chunk, pixels, strict=True):
                     path = None
                     if cache is not None:

@@ -11,23 +11,31 @@ imports ``ModelSpec`` at start-up.
 
 from __future__ import annotations
 
-import difflib
 import logging
-import math
 import os
-import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from igmu_audit.errors import ConfigError, UnsafeCheckpointError
 from igmu_audit.pipelines.checkpoints import (
-    WEIGHT_SUFFIXES,
-    check_pickle_policy,
     is_pickle,
     refusal_message,
+    validate_weight_file,
 )
+from igmu_audit.pipelines.spec import DTYPES, ModelSpec, looks_like_hub_id
+from igmu_audit.pipelines.weight_files import check_overrides
+
+__all__ = [
+    "DTYPES",
+    "LoadedPipeline",
+    "ModelSpec",
+    "check_overrides",
+    "load_pipeline",
+    "looks_like_hub_id",
+    "resolve_device",
+    "resolve_dtype",
+]
 
 if TYPE_CHECKING:
     import torch
@@ -35,171 +43,6 @@ if TYPE_CHECKING:
     from igmu_audit.pipelines.overrides import OverrideReport
 
 logger = logging.getLogger("igmu_audit.pipelines")
-
-#: Accepted ``torch_dtype`` names (and common aliases) -> canonical torch name.
-DTYPES = {
-    "float32": "float32", "fp32": "float32", "float": "float32",
-    "float16": "float16", "fp16": "float16", "half": "float16",
-    "bfloat16": "bfloat16", "bf16": "bfloat16",
-}  # fmt: skip
-_PATH_FIELDS = ("unet", "text_encoder", "lora", "single_file_config")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def _fail(name: str, expected: str, value: Any) -> ConfigError:
-    return ConfigError(
-        f"ModelSpec.{name}: expected {expected}, got {value!r} ({type(value).__name__})"
-    )
-
-
-def _as_path_str(name: str, value: Any, *, optional: bool) -> str | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(
-            name, "a non-empty path string" + (" or null" if optional else ""), value
-        )
-    return value
-
-
-def looks_like_hub_id(path: str) -> bool:
-    """Whether ``path`` reads as ``org/name`` (and is not an existing local path)."""
-    return (
-        bool(_HUB_ID.match(path))
-        and not Path(path).exists()
-        and not path.lower().endswith(WEIGHT_SUFFIXES)
-    )
-
-
-def _short_name(path: str) -> str:
-    if looks_like_hub_id(path):
-        return path
-    p = Path(path)
-    name = p.stem if p.suffix.lower() in WEIGHT_SUFFIXES else p.name
-    return name or Path(path).resolve().name
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model to audit, JSON-serialisable and validated on construction.
-
-    Path-valued fields accept ``str`` or ``os.PathLike`` and are stored as ``str``.
-
-    Attributes:
-        path: a diffusers folder, a single-file checkpoint (``.safetensors``/``.ckpt``)
-            or a hub id (needs the network or a warm HF cache).
-        unet: override file (or folder) with a full or partial UNet state dict; a DoCo
-            dict nested under ``"unet"`` is accepted.
-        text_encoder: override file with a full or partial text-encoder state dict, or a
-            folder with ``config.json`` (AdvUnlearn ships both).
-        lora: LoRA weights file, loaded with diffusers' ``load_lora_weights`` and fused.
-        lora_scale: the LoRA multiplier.
-        allow_pickle: allow ``.pt``/``.ckpt``/``.bin``/``.pth`` (read with
-            ``torch.load(weights_only=True)`` only).
-        label: short display name; derived from the paths when not given.
-        torch_dtype: ``"float32"`` (default when unset), ``"float16"`` or ``"bfloat16"``.
-        variant: diffusers weights variant, e.g. ``"fp16"``.
-        single_file_config: a local diffusers folder giving the configs for a single-file
-            ``path``, so it loads offline.
-    """
-
-    path: str
-    unet: str | None = None
-    text_encoder: str | None = None
-    lora: str | None = None
-    lora_scale: float = 1.0
-    allow_pickle: bool = False
-    label: str | None = None
-    torch_dtype: str | None = None
-    variant: str | None = None
-    single_file_config: str | None = None
-
-    def __post_init__(self) -> None:
-        # Frozen: normalised values are written with object.__setattr__.
-        setattr_ = object.__setattr__
-        setattr_(self, "path", _as_path_str("path", self.path, optional=False))
-        for name in _PATH_FIELDS:
-            setattr_(self, name, _as_path_str(name, getattr(self, name), optional=True))
-        scale = self.lora_scale
-        if (
-            isinstance(scale, bool)
-            or not isinstance(scale, (int, float))
-            or not math.isfinite(scale)
-        ):
-            raise _fail("lora_scale", "a finite number", scale)
-        setattr_(self, "lora_scale", float(scale))
-        if not isinstance(self.allow_pickle, bool):
-            raise _fail("allow_pickle", "true or false", self.allow_pickle)
-        if self.torch_dtype is not None:
-            if (
-                not isinstance(self.torch_dtype, str)
-                or self.torch_dtype.lower() not in DTYPES
-            ):
-                raise _fail(
-                    "torch_dtype",
-                    "one of 'float32', 'float16', 'bfloat16'",
-                    self.torch_dtype,
-                )
-            setattr_(self, "torch_dtype", DTYPES[self.torch_dtype.lower()])
-        for name in ("variant", "label"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise _fail(name, "a non-empty string or null", value)
-        if self.label is None:
-            parts = [
-                self.path,
-                *(p for p in (self.unet, self.text_encoder, self.lora) if p),
-            ]
-            setattr_(self, "label", "+".join(_short_name(p) for p in parts))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every field as plain JSON types (the inverse of :meth:`from_dict`)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
-        """Build a spec from a mapping of field names.
-
-        Args:
-            data: e.g. ``{"path": "ckpt/sd-1.5", "unet": "esd-x.safetensors"}``.
-
-        Returns:
-            The validated spec.
-
-        Raises:
-            ConfigError: not a mapping, an unknown key (naming the nearest field), a
-                missing ``path`` or an invalid value.
-        """
-        if not isinstance(data, Mapping):
-            raise ConfigError(
-                f"ModelSpec: expected a mapping of fields, got {type(data).__name__}"
-            )
-        names = [f.name for f in fields(cls)]
-        for key in data:
-            if key not in names:
-                near = difflib.get_close_matches(str(key), names, n=1)
-                hint = f" (did you mean {near[0]!r}?)" if near else ""
-                raise ConfigError(
-                    f"ModelSpec: unknown key {key!r}{hint}; accepted: {', '.join(names)}"
-                )
-        if "path" not in data:
-            raise ConfigError(
-                "ModelSpec.path: missing (a diffusers folder, single file or hub id)"
-            )
-        return cls(**dict(data))
-
-    @classmethod
-    def coerce(
-        cls, value: ModelSpec | str | os.PathLike[str] | Mapping[str, Any]
-    ) -> ModelSpec:
-        """A spec from a spec, a path / hub id, or a mapping of fields."""
-        if isinstance(value, ModelSpec):
-            return value
-        if isinstance(value, (str, os.PathLike)):
-            return cls(path=os.fspath(value))
-        return cls.from_dict(value)
 
 
 class LoadedPipeline:
@@ -357,7 +200,7 @@ def _load_folder(
 
 
 def _load_single_file(root: Path, spec: ModelSpec, dtype: torch.dtype, cls: Any) -> Any:
-    check_pickle_policy(root, allow_pickle=spec.allow_pickle, field="path")
+    validate_weight_file(root, allow_pickle=spec.allow_pickle, field="path")
     kwargs: dict[str, Any] = {**_dtype_kwargs(dtype), "local_files_only": True}
     if spec.single_file_config:
         config = Path(spec.single_file_config)
@@ -424,23 +267,9 @@ def load_pipeline(
     spec = ModelSpec.coerce(spec_or_path)
     dtype = resolve_dtype(torch_dtype if torch_dtype is not None else spec.torch_dtype)
     target = resolve_device(device)
-    # Input checks first: missing override files and refused pickles fail before any load.
-    from igmu_audit.pipelines.overrides import override_files
-
-    override_paths = {
-        name: override_files(getattr(spec, name), name)
-        for name in ("unet", "text_encoder")
-        if getattr(spec, name)
-    }
-    if spec.lora:
-        override_paths["lora"] = override_files(spec.lora, "lora")
-        if len(override_paths["lora"]) > 1:
-            raise ConfigError(
-                f"model 'lora': {spec.lora!r} is sharded; LoRA weights must be one file"
-            )
-    for name, files in override_paths.items():
-        for file in files:
-            check_pickle_policy(file, allow_pickle=spec.allow_pickle, field=name)
+    # Input checks first: every override file is validated from its header (missing,
+    # empty, truncated, corrupt, refused pickle) before the base model is read.
+    override_paths = check_overrides(spec)
 
     import diffusers
 

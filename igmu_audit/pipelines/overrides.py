@@ -8,8 +8,6 @@ or a wrong shape is a ``CheckpointMismatchError`` and nothing is loaded.
 
 from __future__ import annotations
 
-import difflib
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -20,36 +18,39 @@ from typing import TYPE_CHECKING, Any
 from igmu_audit._imports import requires
 from igmu_audit.errors import CheckpointMismatchError, ConfigError
 from igmu_audit.pipelines.checkpoints import (
-    PICKLE_SUFFIXES,
-    SAFE_SUFFIXES,
     non_tensor_keys,
     read_state_dict,
     tensor_items,
+    validate_weight_file,
 )
+from igmu_audit.pipelines.override_keys import (
+    check_state_dict,
+    closest_hint,
+    format_keys,
+    normalise_keys,
+    select_component_dict,
+)
+from igmu_audit.pipelines.weight_files import (
+    override_files,
+    resolve_override,
+    validate_override,
+)
+
+__all__ = [
+    "OverrideReport",
+    "apply_lora",
+    "apply_state_dict_override",
+    "check_state_dict",
+    "normalise_keys",
+    "override_files",
+    "select_component_dict",
+]
 
 if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger("igmu_audit.pipelines")
 
-#: How many offending keys an error message shows.
-SAMPLE = 5
-#: Prefixes that wrap a component's keys in common checkpoints; stripped only when every
-#: key carries one and the result matches better (the choice is then unambiguous).
-STRIP_PREFIXES = (
-    "module.",
-    "unet.",
-    "model.",
-    "text_encoder.",
-    "text_encoder.text_model.",
-    "text_model.",
-    "cond_stage_model.transformer.",
-    "cond_stage_model.transformer.text_model.",
-)
-#: Prefixes that some library versions expect and others drop (transformers 5's
-#: ``CLIPTextModel`` has no ``text_model.`` level; older files and models do).
-ADD_PREFIXES = ("text_model.",)
-_LDM_PREFIXES = ("model.diffusion_model.", "first_stage_model.")
 _LORA_SPLIT = re.compile(r"^(.*?)\.(?:lora[._]|alpha$)")
 
 
@@ -79,190 +80,24 @@ class OverrideReport:
         return asdict(self)
 
 
-def _fmt(keys: list[str]) -> str:
-    shown = ", ".join(repr(k) for k in keys[:SAMPLE])
-    return shown + (f", ... (+{len(keys) - SAMPLE} more)" if len(keys) > SAMPLE else "")
-
-
-def _closest(keys: list[str], expected: list[str]) -> str:
-    found: list[str] = []
-    for key in keys[:2]:
-        for match in difflib.get_close_matches(key, expected, n=3, cutoff=0.5):
-            if match not in found:
-                found.append(match)
-    return f"; closest expected keys: {_fmt(found)}" if found else ""
-
-
-def _ldm_hint(keys: list[str]) -> str:
-    if any(k.startswith(_LDM_PREFIXES) for k in keys):
-        return (
-            ". These look like original CompVis/LDM keys: give the full single-file "
-            "checkpoint as the model `path`, or convert the dict to diffusers keys"
-        )
-    return ""
-
-
-def select_component_dict(
-    raw: Mapping[str, Any], component: str, file: str
-) -> dict[str, torch.Tensor]:
-    """The flat tensor dict for ``component`` inside a loaded checkpoint.
-
-    Args:
-        raw: what :func:`read_state_dict` returned.
-        component: ``"unet"`` or ``"text_encoder"``.
-        file: the file, for messages.
-
-    Returns:
-        ``raw[component]`` when it is a mapping (DoCo ships ``{"unet": {...}}``), else
-        ``raw["state_dict"]`` when it is a mapping (Lightning), else ``raw``.
-
-    Raises:
-        CheckpointMismatchError: the selected dict holds non-tensor values.
-    """
-    for key in (component, "state_dict"):
-        if isinstance(raw.get(key), Mapping):
-            raw = raw[key]
-            break
-    odd = non_tensor_keys(raw)
-    if odd:
-        raise CheckpointMismatchError(
-            f"{component} override {file!r}: {len(odd)} entries are not tensors: {_fmt(odd)} "
-            f"(nested dicts are read only under the key {component!r} or 'state_dict')"
-        )
-    return tensor_items(raw)
-
-
-def _candidates(keys: list[str]) -> list[tuple[str, str, str]]:
-    # (description, prefix to strip, prefix to add); identity first so it wins ties.
-    strips = [""] + [p for p in STRIP_PREFIXES if all(k.startswith(p) for k in keys)]
-    out = []
-    for strip in strips:
-        for add in ("", *ADD_PREFIXES):
-            parts = [f"stripped {strip!r}"] if strip else []
-            parts += [f"added {add!r}"] if add else []
-            out.append((" and ".join(parts), strip, add))
-    return out
-
-
-def normalise_keys(
-    state_dict: Mapping[str, torch.Tensor], expected: Mapping[str, Any]
-) -> tuple[dict[str, torch.Tensor], str]:
-    """Rename ``state_dict``'s keys with the prefix change that matches ``expected`` best.
-
-    Args:
-        state_dict: the override tensors.
-        expected: the target module's state dict (only its keys are used).
-
-    Returns:
-        The renamed dict and a description of the change (``""``: unchanged).
-    """
-    keys = list(state_dict)
-    best: tuple[int, str, str, str] = (-1, "", "", "")
-    for what, strip, add in _candidates(keys):
-        hits = sum(add + k[len(strip) :] in expected for k in keys)
-        if hits > best[0]:
-            best = (hits, what, strip, add)
-    _, what, strip, add = best
-    return {add + k[len(strip) :]: v for k, v in state_dict.items()}, what
-
-
-def check_state_dict(
-    state_dict: Mapping[str, torch.Tensor],
-    expected: Mapping[str, torch.Tensor],
-    *,
-    component: str,
-    file: str,
+def _warn_non_finite(
+    state: Mapping[str, torch.Tensor], component: str, path: str | Path
 ) -> None:
-    """Raise unless every key of ``state_dict`` exists in ``expected`` with the same shape.
+    # Not an error here (generation refuses the NaN images it leads to, naming prompt
+    # and seed), but the file is the likely cause, so say so where it is loaded.
+    import torch
 
-    Args:
-        state_dict: override tensors, keys already normalised.
-        expected: the target module's state dict.
-        component: for messages.
-        file: for messages.
-
-    Raises:
-        CheckpointMismatchError: no key matches, some keys are unexpected, or shapes differ.
-    """
-    names = list(expected)
-    head = f"{component} override {file!r}"
-    keys = list(state_dict)
-    if not keys:
-        raise CheckpointMismatchError(
-            f"{head} holds no tensors; nothing would be overridden"
-        )
-    unexpected = [k for k in keys if k not in expected]
-    if len(unexpected) == len(keys):
-        raise CheckpointMismatchError(
-            f"{head} matches none of the model's {len(names)} keys: all {len(keys)} keys are "
-            f"unknown, e.g. {_fmt(unexpected)}{_closest(unexpected, names)}{_ldm_hint(keys)}. "
-            "Nothing was loaded."
-        )
-    if unexpected:
-        raise CheckpointMismatchError(
-            f"{head}: {len(unexpected)} of {len(keys)} keys are unexpected: "
-            f"{_fmt(unexpected)}{_closest(unexpected, names)}. Nothing was loaded."
-        )
-    bad = [k for k in keys if tuple(state_dict[k].shape) != tuple(expected[k].shape)]
+    bad = [
+        k
+        for k, v in state.items()
+        if v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
     if bad:
-        shapes = "; ".join(
-            f"{k!r}: file {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}"
-            for k in bad[:SAMPLE]
-        )
-        more = f" (+{len(bad) - SAMPLE} more)" if len(bad) > SAMPLE else ""
-        raise CheckpointMismatchError(
-            f"{head}: {len(bad)} of {len(keys)} tensors have the wrong shape: {shapes}{more}. "
-            "Was it trained for a different base model? Nothing was loaded."
-        )
-
-
-def override_files(path: str | Path, component: str) -> list[Path]:
-    """The weight files an override path stands for.
-
-    Args:
-        path: a weight file; a folder with ``config.json`` and weights (a diffusers /
-            transformers component folder, AdvUnlearn style); or a pipeline folder with
-            a ``<component>/`` subfolder.
-        component: ``"unet"`` or ``"text_encoder"``.
-
-    Returns:
-        One file, or the shards a ``*.index.json`` lists, in order.
-
-    Raises:
-        ConfigError: the path is missing, or a folder holds no (or ambiguous) weights.
-    """
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise ConfigError(f"model {component!r}: override {str(path)!r} does not exist")
-    if (
-        not (path / "config.json").is_file()
-        and (path / component / "config.json").is_file()
-    ):
-        path = path / component
-    for suffixes in (SAFE_SUFFIXES, PICKLE_SUFFIXES):
-        indexes = sorted(
-            p for p in path.glob("*.index.json") if Path(p.stem).suffix in suffixes
-        )
-        if indexes:
-            weight_map = json.loads(indexes[0].read_text(encoding="utf-8"))[
-                "weight_map"
-            ]
-            return [path / name for name in sorted(set(weight_map.values()))]
-        files = sorted(
-            p for p in path.iterdir() if p.is_file() and p.suffix in suffixes
-        )
-        if len(files) == 1:
-            return files
-        if files:
-            raise ConfigError(
-                f"model {component!r}: folder {str(path)!r} holds several weight files "
-                f"({', '.join(p.name for p in files)}); name the file to use"
-            )
-    raise ConfigError(
-        f"model {component!r}: folder {str(path)!r} holds no weight files"
-    )
+        logger.warning(
+            "igmu-audit: %s override %s: %d of %d tensors hold NaN or inf values "
+            "(e.g. %s); the model will draw degenerate images",
+            component, path, len(bad), len(state), format_keys(bad),
+        )  # fmt: skip
 
 
 def apply_state_dict_override(
@@ -291,8 +126,10 @@ def apply_state_dict_override(
         raise ConfigError(
             f"model {component!r}: the pipeline has no {component} to override"
         )
+    source = resolve_override(path, component)
+    validate_override(source, component, allow_pickle=allow_pickle)
     state: dict[str, torch.Tensor] = {}
-    for file in override_files(path, component):
+    for file in source.files:
         raw = read_state_dict(file, allow_pickle=allow_pickle, field=component)
         state.update(select_component_dict(raw, component, str(file)))
     expected = module.state_dict(keep_vars=True)
@@ -303,6 +140,7 @@ def apply_state_dict_override(
         component=f"{component} ({type(module).__name__})",
         file=str(path),
     )
+    _warn_non_finite(state, component, path)
     with torch.no_grad():
         for key, value in state.items():
             expected[key].copy_(value)
@@ -348,7 +186,7 @@ def _lora_targets(pipeline: Any, state_dict: Mapping[str, Any]) -> dict[str, set
     if missing:
         raise CheckpointMismatchError(
             f"{len(missing)} of {len(state_dict)} LoRA keys address no module of the "
-            f"pipeline: {_fmt(missing)}{_closest(missing, known)}. Nothing was loaded."
+            f"pipeline: {format_keys(missing)}{closest_hint(missing, known)}. Nothing was loaded."
         )
     return targets
 
@@ -387,11 +225,12 @@ def apply_lora(
         raise ConfigError(
             f"model 'lora': {type(pipeline).__name__} does not support LoRA weights"
         )
+    validate_weight_file(path, allow_pickle=allow_pickle, field="lora")
     raw = read_state_dict(path, allow_pickle=allow_pickle, field="lora")
     odd = non_tensor_keys(raw)
     if odd:
         raise CheckpointMismatchError(
-            f"LoRA file {str(path)!r}: non-tensor entries {_fmt(odd)}"
+            f"LoRA file {str(path)!r}: non-tensor entries {format_keys(odd)}"
         )
     state = tensor_items(raw)
     # lora_state_dict converts kohya / A1111 / PEFT layouts to diffusers' prefixed keys.

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from igmu_audit.pipelines.cache import atomic_write_bytes, encode_png
+from igmu_audit._atomic import atomic_write_bytes, atomic_write_text
+from igmu_audit.pipelines.cache import encode_png
 
 #: concepts whose evidence images are blurred by default in anything written for humans
 SENSITIVE_CONCEPTS = frozenset(
@@ -47,8 +48,7 @@ def save_image(folder: Path, name: str, pixels: np.ndarray, *, sensitive: bool) 
 
 def write_json(path: Path, data: Any) -> None:
     """Atomically write ``data`` as indented UTF-8 JSON."""
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def pick_decisive(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -10,7 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from igmu_audit.pipelines.cache import ImageCache, atomic_write_bytes, cache_key
+from igmu_audit.pipelines.cache import (
+    CACHE_FORMAT,
+    ImageCache,
+    atomic_write_bytes,
+    cache_key,
+)
 
 
 def image(seed: int) -> np.ndarray:
@@ -26,7 +32,19 @@ def test_round_trip_is_lossless(tmp_path: Path) -> None:
     entry = cache.get(key)
     assert entry is not None
     np.testing.assert_array_equal(entry.pixels, image(0))
-    assert entry.meta == {"prompt": "a red circle", "seed": 0, "key": key}
+    data = path.read_bytes()
+    assert entry.meta == {
+        "prompt": "a red circle",
+        "seed": 0,
+        "key": key,
+        "format": CACHE_FORMAT,
+        "png": {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "height": 16,
+            "width": 16,
+        },
+    }
     assert entry.path == path == tmp_path / "images" / key[:2] / f"{key}.png"
     assert (cache.hits, cache.misses) == (1, 0)
 
@@ -62,7 +80,8 @@ def test_damaged_png_is_a_logged_miss(
     png = cache.put(key, image(2), {})
     png.write_bytes(png.read_bytes()[:20])
     assert cache.get(key) is None
-    assert "unreadable cache entry" in caplog.text
+    assert "ignoring unverifiable cache entry" in caplog.text
+    assert "PNG is 20 bytes" in caplog.text
 
 
 def test_sidecar_for_another_key_is_a_miss(tmp_path: Path) -> None:
