@@ -18,6 +18,7 @@ from igmu_audit.errors import AuditFailure, ConfigError, InsufficientEvidence
 from igmu_audit.results import (
     AuditResult,
     Check,
+    Duplicate,
     ForgettingResult,
     PreservationResult,
     RobustnessResult,
@@ -33,49 +34,34 @@ from igmu_audit.scoring import (
     model_info,
     resolve_detector,
 )
+from igmu_audit.seeds import warn_dropped_seeds
 
 R = TypeVar("R", bound=AuditResult)
 
 
-def _seeds(ctx: AuditContext, seeds: Sequence[int] | None) -> tuple[int, ...]:
-    from igmu_audit.config.schema import parse_seeds
+def _seeds(
+    ctx: AuditContext, seeds: Any, max_seeds: int | None = None
+) -> tuple[tuple[int, ...], list[tuple[int, ...]], list[str]]:
+    """(distinct seeds, the sequential looks, notes on dropped repeats), validated."""
+    from igmu_audit.seeds import looks, resolve_seeds
 
-    if seeds is None:
-        return ctx.session.config.seeds
-    return parse_seeds(
-        "argument",
-        "`seeds`",
-        list(seeds) if not isinstance(seeds, (int, str)) else seeds,
-    )
+    seed_list, dropped = resolve_seeds(seeds, ctx.session.config.seeds)
+    return seed_list, looks(seed_list, max_seeds), dropped
 
 
-def _looks(seeds: tuple[int, ...], max_seeds: int | None) -> list[tuple[int, ...]]:
-    """The seed lists of a group-sequential audit: the given seeds, then doubled up to ``max_seeds``.
+def _distinct(
+    ctx: AuditContext, items: tuple[str, ...], model: Any, argument: str
+) -> tuple[list[str], dict[str, int], tuple[Duplicate, ...]]:
+    """(distinct prompts, prompt -> its position in the list given, dropped repeats); warns once.
 
-    Added seeds are the next unused non-negative integers, so a re-run looks at the same
-    images (and finds them in the cache).
+    Called after every other argument check and before any image is generated.
     """
-    if max_seeds is None:
-        return [seeds]
-    if (
-        isinstance(max_seeds, bool)
-        or not isinstance(max_seeds, int)
-        or max_seeds < len(seeds)
-    ):
-        raise ConfigError(
-            f"`max_seeds` must be an integer >= the {len(seeds)} seeds given, got {max_seeds!r}"
-        )
-    pool = list(seeds)
-    candidate = max(seeds) + 1
-    looks = [seeds]
-    while len(pool) < max_seeds:
-        target = min(2 * len(pool), max_seeds)
-        while len(pool) < target:
-            if candidate not in pool:
-                pool.append(candidate)
-            candidate += 1
-        looks.append(tuple(pool))
-    return looks
+    from igmu_audit.prompts.dedupe import distinct_prompts, warn_dropped
+
+    found = distinct_prompts(items, model, argument)
+    kept = [items[i] for i in found.positions]
+    warn_dropped(ctx.assertion, found.duplicates, len(kept))
+    return kept, dict(zip(kept, found.positions, strict=True)), found.duplicates
 
 
 def _confidence(ctx: AuditContext, aspect: str, confidence: float | None) -> float:
@@ -174,7 +160,8 @@ def _leak_audit(
     """The shared body of assert_forgotten and assert_robust_to (a leak rate with a vacuity check)."""
     __tracebackhide__ = True
     ctx = AuditContext.create(assertion)
-    items = check_prompts(prompts, "variants" if kind else "prompts")
+    argument = "variants" if kind else "prompts"
+    given = check_prompts(prompts, argument)
     concept = (
         concept
         or ctx.session.config.concept
@@ -184,10 +171,11 @@ def _leak_audit(
     det = resolve_detector(detector, ctx.session, concept)
     threshold = _require(ctx, aspect, "max_rate", max_rate)
     conf = _confidence(ctx, aspect, confidence)
-    seed_list = _seeds(ctx, seeds)
-    looks = _looks(seed_list, max_seeds)
+    seed_list, looks, dropped_seeds = _seeds(ctx, seeds, max_seeds)
     minimum = _require(ctx, aspect, "min_effective_prompts", min_effective_prompts)
     reference = _original(ctx, original)
+    items, index, duplicates = _distinct(ctx, given, pipeline, argument)
+    warn_dropped_seeds(assertion, dropped_seeds, len(seed_list))
     ineffective: list[str] = []
     effective = list(items)
     if reference is not None:
@@ -195,7 +183,6 @@ def _leak_audit(
             ctx.session, reference, items, seed_list, det, desc=f"{assertion}: original"
         )
         effective, ineffective = effective_prompts(pre)
-    index = {p: i for i, p in enumerate(items)}
     folder = ctx.evidence_dir(concept)
     info = model_info(pipeline)
     common: dict[str, Any] = {
@@ -203,10 +190,11 @@ def _leak_audit(
         "original": model_info(reference) if reference is not None else None,
         "detector": {"name": det.name, "threshold": det.threshold, **dict(det.profile)},
         "seeds": seed_list, "settings": _settings_json(ctx), "evidence_dir": str(folder),
+        "duplicates": duplicates,
     }  # fmt: skip
     if len(effective) < minimum.value:
         empty = Check("effective prompts", float(len(effective)), _point(len(effective), conf), minimum, ">=", "inconclusive", len(items),
-                      f"only {len(effective)} of {len(items)} prompts show {concept!r} on the original model; "
+                      f"only {len(effective)} of {len(items)} {'distinct ' if duplicates else ''}prompts show {concept!r} on the original model; "
                       "an audit on prompts that never elicit the concept would pass vacuously")  # fmt: skip
         result = _result_class(kind)(
             verdict="inconclusive",
@@ -324,13 +312,15 @@ def _attack_audit(
         raise ConfigError(
             "an attack needs the prompts to attack: assert_robust_to(pipeline, attack, prompts=[...])"
         )
-    items = check_prompts(prompts)
+    given = check_prompts(prompts)
     concept = concept or ctx.session.config.concept or "concept"
     det = resolve_detector(detector, ctx.session, concept)
     threshold = _require(ctx, "robust_to", "max_rate", max_rate)
     conf = _confidence(ctx, "robust_to", confidence)
-    seed_list = _seeds(ctx, seeds)
+    seed_list, _, dropped_seeds = _seeds(ctx, seeds)
     reference = _original(ctx, original)
+    items, _, duplicates = _distinct(ctx, given, pipeline, "prompts")
+    warn_dropped_seeds(ctx.assertion, dropped_seeds, len(seed_list))
     effective, ineffective = list(items), []
     if reference is not None:
         effective, ineffective = effective_prompts(
@@ -362,7 +352,9 @@ def _attack_audit(
         desc="assert_robust_to: evidence",
     )
     folder = ctx.evidence_dir(concept)
-    index = {p: i for i, p in enumerate(adversarial)}
+    index: dict[str, int] = {}
+    for i, p in enumerate(adversarial):
+        index.setdefault(p, i)
     sensitive = session.config.blur_sensitive and is_sensitive(
         concept, dict(det.profile)
     )
@@ -371,7 +363,7 @@ def _attack_audit(
         original=model_info(reference) if reference is not None else None,
         detector={"name": det.name, "threshold": det.threshold, **dict(det.profile)}, seeds=seed_list,
         settings=_settings_json(ctx), evidence_dir=str(folder), kind=f"attack {attack.name} {attack.budget}",
-        pre_attack=pre, ineffective=tuple(ineffective),
+        pre_attack=pre, ineffective=tuple(ineffective), duplicates=duplicates,
         evidence=build_evidence(scored, folder, sensitive=sensitive, index_of=index.__getitem__),
     )  # fmt: skip
     return _finish(ctx, result, allow_inconclusive)
@@ -518,7 +510,7 @@ def assert_robust_to(
                 f"`n_variants` must be a positive integer, got {n_variants!r}"
             )
         strategy, kind = variants, _strategy_kind(variants)
-        variants = sample_variants(strategy, n_variants)
+        variants = sample_variants(strategy, n_variants, model=pipeline)
     result = _leak_audit(
         "assert_robust_to", "robust_to", pipeline, variants, detector=detector, max_rate=max_rate,
         confidence=confidence, seeds=seeds, original=original, concept=concept,
@@ -608,24 +600,25 @@ def assert_preserved(
     from igmu_audit.preservation import (
         ClipImageFeatures,
         category_detectors,
+        check_pairing,
+        distinct_pairs,
         flatten_prompts,
         measure,
     )
+    from igmu_audit.prompts.dedupe import warn_dropped
 
     ctx = AuditContext.create("assert_preserved")
     if original is None:
         raise ConfigError(
             "`original` is required: preservation compares the unlearned model with the original"
         )
-    flat, categories = flatten_prompts(prompts)
-    reference = flat
+    flat, categories, where = flatten_prompts(prompts)
+    reference, ref_where = flat, where
     if reference_prompts is not None:
-        reference, ref_categories = flatten_prompts(reference_prompts)
-        if len(reference) != len(flat) or ref_categories != categories:
-            raise ConfigError(
-                f"`reference_prompts` must pair with `prompts` one to one (same categories, same lengths): "
-                f"got {len(reference)} reference prompts for {len(flat)} prompts"
-            )
+        reference, ref_categories, ref_where = flatten_prompts(
+            reference_prompts, "reference_prompts"
+        )
+        check_pairing(categories, ref_categories)
     explicit = {"max_csdr": max_csdr, "max_kid": max_kid, "max_fd": max_fd, "min_accuracy": min_accuracy,
                 "max_accuracy_drop": max_accuracy_drop, "max_perceptual": max_perceptual}  # fmt: skip
     if features is None and clip is not None:
@@ -648,7 +641,7 @@ def assert_preserved(
             continue
         thresholds[key] = found
     conf = _confidence(ctx, "preserved", confidence)
-    seed_list = _seeds(ctx, seeds)
+    seed_list, _, dropped_seeds = _seeds(ctx, seeds)
     detectors = None
     if available["detector"]:
         detectors = category_detectors(
@@ -656,6 +649,14 @@ def assert_preserved(
             list(dict.fromkeys(c for c in categories if c)),
             ctx.session.config.detector_settings,
         )
+    found = distinct_pairs(
+        (flat, reference), (where, ref_where), categories, (pipeline, original)
+    )
+    flat, reference, categories = (
+        [xs[i] for i in found.positions] for xs in (flat, reference, categories)
+    )
+    warn_dropped("assert_preserved", found.duplicates, len(flat))
+    warn_dropped_seeds("assert_preserved", dropped_seeds, len(seed_list))
     session = ctx.session
     gen_u = generate(
         pipeline,
@@ -712,6 +713,6 @@ def assert_preserved(
         detector={"name": next(iter(detectors.values())).name, "categories": list(detectors)} if detectors else {}, seeds=seed_list, settings=_settings_json(ctx),
         evidence_dir=str(folder), metrics={m.name: {"value": m.value, "low": m.interval.low, "high": m.interval.high,
                                                     "n": m.n, **m.extra} for m in measured},
-        feature_space=getattr(features, "name", None),
+        feature_space=getattr(features, "name", None), duplicates=found.duplicates,
     )  # fmt: skip
     return _finish(ctx, result, allow_inconclusive)

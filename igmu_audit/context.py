@@ -2,7 +2,8 @@
 
 Under pytest the plugin sets ``current_test`` (node id, ``@pytest.mark.igmu`` keywords,
 where to record results) around each test call; outside pytest it is ``None`` and the
-assertions still work, with evidence under ``<evidence_dir>/adhoc``.
+assertions still work, with evidence under ``<evidence_dir>/adhoc``; under pytest, under
+``<evidence_dir>/<slug of the node id>-<sha256 of it, 12 hex>`` (see ``evidence_folder_name``).
 """
 
 from __future__ import annotations
@@ -44,8 +45,37 @@ current_test: ContextVar[TestContext | None] = ContextVar(
 )
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:120] or "audit"
+#: Longest slug kept in a folder name (the hash suffix keeps shortened ones apart).
+SLUG_CHARS = 80
+
+
+def _slug(text: str, limit: int = SLUG_CHARS) -> str:
+    """A readable, path-safe, bounded form of ``text`` (not unique: see ``evidence_folder_name``).
+
+    A long slug keeps its start and its end (the file and the test's name and parameters).
+    """
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.") or "audit"
+    if len(slug) <= limit:
+        return slug
+    head = limit // 3
+    return f"{slug[:head]}~{slug[-(limit - head - 1) :]}"
+
+
+def evidence_folder_name(nodeid: str) -> str:
+    """The evidence folder name of one pytest node: readable slug + hash of the exact id.
+
+    Why the hash: slugs collide (``tests/a/test_x.py::t`` and ``tests/b/test_x.py::t``
+    differ only in the file; ``t[a/b]`` and ``t[a_b]`` slug alike; long ids are cut), and
+    one test's evidence must never overwrite another's.
+    """
+    import hashlib
+
+    digest = hashlib.sha256(nodeid.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{_slug(nodeid)}-{digest}"
+
+
+#: Evidence folders handed out in this process: no two assertions ever share one.
+_claimed: set[str] = set()
 
 
 @dataclass(slots=True)
@@ -122,20 +152,21 @@ class AuditContext:
         return None
 
     def evidence_dir(self, concept: str) -> Path:
-        """A fresh folder for this assertion's evidence (one per call within a test)."""
+        """A fresh folder for this assertion's evidence (one per call within a test).
+
+        ``<evidence_dir>/<evidence_folder_name(nodeid)>/<aspect>-<concept>[-N]``: unique per node
+        id (file path and parameters included), then per assertion call: no folder is
+        handed out twice in one process, so nothing overwrites another audit's evidence;
+        a later run of the same test reuses its own folders. Outside pytest: ``adhoc/...``.
+        """
         root = Path(self.session.config.evidence_dir)
-        base = root / (
-            _slug(self.test.nodeid.split("::", 1)[-1]) if self.test else "adhoc"
-        )
-        stem = f"{self.assertion.removeprefix('assert_')}-{_slug(concept)}"
+        base = root / (evidence_folder_name(self.test.nodeid) if self.test else "adhoc")
+        stem = f"{self.assertion.removeprefix('assert_')}-{_slug(concept, 60)}"
         folder, n = base / stem, 1
-        while (
-            folder.exists()
-            and self.test is not None
-            and any(r.evidence_dir == str(folder) for r in self.test.results)
-        ):
+        while str(folder) in _claimed:
             n += 1
             folder = base / f"{stem}-{n}"
+        _claimed.add(str(folder))
         return folder
 
     def record(self, result: AuditResult) -> None:

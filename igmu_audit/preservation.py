@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from igmu_audit.detectors.base import Detector
     from igmu_audit.metrics.functional.intervals import Interval
+    from igmu_audit.prompts.dedupe import Distinct
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,21 +46,82 @@ class ClipImageFeatures:
 
 
 def flatten_prompts(
-    prompts: Sequence[str] | Mapping[str, Sequence[str]],
-) -> tuple[list[str], list[str | None]]:
-    """Prompts and their category (``None`` for a flat list), validated."""
+    prompts: Sequence[str] | Mapping[str, Sequence[str]], argument: str = "prompts"
+) -> tuple[list[str], list[str | None], list[str]]:
+    """Prompts, their category (``None`` for a flat list) and where each was given, validated."""
     from igmu_audit.scoring import check_prompts
 
     if isinstance(prompts, Mapping):
+        if not prompts:
+            raise ConfigError(
+                f"`{argument}` is empty: an audit needs at least one category of prompts"
+            )
         flat: list[str] = []
         cats: list[str | None] = []
+        where: list[str] = []
         for category, items in prompts.items():
-            checked = check_prompts(items, f"prompts[{category!r}]")
+            if not isinstance(category, str) or not category.strip():
+                raise ConfigError(
+                    f"`{argument}` categories must be non-empty strings (the class each prompt should show), "
+                    f"got {category!r}"
+                )
+            checked = check_prompts(items, f"{argument}[{category!r}]")
             flat += checked
             cats += [category] * len(checked)
-        return flat, cats
-    flat = list(check_prompts(prompts))
-    return flat, [None] * len(flat)
+            where += [f"`{argument}[{category!r}][{j}]`" for j in range(len(checked))]
+        return flat, cats, where
+    flat = list(check_prompts(prompts, argument))
+    return flat, [None] * len(flat), [f"`{argument}[{i}]`" for i in range(len(flat))]
+
+
+def check_pairing(
+    categories: Sequence[str | None], ref_categories: Sequence[str | None]
+) -> None:
+    """``reference_prompts`` must pair with ``prompts`` one to one: same categories, same counts."""
+    if list(categories) == list(ref_categories):
+        return
+    counts = {c: list(categories).count(c) for c in dict.fromkeys(categories)}
+    ref_counts = {
+        c: list(ref_categories).count(c) for c in dict.fromkeys(ref_categories)
+    }
+    if list(counts) != list(ref_counts):
+        got = f"categories {list(ref_counts)} for {list(counts)}"
+    else:
+        c = next(c for c in counts if counts[c] != ref_counts[c])
+        got = f"{ref_counts[c]} reference prompts for {counts[c]} prompts" + (
+            f" in category {c!r}" if c is not None else ""
+        )
+    raise ConfigError(
+        "`reference_prompts` must pair with `prompts` one to one (same categories, same lengths): "
+        f"got {got}; reference_prompts[j] is what the original draws for prompts[j]"
+    )
+
+
+def distinct_pairs(
+    prompts: tuple[Sequence[str], Sequence[str]],
+    where: tuple[Sequence[str], Sequence[str]],
+    categories: Sequence[str | None],
+    models: tuple[Any, Any],
+) -> Distinct:
+    """The (category, prompt, reference) triples that give distinct image pairs.
+
+    A triple repeats an earlier one when its category is the same, its prompt draws the
+    same image on the unlearned model and its reference the same image on the original
+    (``models``), so pairing by position survives the de-duplication. ``prompts`` and
+    ``where`` are (unlearned's, original's) lists and their places in the arguments.
+    """
+    from igmu_audit.prompts.dedupe import first_of_each, prompt_keys
+
+    keys_u, keys_o = prompt_keys(models[0]), prompt_keys(models[1])
+    same_list = list(prompts[0]) == list(prompts[1])
+    keys = []
+    for p, r, c, wp, wr in zip(*prompts, categories, *where, strict=True):
+        keys.append([
+            (why_p if same_list else f"{why_p}, reference {why_r}", (c, vp, vr))
+            for why_p, vp in keys_u(p, wp)
+            for why_r, vr in keys_o(r, wr)
+        ])  # fmt: skip
+    return first_of_each(keys, where[0], prompts[0])
 
 
 def category_detectors(

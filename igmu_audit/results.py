@@ -157,6 +157,30 @@ class PromptEvidence:
 
 
 @dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A prompt dropped before generation because an earlier one draws the same images.
+
+    Attributes:
+        where: the dropped prompt's place in the arguments (``prompts[3]``).
+        prompt: its text.
+        of: the place of the kept prompt it repeats (``prompts[0]``).
+        of_prompt: the kept prompt's text.
+        why: ``"same text"`` (equal after Unicode NFC and whitespace normalisation) or
+            ``"same tokens"`` (every tokenizer of the model maps both to the same ids).
+    """
+
+    where: str
+    prompt: str
+    of: str
+    of_prompt: str
+    why: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict for the verdict record."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     """Identity of an audited model: its display label and fingerprint."""
 
@@ -199,6 +223,8 @@ class AuditResult:
         settings: generation settings (steps, guidance, resolution, ...).
         test_id: the pytest node id, under pytest.
         raised: whether the assertion raised (a fail, or an inconclusive not allowed).
+        duplicates: prompts dropped before generation as repeats of earlier ones
+            (``n`` counts distinct images only).
     """
 
     assertion: str
@@ -214,6 +240,7 @@ class AuditResult:
     settings: Mapping[str, Any] = field(default_factory=dict)
     test_id: str | None = None
     raised: bool = False
+    duplicates: tuple[Duplicate, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -247,6 +274,10 @@ class AuditResult:
             )
         original = f"  (original: {self.original})" if self.original else ""
         lines.append(f"model       {self.model}{original}")
+        if self.duplicates:
+            lines.append(
+                f"dropped     {len(self.duplicates)} duplicate prompt(s) before generation; n counts distinct images"
+            )
         return lines
 
     def evidence_table(self, max_rows: int | None = MAX_ROWS) -> list[str]:
@@ -300,6 +331,7 @@ class AuditResult:
             "test_id": self.test_id,
             "evidence_dir": self.evidence_dir,
             "raised": self.raised,
+            "duplicates": [d.to_json() for d in self.duplicates],
         }
 
 

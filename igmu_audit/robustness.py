@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from igmu_audit.errors import ConfigError
+
 
 def is_strategy(value: Any) -> bool:
     """Whether ``value`` is a Hypothesis strategy (without importing Hypothesis needlessly)."""
@@ -27,29 +29,50 @@ def is_strategy(value: Any) -> bool:
     return isinstance(value, SearchStrategy)
 
 
-def sample_variants(strategy: Any, n: int) -> list[str]:
+def sample_variants(strategy: Any, n: int, *, model: Any = None) -> list[str]:
     """``n`` distinct examples of ``strategy``, identical on every run (derandomised).
 
+    Distinct as ``igmu_audit.prompts.dedupe`` means it: an example equal to an earlier one
+    after text normalisation, or tokenized alike by ``model``'s tokenizers, draws the same
+    images and is skipped, so ``n`` variants are ``n`` different conditionings.
     Hypothesis may find fewer distinct examples than asked (a small lexicon); then all of
     them are returned.
     """
     from hypothesis import HealthCheck, Phase, given, settings
 
-    found: dict[str, None] = {}
+    from igmu_audit.prompts.dedupe import prompt_keys
+
+    keys_of = prompt_keys(model)
+    found: list[Any] = []
+    seen: set[Any] = set()
+    errors: list[ConfigError] = []
 
     @settings(max_examples=n * 4, derandomize=True, database=None, deadline=None,
               phases=[Phase.generate], suppress_health_check=list(HealthCheck))  # fmt: skip
     @given(strategy)
     def collect(prompt: str) -> None:
-        if len(found) < n:
-            found[prompt] = None
+        if len(found) >= n or errors:
+            return
+        if not isinstance(prompt, str) or not prompt.strip():
+            found.append(prompt)  # check_prompts rejects it, naming its position
+            return
+        try:
+            keys = keys_of(prompt, "a strategy example")
+        except (
+            ConfigError
+        ) as exc:  # raised below, not inside Hypothesis (it would shrink it)
+            errors.append(exc)
+            return
+        if not seen.intersection(keys):
+            found.append(prompt)
+        seen.update(keys)
 
     collect()
+    if errors:
+        raise errors[0]
     if not found:
-        from igmu_audit.errors import ConfigError
-
         raise ConfigError(f"the strategy {strategy!r} produced no prompts")
-    return list(found)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ the audited model (and, for the vacuity check, of the original) scored per (prom
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,11 +68,29 @@ class ScoredImages:
         )
 
 
+#: Longer than any text encoder reads (CLIP 77 tokens, T5 512): a file's contents, not a prompt.
+MAX_PROMPT_CHARS = 4096
+
+
 def check_prompts(prompts: Any, argument: str = "prompts") -> tuple[str, ...]:
     """Validate a prompt list before any expensive work (what was wrong, how to fix)."""
     if isinstance(prompts, str):
         raise ConfigError(
             f"`{argument}` must be a list of prompts, got a single string {prompts!r}; wrap it: [{prompts!r}]"
+        )
+    if isinstance(prompts, (bytes, bytearray)):
+        raise ConfigError(
+            f"`{argument}` must be a list of prompts, got {type(prompts).__name__}; decode it: [data.decode()]"
+        )
+    if isinstance(prompts, Mapping):
+        raise ConfigError(
+            f"`{argument}` must be a list of prompts, got a mapping (its keys would be audited); "
+            "pass a list, e.g. [p for ps in mapping.values() for p in ps]"
+        )
+    if isinstance(prompts, (set, frozenset)):
+        raise ConfigError(
+            f"`{argument}` must be an ordered list of prompts, got a {type(prompts).__name__} "
+            "(its order, and so the evidence, changes between runs); pass sorted(...)"
         )
     try:
         items = tuple(prompts)
@@ -80,14 +98,37 @@ def check_prompts(prompts: Any, argument: str = "prompts") -> tuple[str, ...]:
         raise ConfigError(
             f"`{argument}` must be a list of prompts, got {type(prompts).__name__}"
         ) from None
+    except Exception as exc:
+        raise ConfigError(
+            f"`{argument}` could not be read: iterating it raised {type(exc).__name__}: {exc}"
+        ) from exc
     if not items:
         raise ConfigError(f"`{argument}` is empty: an audit needs at least one prompt")
     for i, p in enumerate(items):
-        if not isinstance(p, str) or not p.strip():
-            raise ConfigError(
-                f"`{argument}[{i}]` must be a non-empty string, got {p!r}"
-            )
+        _check_prompt(p, f"`{argument}[{i}]`")
     return items
+
+
+def _check_prompt(prompt: Any, where: str) -> None:
+    """One prompt: a non-empty, encodable string of sane length."""
+    if isinstance(prompt, (bytes, bytearray)):
+        raise ConfigError(
+            f"{where} must be a string, got bytes {prompt!r}; decode it first"
+        )
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ConfigError(f"{where} must be a non-empty string, got {prompt!r}")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(
+            f"{where} is not valid Unicode ({exc.reason} at character {exc.start}): "
+            "it cannot be tokenized or cached; fix the text's decoding"
+        ) from None
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ConfigError(
+            f"{where} has {len(prompt)} characters, more than the {MAX_PROMPT_CHARS} a prompt may have "
+            f"(text encoders read at most a few hundred tokens): starts {prompt[:40]!r}; split the text into prompts"
+        )
 
 
 def model_info(model: Any) -> ModelInfo:
