@@ -126,10 +126,10 @@ def _check_floor(config: AuditConfig) -> None:
     tables: dict[str, dict[str, dict[str, float]]] = {}
     for aspect, values in config.thresholds.items():
         for name, value in values.items():
-            label = f"{config.source_of(f'thresholds.{aspect}.{name}')} thresholds"
+            label = f"{config.source_of(f'thresholds.{aspect}.{name}')} thresholds."
             tables.setdefault(label, {}).setdefault(aspect, {})[name] = value
     for task, profile in config.task_profiles.items():
-        tables[f"pyproject.toml [tool.igmu_audit.profiles.{task}]"] = profile
+        tables[f"pyproject.toml [tool.igmu_audit.profiles.{task}] "] = profile
     check_against_floor(config.floor, config.floor_sources, tables)
     if "confidence" in config.sources:
         check_confidence(

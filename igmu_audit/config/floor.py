@@ -51,8 +51,8 @@ def check_against_floor(
     Args:
         floor: aspect -> name -> the floor value.
         floor_sources: ``"aspect.name"`` -> where that floor value was set.
-        tables: a source label -> the thresholds it configures, e.g.
-            ``{"s.yaml thresholds": {...}, "pyproject.toml [tool.igmu_audit.profiles.style]": {...}}``.
+        tables: how a source names its keys -> the thresholds it configures, e.g.
+            ``{"s.yaml thresholds.": {...}, "pyproject.toml [tool.igmu_audit.profiles.style] ": {...}}``.
     """
     for label, table in tables.items():
         for aspect, values in table.items():
@@ -62,7 +62,7 @@ def check_against_floor(
                     raise floor_error(
                         name,
                         value,
-                        f"{label} {aspect}.{name}",
+                        f"{label}{aspect}.{name}",
                         bound,
                         floor_sources[f"{aspect}.{name}"],
                     )

@@ -31,9 +31,8 @@ MAX_SEEDS = 100_000
 MAX_STEPS = 10_000
 MAX_BATCH = 1024
 MAX_SIDE = 4096
-_SEEDS_WHY = (
-    f"at most {MAX_SEEDS} seeds: a gate needing more would run for weeks; likely a typo"
-)
+_SEEDS_REASON = "a gate needing more would run for weeks; likely a typo"
+_SEEDS_WHY = f"at most {MAX_SEEDS} seeds ({_SEEDS_REASON})"
 _SEED_WHY = "seeds stop at 2**63-1 so the seeds sequential audits add stay below 2**64"
 _STEPS_WHY = f"no scheduler needs more than {MAX_STEPS} steps; likely a typo"
 _BATCH_WHY = f"at most {MAX_BATCH} images per pipeline call"
@@ -69,7 +68,7 @@ def _opt_str(where: str, key: str, value: Any) -> str | None:
 
 def _seed_count(where: str, key: str, count: int, value: Any) -> None:
     if count > MAX_SEEDS:
-        raise fail(where, key, f"seeds ({_SEEDS_WHY})", value)
+        raise fail(where, key, _SEEDS_WHY, value)
 
 
 def parse_seeds(where: str, key: str, value: Any) -> tuple[int, ...]:
@@ -78,7 +77,8 @@ def parse_seeds(where: str, key: str, value: Any) -> tuple[int, ...]:
     Ranges are sized before they are expanded, so ``0-100000000`` fails at once.
     """
     if isinstance(value, int) and not isinstance(value, bool):
-        return tuple(range(integer(where, key, value, (1, MAX_SEEDS), why=_SEEDS_WHY)))
+        count = integer(where, key, value, (1, MAX_SEEDS), why=_SEEDS_REASON)
+        return tuple(range(count))
     if isinstance(value, str):
         seeds: list[int] = []
         for part in value.split(","):
@@ -131,14 +131,19 @@ def parse_resolution(where: str, key: str, value: Any) -> tuple[int, int] | None
     """One int (square), ``"HxW"`` or ``[H, W]``; ``None`` means the model's default."""
     if value is None:
         return None
-    if isinstance(value, str) and "x" in value.lower():
-        value = value.lower().split("x")
-    sides = value if isinstance(value, (list, tuple)) else [value]
+    sides = value.lower().split("x") if isinstance(value, str) else value
+    sides = sides if isinstance(sides, (list, tuple)) else [sides]
     if len(sides) not in (1, 2):
         raise fail(where, key, "512, '512x768' or [H, W]", value)
-    checked = [
-        integer(where, key, v, (8, MAX_SIDE), why=_SIDE_WHY, text=True) for v in sides
-    ]
+    try:
+        checked = [
+            integer(where, key, v, (8, MAX_SIDE), why=_SIDE_WHY, text=True)
+            for v in sides
+        ]
+    except ConfigError:
+        raise fail(
+            where, key, f"sides in [8, {MAX_SIDE}] ({_SIDE_WHY})", value
+        ) from None
     if any(side % 8 for side in checked):
         raise fail(where, key, f"a resolution divisible by 8 ({_SIDE_WHY})", value)
     return (checked[0], checked[-1])

@@ -9,6 +9,7 @@ what its owner wrote, so each becomes a ``ConfigError`` naming the file and how 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,11 @@ _BOMS = (
     (b"\xfe\xff", "UTF-16 (big-endian)"),
 )
 _SAVE = "save it as UTF-8"
+#: flow brackets nested deeper than this are refused before YAML parsing
+MAX_FLOW_DEPTH = 1000
 _DEEP = (
-    "nested too deeply to be a configuration file (more levels than Python's "
-    "recursion limit); flatten it"
+    "nested too deeply to be a configuration file (more levels than the parser's "
+    "recursion limit allows); flatten it"
 )
 
 
@@ -44,7 +47,7 @@ def read_text(path: Path, what: str) -> str:
         ConfigError: missing, a directory, unreadable, or not UTF-8 text.
     """
     if path.is_dir():
-        raise ConfigError(f"{path}: is a directory, expected a {what} file")
+        raise ConfigError(f"{path}: is a directory; expected the {what} file")
     if not path.is_file():
         raise ConfigError(f"{path}: {what} file not found")
     try:
@@ -151,12 +154,34 @@ def _repeated_yaml_key(loader: Any, root: Any) -> str | None:
     return None
 
 
+def _too_deep(text: str) -> bool:
+    """Whether flow brackets nest deeper than any parser here can go.
+
+    PyYAML's scanner is quadratic in open flow levels (100k levels take seconds before
+    its composer hits the recursion limit), so such files are refused up front; brackets
+    inside quoted strings are counted too, which only matters past ``MAX_FLOW_DEPTH``.
+    """
+    if text.count("[") + text.count("{") <= MAX_FLOW_DEPTH:
+        return False
+    depth = 0
+    for match in re.finditer(r"[\[\]{}]", text):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > MAX_FLOW_DEPTH:
+            return True
+    return False
+
+
 def load_yaml(path: Path, what: str) -> Any:
     """Parse ``path`` with ``SafeLoader``, refusing a mapping key given twice."""
     import yaml
 
     text = read_text(path, what)
+    if _too_deep(text):
+        raise ConfigError(f"{path}: {_DEEP}")
     loader = yaml.SafeLoader(text)
+    loader.name = str(
+        path
+    )  # marks in syntax errors name the file, not "<unicode string>"
     try:
         node = loader.get_single_node()
         if node is None:
