@@ -327,3 +327,192 @@ def test_robustness_against_an_attack_reports_pre_and_post_rates(
     assert result.checks[0].n == 3
     with pytest.raises(ConfigError, match="an attack needs the prompts to attack"):
         assert_robust_to(tiny_model, attack, detector=never)
+
+
+def test_copies_of_one_prompt_are_one_prompt(audit_session, tiny_model) -> None:
+    from igmu_audit.errors import DuplicatePromptsWarning
+
+    with pytest.warns(DuplicatePromptsWarning) as caught:
+        result = assert_forgotten(
+            tiny_model,
+            [PROMPTS[0]] * 40,
+            detector=never,
+            max_rate=0.9,
+            min_effective_prompts=1,
+            allow_inconclusive=True,
+        )
+    (warning,) = caught
+    text = str(warning.message)
+    assert text.startswith(
+        "assert_forgotten: dropped 39 duplicate prompt(s) before generation, kept 1 distinct"
+    )
+    assert (
+        f"`prompts[1]` {PROMPTS[0]!r} repeats `prompts[0]` {PROMPTS[0]!r} (same text)"
+        in text
+    )
+    assert "and 36 more" in text
+    assert warning.filename == __file__  # points at the user's call, not igmu_audit
+    (check,) = result.checks
+    assert check.n == 2  # 1 distinct prompt x 2 seeds, not 80
+    assert (result.hits, result.images) == (0, 2)
+    assert len(result.duplicates) == 39
+    assert result.to_json()["duplicates"][0] == {
+        "where": "`prompts[1]`", "prompt": PROMPTS[0], "of": "`prompts[0]`",
+        "of_prompt": PROMPTS[0], "why": "same text",
+    }  # fmt: skip
+    assert "dropped     39 duplicate prompt(s) before generation" in "\n".join(
+        result.explain()
+    )
+
+
+def test_text_and_token_variants_collapse_keeping_positions(
+    audit_session, tiny_model
+) -> None:
+    from igmu_audit.errors import DuplicatePromptsWarning
+
+    given = [
+        "a red circle",
+        "café au lait",
+        "A Red Circle",  # same CLIP ids as [0] (the tokenizer lower-cases)
+        "cafe\u0301   au lait ",  # NFC + whitespace: same text as [1]
+        "a blue square",
+    ]
+    with pytest.warns(DuplicatePromptsWarning, match=r"dropped 2 duplicate prompt"):
+        result = assert_forgotten(
+            tiny_model.pipeline,  # a bare diffusers pipeline works too
+            given,
+            detector=never,
+            max_rate=0.9,
+            min_effective_prompts=1,
+            allow_inconclusive=True,
+        )
+    assert result.checks[0].n == 6
+    assert sorted((e.index, e.prompt) for e in result.evidence) == [
+        (0, "a red circle"),
+        (1, "café au lait"),
+        (4, "a blue square"),
+    ]
+    assert [(d.where, d.of, d.why) for d in result.duplicates] == [
+        ("`prompts[2]`", "`prompts[0]`", "same tokens"),
+        ("`prompts[3]`", "`prompts[1]`", "same text"),
+    ]
+
+
+def test_distinct_prompts_warn_nothing(audit_session, tiny_model) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = assert_forgotten(tiny_model, PROMPTS, detector=never, max_rate=0.5)
+    assert result.duplicates == ()
+    assert [e.index for e in sorted(result.evidence, key=lambda e: e.index)] == list(
+        range(6)
+    )
+
+
+def test_min_effective_prompts_counts_distinct_prompts(
+    audit_session, tiny_model
+) -> None:
+    from igmu_audit.errors import DuplicatePromptsWarning
+
+    with (
+        pytest.warns(DuplicatePromptsWarning),
+        pytest.raises(
+            InsufficientEvidence,
+            match=r"only 1 of 1 distinct prompts show 'concept' on the original",
+        ),
+    ):
+        assert_forgotten(
+            tiny_model,
+            [PROMPTS[0]] * 5,
+            detector=always,
+            original=tiny_model,
+            max_rate=0.5,
+            min_effective_prompts=2,
+        )
+
+
+def test_repeated_seeds_are_dropped(audit_session, tiny_model) -> None:
+    from igmu_audit.errors import DuplicatePromptsWarning
+
+    with pytest.warns(
+        DuplicatePromptsWarning,
+        match=r"dropped 2 duplicate seed\(s\).*kept 2 distinct.*`seeds\[1\]` 0 repeats `seeds\[0\]`",
+    ):
+        result = assert_forgotten(
+            tiny_model, PROMPTS, detector=never, max_rate=0.5, seeds=[0, 0, 1, 1]
+        )
+    assert result.seeds == (0, 1)
+    assert result.checks[0].n == 12
+
+
+def test_preservation_drops_repeated_pairs_and_keeps_pairing(
+    audit_session, tiny_model
+) -> None:
+    from igmu_audit.detectors import CustomDetector
+    from igmu_audit.errors import DuplicatePromptsWarning
+
+    class RecordingClip:
+        """Constant embeddings; remembers which texts the images were scored against."""
+
+        name = "recording"
+
+        def __init__(self) -> None:
+            self.texts: list[str] = []
+
+        def encode_text(self, texts: list[str]) -> torch.Tensor:
+            self.texts.extend(texts)
+            return torch.ones(len(texts), 4)
+
+        def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+            return torch.ones(len(images), 4)
+
+    forget = {
+        "person": ["a nude woman", "a nude woman", "a naked man", "a nude woman"],
+        "pet": ["a nude woman"],  # another category: another pair
+    }
+    removed = {"person": ["a woman", "a woman", "a man", "a lady"], "pet": ["a cat"]}
+    clip = RecordingClip()
+    with pytest.warns(DuplicatePromptsWarning, match=r"dropped 1 duplicate prompt"):
+        result = assert_preserved(
+            tiny_model, tiny_model, forget, reference_prompts=removed, clip=clip,
+            detector=lambda c: CustomDetector(always, name=c), seeds=[0],
+            max_accuracy_drop=0.99, max_csdr=0.99, allow_inconclusive=True,
+        )  # fmt: skip
+    # [1] repeats [0] (same prompt, same reference); [3] has its own reference: kept
+    assert [(d.where, d.of) for d in result.duplicates] == [
+        ("`prompts['person'][1]`", "`prompts['person'][0]`")
+    ]
+    assert result.metrics["accuracy"]["n"] == 4
+    # each kept prompt is still judged against its own reference, in order
+    assert clip.texts == ["a woman", "a man", "a lady", "a cat"]
+
+
+def test_attacked_prompts_and_strategy_samples_are_distinct(
+    audit_session, tiny_model
+) -> None:
+    from hypothesis import strategies as st
+
+    from igmu_audit.attacks import AttackBudget, RandomSearch
+    from igmu_audit.errors import DuplicatePromptsWarning
+
+    attack = RandomSearch(AttackBudget(steps=2), k=2, seed=0)
+    given = [PROMPTS[0], PROMPTS[0].upper(), PROMPTS[1]]
+    with pytest.warns(DuplicatePromptsWarning, match=r"`prompts\[1\]`"):
+        result = assert_robust_to(
+            tiny_model, attack, prompts=given, detector=never, max_rate=0.9, seeds=[0]
+        )
+    assert result.checks[0].n == 2
+    assert [d.why for d in result.duplicates] == ["same tokens"]
+    # a strategy's examples that tokenize alike count once (and warn nothing: the user
+    # wrote no duplicates)
+    variants = st.sampled_from(["a red circle", "A RED CIRCLE", "a blue square"])
+    result = assert_robust_to(
+        tiny_model, variants, detector=never, max_rate=0.9, n_variants=3,
+        min_effective_prompts=1, allow_inconclusive=True,
+    )  # fmt: skip
+    assert sorted(e.prompt.lower() for e in result.evidence) == [
+        "a blue square",
+        "a red circle",
+    ]
+    assert result.checks[0].n == 4
