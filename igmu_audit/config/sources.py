@@ -160,7 +160,7 @@ def read_yaml_spec(path: Path) -> Layer:
     """An audit spec YAML file (safe loading, no repeated keys, UTF-8 only)."""
     if not path.exists():
         raise ConfigError(f"--igmu-spec {path}: file not found")
-    data = load_yaml(path, "audit spec")
+    data = load_yaml(path, "audit spec file")
     if data is None:
         raise ConfigError(
             f"{path}: the audit spec is empty; put settings in it (model: ..., "

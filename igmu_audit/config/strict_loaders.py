@@ -41,15 +41,15 @@ def read_text(path: Path, what: str) -> str:
 
     Args:
         path: the file to read.
-        what: what the file is, for messages (``"audit spec"``, ``"DataIGM prompt file"``).
+        what: what the file is, for messages (``"audit spec file"``, ``"DataIGM prompt file"``).
 
     Raises:
         ConfigError: missing, a directory, unreadable, or not UTF-8 text.
     """
     if path.is_dir():
-        raise ConfigError(f"{path}: is a directory; expected the {what} file")
+        raise ConfigError(f"{path}: is a directory; expected the {what}")
     if not path.is_file():
-        raise ConfigError(f"{path}: {what} file not found")
+        raise ConfigError(f"{path}: {what} not found")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -107,6 +107,8 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any] | _Repeated:
 def load_json(path: Path, what: str) -> Any:
     """Parse ``path`` as JSON; a repeated key anywhere is an error naming its ``$.`` path."""
     text = read_text(path, what)
+    if not text.strip():
+        raise ConfigError(f"{path}: the {what} is empty; expected a JSON object")
     try:
         data = json.loads(text, object_pairs_hook=_pairs)
     except json.JSONDecodeError as exc:
@@ -203,7 +205,7 @@ def load_yaml(path: Path, what: str) -> Any:
 
 def load_toml(path: Path) -> dict[str, Any]:
     """Parse ``path`` as TOML (``tomllib`` already refuses a key defined twice)."""
-    text = read_text(path, "TOML")
+    text = read_text(path, "TOML file")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -100,7 +100,7 @@ class DataIGM:
 
 def _read_json(path: Path) -> Any:
     """Strict JSON: UTF-8 only, no repeated keys (JSON would keep the last), bounded depth."""
-    return load_json(path, "DataIGM prompt")
+    return load_json(path, "DataIGM prompt file")
 
 
 def _parse_prompt_file(path: Path) -> dict[str, Prompts]:
@@ -108,7 +108,8 @@ def _parse_prompt_file(path: Path) -> dict[str, Prompts]:
     shape = "{task: {category: [prompt, ...]}}"
     if not isinstance(data, dict) or not data:
         raise ConfigError(
-            f"{path}: $: expected a non-empty object {shape} but got {type(data).__name__}"
+            f"{path}: $: expected a non-empty object {shape} but got "
+            f"{'an empty object' if data == {} else type(data).__name__}"
         )
     out: dict[str, Prompts] = {}
     for task, categories in data.items():

@@ -31,7 +31,7 @@ def test_repeated_yaml_key_is_named_with_its_path_and_lines(tmp_path: Path) -> N
     path = tmp_path / "s.yaml"
     path.write_text("models:\n  - {a: 1, b: 2, a: 3}\n", encoding="utf-8")
     with pytest.raises(ConfigError) as info:
-        load_yaml(path, "audit spec")
+        load_yaml(path, "audit spec file")
     assert str(info.value).startswith(
         f"{path} models[0].a (lines 2 and 2): key repeated"
     )
@@ -40,7 +40,7 @@ def test_repeated_yaml_key_is_named_with_its_path_and_lines(tmp_path: Path) -> N
 def test_self_referencing_yaml_alias_terminates(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("a: &x [*x]\n", encoding="utf-8")
-    data = load_yaml(path, "audit spec")
+    data = load_yaml(path, "audit spec file")
     assert data["a"][0] is data["a"]
 
 
@@ -48,7 +48,7 @@ def test_repeated_json_key_is_named_with_its_json_path(tmp_path: Path) -> None:
     path = tmp_path / "forgot.json"
     path.write_text('{"t": {"c": ["x"], "d": [{"k": 1, "k": 2}]}}', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"forgot.json: \$.t.d\[0\].k: key repeated"):
-        load_json(path, "DataIGM prompt")
+        load_json(path, "DataIGM prompt file")
 
 
 def test_json_objects_without_repeats_load_unchanged(tmp_path: Path) -> None:

@@ -62,9 +62,15 @@ def threshold(
         path.parent.mkdir()
         path.write_text(floor or "steps: 2\n", encoding="utf-8")
         session = AuditSession(load_config(tmp, spec=path))
-        test = TestContext("tests/test_gate.py::test_a", {name: value} if marker else {})
+        test = TestContext(
+            "tests/test_gate.py::test_a", {name: value} if marker else {}
+        )
         ctx = AuditContext("assert_forgotten", session, test, None)
-        aspect = "preserved" if name.startswith(("max_kid", "max_fd", "max_c")) else "forgotten"
+        aspect = (
+            "preserved"
+            if name.startswith(("max_kid", "max_fd", "max_c"))
+            else "forgotten"
+        )
         return lambda: ctx.threshold(aspect, name, None if marker else value)
 
     return run
@@ -75,7 +81,9 @@ def case(id: str, run: Callable[[Path], Call], *mentions: str) -> Case:
 
 
 PY = "[tool.igmu_audit]\n"
-FLOOR = "floor: {forgotten: {max_rate: 0.05, min_effective_prompts: 5, confidence: 0.95}}\n"
+FLOOR = (
+    "floor: {forgotten: {max_rate: 0.05, min_effective_prompts: 5, confidence: 0.95}}\n"
+)
 
 CASES = [
     # thresholds out of range, YAML spec
