@@ -176,6 +176,19 @@ def non_tensor_keys(mapping: Mapping[str, Any]) -> list[str]:
     return [str(k) for k, v in mapping.items() if not isinstance(v, torch.Tensor)]
 
 
+def _sniff(first: bytes) -> str | None:
+    # What a file that is not safetensors most likely is, from its first bytes.
+    if first.startswith(b"PK"):
+        return "a zip archive (torch.save's checkpoint format)"
+    if first[:1] == b"\x80":
+        return "a pickle (a legacy torch checkpoint)"
+    if first.startswith(b"\x89PNG"):
+        return "a PNG image"
+    if first[:1] in (b"{", b"["):
+        return "a JSON file"
+    return None
+
+
 def _header_error(where: str, path: Path, what: str) -> ConfigError:
     return ConfigError(f"{where}weight file {str(path)!r} {what}; {_REEXPORT}")
 
@@ -235,17 +248,22 @@ def read_safetensors_header(
         raise ConfigError(f"{where}weight file {str(path)!r} {what}")
     size = path.stat().st_size
     if size < 8:
-        return_what = "is empty (0 bytes)" if size == 0 else f"is only {size} bytes"
-        raise _header_error(where, path, f"{return_what}: not a safetensors file")
+        what = "is empty (0 bytes)" if size == 0 else f"is only {size} bytes"
+        raise _header_error(where, path, f"{what}: not a safetensors file")
     with path.open("rb") as fh:
-        (length,) = struct.unpack("<Q", fh.read(8))
+        first = fh.read(8)
+        (length,) = struct.unpack("<Q", first)
         if length > min(size - 8, MAX_HEADER_BYTES):
-            raise _header_error(
-                where,
-                path,
-                f"does not start with a safetensors header: its first 8 bytes give a "
-                f"header of {length} bytes, the file has {size}. Is it really a "
-                "safetensors file (a renamed .pt/.ckpt needs allow_pickle), or truncated?",
+            kind = _sniff(first)
+            raise ConfigError(
+                f"{where}weight file {str(path)!r} is not safetensors: its first 8 bytes "
+                f"give a header of {length} bytes, the file has {size}"
+                + (
+                    f". It looks like {kind}: rename it to its real suffix (a torch "
+                    "checkpoint needs `allow_pickle: true`) or convert it to safetensors"
+                    if kind
+                    else f" (truncated, or another format); {_REEXPORT}"
+                )
             )
         raw = fh.read(length)
     try:
@@ -311,7 +329,7 @@ def check_pickle_container(path: str | Path, *, field: str | None = None) -> Non
         raise ConfigError(
             f"{where}weight file {str(path)!r} is empty (0 bytes); re-download or re-export it"
         )
-    if magic == b"PK\x03\x04":
+    if magic.startswith(b"PK"):
         try:
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()
