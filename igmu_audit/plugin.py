@@ -7,7 +7,6 @@ and assertions import them on first use.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator
 from typing import Any
 
@@ -174,6 +173,7 @@ def pytest_configure(config: pytest.Config) -> None:
             invocation_dir=config.invocation_params.dir,
         )
     except ConfigError as exc:
+        _refuse_record(config, f"igmu-audit: {exc}")
         raise pytest.UsageError(f"igmu-audit: {exc}") from None
     worker = getattr(config, "workerinput", {}).get("workerid")
     if worker is not None:
@@ -190,6 +190,17 @@ def pytest_configure(config: pytest.Config) -> None:
     session = AuditSession(audit_config, worker_id=worker)
     config.stash[audit_session_key] = session
     config.stash[previous_session_key] = activate(session)
+
+
+def _refuse_record(config: pytest.Config, reason: str) -> None:
+    """A run refused at configuration still replaces its ``--igmu-record``: no stale PASS."""
+    path = config.getoption("igmu_record", None)
+    if path and not hasattr(config, "workerinput"):
+        from pathlib import Path
+
+        from igmu_audit.reporting.preflight import refusal_record
+
+        refusal_record(Path(config.invocation_params.dir) / path, reason)
 
 
 def _load_hypothesis_profile(config: pytest.Config, profile: str | None) -> None:
@@ -295,18 +306,14 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Attach each audit's explanation as a report section and its JSON for the controller."""
+    """Attach each audit's explanation as a report section and the gate's facts for the controller."""
+    from igmu_audit.reporting.testreport import annotate
+
     report = yield
     context = item.stash.get(test_context_key, None)
-    if call.when == "call" and context is not None and context.results:
-        text = "\n\n".join("\n".join(r.explain(verbose=True)) for r in context.results)
+    results = context.results if context is not None and call.when == "call" else []
+    if results:
+        text = "\n\n".join("\n".join(r.explain(verbose=True)) for r in results)
         report.sections.append(("igmu-audit", text))
-        # A raised verdict in a test that still passed (pytest.raises around a positive
-        # control) or xfailed was expected by its author: recorded, but it does not gate.
-        expected = report.passed or hasattr(report, "wasxfail")
-        entries = [
-            {**r.to_json(), "order": i, "caught": r.raised and expected}
-            for i, r in enumerate(context.results)
-        ]
-        report.user_properties.append(("igmu_results", json.dumps(entries)))
+    annotate(item, call, report, results)
     return report

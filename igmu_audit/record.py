@@ -1,17 +1,47 @@
 """Command line for verdict records: ``python -m igmu_audit.record merge a.json b.json -o all.json``.
 
 Shards of an audit (CI jobs, cluster jobs) each write a record with ``--igmu-record``;
-this merges them, refusing shards that ran on different weights, and exits non-zero
-when the merged verdict is not a pass, so a CI merge step gates the release.
+this merges them and exits with the gate's status (docs/verdict-record.md): 0 only for
+an overall pass, 10 fail, 11 inconclusive, 12 error or incomplete, which includes no
+records at all, a missing shard, or input it must refuse. On a refusal the output
+still gets a record saying so, so no older PASS can be read from it.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from igmu_audit.errors import ConfigError
-from igmu_audit.reporting.record import merge_records, read_record, write_record
+from igmu_audit.reporting import outcome
+from igmu_audit.reporting.merge import IncompleteMerge, merge_files
+from igmu_audit.reporting.record import build_record, problem, write_record
+
+#: problem lines printed before the closing line (the merged record holds them all)
+MAX_LINES = 10
+
+
+def _refuse(output: Path, inputs: list[str], exc: ConfigError) -> int:
+    verdict = outcome.INCOMPLETE if isinstance(exc, IncompleteMerge) else outcome.ERROR
+    print(f"igmu-audit: {exc}", file=sys.stderr)
+    if output.resolve() in {Path(p).resolve() for p in inputs}:
+        print(f"igmu-audit: {output} is also an input; left as it was", file=sys.stderr)
+    else:
+        record = build_record([], [problem("", verdict, str(exc), phase="merge")])
+        try:
+            write_record(output, record)
+            print(f"{output}: {verdict.upper()} (merge refused)", file=sys.stderr)
+        except OSError as err:
+            print(
+                f"igmu-audit: cannot write {output}: {err.strerror or err}",
+                file=sys.stderr,
+            )
+    print(
+        f"igmu-audit gate: {outcome.WORDS[verdict]} (exit {outcome.EXIT_ERROR})",
+        file=sys.stderr,
+    )
+    return outcome.EXIT_ERROR
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,20 +51,41 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     merge = sub.add_parser("merge", help="merge shard records into one")
-    merge.add_argument("records", nargs="+", help="verdict record files")
+    merge.add_argument(
+        "records", nargs="*", help="verdict record files (none: incomplete)"
+    )
     merge.add_argument("-o", "--output", required=True, help="merged record to write")
     args = parser.parse_args(argv)
+    output = Path(args.output)
     try:
-        merged = merge_records([(path, read_record(path)) for path in args.records])
+        if output.resolve() in {Path(p).resolve() for p in args.records}:
+            raise ConfigError(
+                f"refusing to merge: the output {output} is one of the inputs; write the merged record elsewhere"
+            )
+        merged = merge_files(args.records)
     except ConfigError as exc:
-        print(f"igmu-audit: {exc}", file=sys.stderr)
-        return 2
-    write_record(args.output, merged)
-    counts = merged["counts"]
-    print(f"{args.output}: {merged['verdict'].upper()} ({counts['pass']} pass, {counts['fail']} fail, "
-          f"{counts['inconclusive']} inconclusive, {counts.get('caught', 0)} caught by their tests) "
-          f"from {len(args.records)} shard(s)")  # fmt: skip
-    return 0 if merged["verdict"] == "pass" else 1
+        return _refuse(output, args.records, exc)
+    try:
+        write_record(output, merged)
+    except OSError as exc:
+        print(
+            f"igmu-audit: cannot write {output}: {exc.strerror or exc}", file=sys.stderr
+        )
+        return outcome.EXIT_ERROR
+    c = merged["counts"]
+    controls = merged["flags"].get(outcome.POSITIVE_CONTROL, 0)
+    print(f"{output}: {merged['verdict'].upper()} ({c['pass']} pass, {c['fail']} fail, {c['inconclusive']} inconclusive, "
+          f"{c['error']} error, {c['incomplete']} incomplete, {controls} positive control(s) caught by their tests) "
+          f"from {len(args.records)} record(s)")  # fmt: skip
+    for entry in merged["problems"][:MAX_LINES]:
+        print(
+            f"  {entry['verdict'].upper():<10}  {entry['test_id']}  {entry['reason']}"
+        )
+    if len(merged["problems"]) > MAX_LINES:
+        print(f"  ... and {len(merged['problems']) - MAX_LINES} more in {output}")
+    status = merged["exit_status"]
+    print(f"igmu-audit gate: {outcome.WORDS[merged['verdict']]} (exit {status})")
+    return int(status)
 
 
 if __name__ == "__main__":

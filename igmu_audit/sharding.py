@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from igmu_audit.errors import ConfigError
 
@@ -46,3 +46,15 @@ def split(
     for item, node_id in zip(items, node_ids, strict=True):
         (kept if shard_of(node_id, total) == index else dropped).append(item)
     return kept, dropped
+
+
+def shard_option(config: Any) -> dict[str, int] | None:
+    """``--igmu-shard K/N`` as the record's ``{"index": K, "total": N}`` (``None`` unsharded).
+
+    The record carries it so ``merge`` can tell a missing shard from a finished run.
+    """
+    text = config.getoption("igmu_shard", None)
+    if not text:
+        return None
+    index, total = parse_shard(text)
+    return {"index": index, "total": total}

@@ -1,34 +1,41 @@
-"""The machine-readable verdict record of a run: build, write atomically, validate, merge.
+"""The machine-readable verdict record of a run: build, write atomically, read strictly.
 
-Schema ``igmu-audit/verdict-record/1`` (documented in docs/verdict-record.md)::
+Schema ``igmu-audit/verdict-record/2`` (docs/verdict-record.md is its one description)::
 
-    {"schema": ..., "igmu_audit": "0.1.0", "verdict": "pass|fail|inconclusive",
-     "counts": {"pass": n, "fail": n, "inconclusive": n, "caught": n},
+    {"schema": ..., "igmu_audit": "0.1.0", "verdict": "pass|fail|inconclusive|incomplete|error",
+     "exit_status": 0|10|11|12,
+     "counts": {"pass": n, "inconclusive": n, "fail": n, "incomplete": n, "error": n},
+     "flags": {"positive control": n, ...},
      "models": {"<fingerprint>": {"label": ...}},
-     "audits": [<AuditResult.to_json()> + {"order": i}, ...],   # sorted by test id, order
+     "audits": [<AuditResult.to_json()> + {"order": i, "flags": [...]}, ...],
+     "problems": [{"test_id", "verdict": "error|incomplete", "phase", "exception", "reason", "flags"}],
+     "not_applicable": [{"test_id", "reason"}],
      "environment": {"python": ..., "packages": {...}},
-     "run": {"created": ISO-8601, "workers": n, "shards": [...]}}
+     "run": {"created", "workers", "shard": {"index", "total"} | null, "collected", "finished"}}
 
 Everything outside ``run`` depends only on what was audited, so ``-n 0`` and ``-n 4``
-give identical records apart from ``run``.
+give identical records apart from ``run``. Imports neither numpy nor torch: ``merge``
+runs on CI machines without them.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import platform
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from igmu_audit._atomic import atomic_write_json
 from igmu_audit._version import __version__
-from igmu_audit.errors import ConfigError
-from igmu_audit.results import combine
+from igmu_audit.reporting import outcome
+from igmu_audit.reporting.record_schema import SCHEMA, load_json, validate_record
 
-SCHEMA = "igmu-audit/verdict-record/1"
+__all__ = ["SCHEMA", "build_record", "problem", "read_record", "write_record"]
+
 PACKAGES = (
     "torch",
     "diffusers",
@@ -39,6 +46,8 @@ PACKAGES = (
     "pytest",
     "pytest-xdist",
 )
+#: test-hook point (see igmu_audit/_atomic.py): the final record's write
+KILL_AT_RECORD_WRITE = "record-write"
 
 
 def _versions() -> dict[str, str]:
@@ -51,42 +60,86 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _sort_key(audit: Mapping[str, Any]) -> tuple[str, int]:
+def _audit_key(audit: Mapping[str, Any]) -> tuple[str, int]:
     return (audit.get("test_id") or "", int(audit.get("order", 0)))
 
 
-def gates(audit: Mapping[str, Any]) -> bool:
-    """Whether this audit entry fails a release gate.
+def problem(
+    test_id: str,
+    verdict: str,
+    reason: str,
+    *,
+    phase: str = "session",
+    exception: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """An ``error`` / ``incomplete`` entry: a test (or the run) that produced no result."""
+    if verdict not in outcome.PROBLEM_VERDICTS:
+        raise ValueError(
+            f"problem verdict must be error or incomplete, not {verdict!r}"
+        )
+    return {
+        "test_id": test_id,
+        "verdict": verdict,
+        "phase": phase,
+        "exception": dict(exception) if exception else None,
+        "reason": reason,
+        "flags": [],
+    }
 
-    Every non-pass verdict does, except one its test caught on purpose (it raised and the
-    test still passed or xfailed: a positive control under ``pytest.raises``). An
-    inconclusive verdict let through by ``allow_inconclusive`` never raised, so it gates.
-    """
-    return audit["verdict"] != "pass" and not audit.get("caught", False)
+
+def _normalise(audit: Mapping[str, Any]) -> dict[str, Any]:
+    entry = dict(audit)
+    entry["order"] = int(entry.get("order", 0))
+    entry["flags"] = sorted(set(entry.get("flags") or ()))
+    return entry
 
 
 def build_record(
-    audits: Iterable[Mapping[str, Any]], *, workers: int = 1
+    audits: Iterable[Mapping[str, Any]],
+    problems: Iterable[Mapping[str, Any]] = (),
+    *,
+    not_applicable: Iterable[Mapping[str, Any]] = (),
+    run: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A verdict record from the audits' JSON (``AuditResult.to_json()`` entries)."""
-    items = sorted((dict(a) for a in audits), key=_sort_key)
+    """A verdict record from audit entries (``AuditResult.to_json()``) and problem entries.
+
+    Args:
+        audits: one entry per assertion call, with ``order`` and ``flags``.
+        problems: ``error`` / ``incomplete`` entries (see ``problem``).
+        not_applicable: tests that declared themselves not applicable (never gate).
+        run: the varying run block: ``workers``, ``shard``, ``collected``, ``finished``.
+
+    Returns:
+        The record; its ``verdict`` is never ``pass`` without an audit or with a problem.
+    """
+    items = sorted((_normalise(a) for a in audits), key=_audit_key)
+    issues = sorted(
+        (dict(p) for p in problems), key=lambda p: (p["test_id"], p["phase"])
+    )
     models: dict[str, dict[str, str]] = {}
     for audit in items:
         for role in ("model", "original"):
             if audit.get(role):
                 models[audit[role]["fingerprint"]] = {"label": audit[role]["label"]}
-    verdicts = [a["verdict"] for a in items]
-    gating = [a["verdict"] for a in items if gates(a)]
+    verdict = outcome.run_verdict(items, issues)
+    flags: dict[str, int] = {}
+    for audit in items:
+        for flag in audit["flags"]:
+            flags[flag] = flags.get(flag, 0) + 1
+    every = [e["verdict"] for e in [*items, *issues]]
     return {
         "schema": SCHEMA,
         "igmu_audit": __version__,
-        "verdict": combine(gating) if gating else "pass",
-        "counts": {
-            **{v: verdicts.count(v) for v in ("pass", "fail", "inconclusive")},
-            "caught": sum(bool(a.get("caught")) for a in items),
-        },
+        "verdict": verdict,
+        "exit_status": outcome.exit_status(verdict),
+        "counts": {v: every.count(v) for v in outcome.VERDICTS},
+        "flags": dict(sorted(flags.items())),
         "models": dict(sorted(models.items())),
         "audits": items,
+        "problems": issues,
+        "not_applicable": sorted(
+            (dict(n) for n in not_applicable), key=lambda n: n["test_id"]
+        ),
         "environment": {
             "python": platform.python_version(),
             "platform": sys.platform,
@@ -94,77 +147,43 @@ def build_record(
         },
         "run": {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "workers": workers,
+            "workers": 1,
+            "shard": None,
+            "collected": None,
+            "finished": True,
+            **(run or {}),
         },
     }
 
 
-def write_record(path: str | Path, record: Mapping[str, Any]) -> Path:
-    """Write ``record`` atomically (temp file + rename): never a half-written record."""
-    from igmu_audit.reporting.evidence import write_json
+def _finite(value: Any) -> Any:
+    """NaN / inf are not JSON: keep them visible as strings rather than write invalid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return str(value)
 
+
+def write_record(
+    path: str | Path, record: Mapping[str, Any], *, final: bool = True
+) -> Path:
+    """Write ``record`` atomically (temp file + rename): never a half-written record.
+
+    ``final`` marks the end-of-run write, the point the kill test hook can target.
+    """
     target = Path(path)
-    write_json(target, record)
+    atomic_write_json(
+        target, _finite(dict(record)), kill_at=KILL_AT_RECORD_WRITE if final else None
+    )
     return target
 
 
 def read_record(path: str | Path) -> dict[str, Any]:
-    """Read and validate a record; errors name the file and what is wrong."""
+    """Read and validate a record; every error is a ConfigError naming the file and key."""
     file = Path(path)
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: verdict record not found") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{file}: not valid JSON (line {exc.lineno}): {exc.msg}"
-        ) from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise ConfigError(
-            f"{file}: not an igmu-audit verdict record (schema {got!r}, expected {SCHEMA!r})"
-        )
-    for key in ("models", "audits", "verdict"):
-        if key not in data:
-            raise ConfigError(f"{file}: missing {key!r}")
-    return data
-
-
-def merge_records(records: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    """Merge shard records into one; refuse shards that disagree on what a model is.
-
-    Shards of one audit must have audited the same models: a label that maps to two
-    different fingerprints (a shard ran on other weights) is an error, and so is a test
-    id reported by two shards (the shards overlapped).
-
-    Args:
-        records: (name, record) pairs, e.g. (file path, parsed JSON).
-    """
-    if not records:
-        raise ConfigError("merge needs at least one verdict record")
-    label_to_fp: dict[str, tuple[str, str]] = {}
-    seen: dict[tuple[str, int], str] = {}
-    audits: list[dict[str, Any]] = []
-    for name, record in records:
-        for fingerprint, info in record["models"].items():
-            label = info["label"]
-            if label in label_to_fp and label_to_fp[label][0] != fingerprint:
-                other_fp, other = label_to_fp[label]
-                raise ConfigError(
-                    f"refusing to merge: model {label!r} is {other_fp[:19]}.. in {other} but {fingerprint[:19]}.. in {name}; "
-                    "shards of one audit must run on the same weights"
-                )
-            label_to_fp[label] = (fingerprint, name)
-        for audit in record["audits"]:
-            key = _sort_key(audit)
-            if key[0] and key in seen:
-                raise ConfigError(
-                    f"refusing to merge: {key[0]!r} appears in both {seen[key]} and {name}; the shards overlap"
-                )
-            seen[key] = name
-            audits.append(dict(audit))
-    merged = build_record(
-        audits, workers=sum(int(r.get("run", {}).get("workers", 1)) for _, r in records)
-    )
-    merged["run"]["shards"] = [name for name, _ in records]
-    return merged
+    return validate_record(load_json(file), file)

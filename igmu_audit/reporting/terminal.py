@@ -1,4 +1,4 @@
-"""Terminal text: the report header line (and, later, the end-of-run verdict summary)."""
+"""Terminal text: the report header line and the end-of-run "igmu-audit verdicts" section."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from igmu_audit._version import __version__
 from igmu_audit.config import AuditConfig
+from igmu_audit.reporting import outcome
 
 
 def _short(value: Any, rootpath: Path) -> str:
@@ -67,11 +68,49 @@ def summary_lines(entries: list[dict[str, Any]], rootpath: Path) -> list[str]:
             checks = "; ".join(_check_text(c) for c in e["checks"])
             aspect = e["assertion"].removeprefix("assert_")
             test = (e.get("test_id") or "").split("/")[-1]
-            caught = "  (caught by the test)" if e.get("caught") else ""
+            flags = e.get("flags", [])
+            caught = (
+                "  (caught by the test)" if outcome.POSITIVE_CONTROL in flags else ""
+            )
+            other = [f for f in flags if f != outcome.POSITIVE_CONTROL]
+            shown = f"  [{', '.join(other)}]" if other else ""
             lines.append(
-                f"  {words[e['verdict']]}  {aspect:<9}  {_cut(e['concept'], 14):<14} {checks}   {test}{caught}"
+                f"  {words[e['verdict']]}  {aspect:<9}  {_cut(e['concept'], 14):<14} {checks}   {test}{caught}{shown}"
             )
     return lines
+
+
+def problem_lines(record: dict[str, Any], *, limit: int = 20) -> list[str]:
+    """ERROR / INCOMPLETE lines (tests that produced no result) and not-applicable tests.
+
+    ``ERROR       setup  test_x.py::test_y  raised in setup without an audit verdict: ...``
+    """
+    lines = []
+    for p in record["problems"][:limit]:
+        test = p["test_id"] or "(run)"
+        lines.append(
+            f"  {outcome.WORDS[p['verdict']]:<10}  {p['phase']:<8} {test}  {_cut(p['reason'], 160)}"
+        )
+    if len(record["problems"]) > limit:
+        lines.append(
+            f"  ... {len(record['problems']) - limit} more in the verdict record"
+        )
+    for n in record["not_applicable"]:
+        lines.append(f"  N/A         {n['test_id']}  {_cut(n['reason'], 120)}")
+    return lines
+
+
+def closing_line(record: dict[str, Any], *, gated: bool) -> str:
+    """``igmu-audit gate: FAIL (exit 10): 1 pass, 1 fail, ...``: the run's one-line verdict."""
+    c = record["counts"]
+    tally = ", ".join(f"{c[v]} {v}" for v in reversed(outcome.VERDICTS))
+    controls = record["flags"].get(outcome.POSITIVE_CONTROL, 0)
+    status = (
+        f"exit {record['exit_status']}"
+        if gated
+        else "pytest's exit status kept (--collect-only)"
+    )
+    return f"igmu-audit gate: {outcome.WORDS[record['verdict']]} ({status}): {tally}; {controls} positive control(s) caught by their tests (never gate)"
 
 
 def _cut(text: str, width: int) -> str:

@@ -9,7 +9,8 @@ import pytest
 
 from igmu_audit.errors import ConfigError
 from igmu_audit.record import main as record_main
-from igmu_audit.reporting.record import SCHEMA, build_record, merge_records, read_record
+from igmu_audit.reporting.merge import merge_records
+from igmu_audit.reporting.record import SCHEMA, build_record, read_record
 
 AUDITS = {
     "test_a": """
@@ -53,14 +54,22 @@ def test_records_are_identical_without_xdist_with_n0_and_n2(
         result = run(pytester, tiny_sd_dir, f"{name}.json", *extra)
         # one real failure, one allowed-inconclusive pass: the gate still fails the run
         result.assert_outcomes(passed=2, failed=1)
-        assert result.ret == pytest.ExitCode.TESTS_FAILED
+        assert result.ret == 10
         result.stdout.fnmatch_lines([f"verdict record: *{name}.json"])
         records.append(read_record(pytester.path / f"{name}.json"))
     assert stable(records[0]) == stable(records[1]) == stable(records[2])
     record = records[0]
     assert record["schema"] == SCHEMA
     assert record["verdict"] == "fail"
-    assert record["counts"] == {"pass": 1, "fail": 1, "inconclusive": 1, "caught": 0}
+    assert record["counts"] == {
+        "pass": 1,
+        "fail": 1,
+        "inconclusive": 1,
+        "error": 0,
+        "incomplete": 0,
+    }
+    assert record["flags"] == {}
+    assert record["problems"] == []
     assert [a["test_id"] for a in record["audits"]] == [
         "test_a.py::test_leaks", "test_b.py::test_clean", "test_b.py::test_undecided_but_allowed"
     ]  # fmt: skip
@@ -83,11 +92,9 @@ def test_inconclusive_alone_fails_the_gate(
     result.assert_outcomes(
         passed=1, deselected=1
     )  # allow_inconclusive lets the test pass...
-    assert result.ret == pytest.ExitCode.TESTS_FAILED  # ...but not the release gate
+    assert result.ret == 11  # ...but not the release gate
     result.stdout.fnmatch_lines(
-        [
-            "igmu-audit: every test passed, but 1 audit verdict(s) are not PASS*release gate"
-        ]
+        ["igmu-audit gate: UNDEC (exit 11): *1 inconclusive, 0 pass*"]
     )
     assert read_record(pytester.path / "r.json")["verdict"] == "inconclusive"
 
@@ -114,15 +121,23 @@ def test_a_failure_the_test_expects_does_not_gate(
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
         [
-            "*FAIL*test_original_still_leaks  (caught by the test)",
             "*FAIL*test_known_leak  (caught by the test)",
+            "*FAIL*test_original_still_leaks  (caught by the test)",
+            "igmu-audit gate: PASS (exit 0): *2 positive control(s) caught by their tests*",
         ]
     )
     record = read_record(pytester.path / "r.json")
     assert record["verdict"] == "pass"
-    assert record["counts"] == {"pass": 0, "fail": 2, "inconclusive": 0, "caught": 2}
-    assert [(a["verdict"], a["raised"], a["caught"]) for a in record["audits"]] == [
-        ("fail", True, True)
+    assert record["counts"] == {
+        "pass": 0,
+        "fail": 2,
+        "inconclusive": 0,
+        "error": 0,
+        "incomplete": 0,
+    }
+    assert record["flags"] == {"positive control": 2}
+    assert [(a["verdict"], a["raised"], a["flags"]) for a in record["audits"]] == [
+        ("fail", True, ["positive control"])
     ] * 2
 
 
@@ -167,7 +182,7 @@ def test_two_shards_merge_into_the_unsharded_record(
                 str(merged),
             ]
         )
-        == 1
+        == 10
     )
     whole, together = read_record(pytester.path / "whole.json"), read_record(merged)
     assert together["audits"] == whole["audits"]
@@ -175,7 +190,7 @@ def test_two_shards_merge_into_the_unsharded_record(
     assert (
         together["counts"]
         == whole["counts"]
-        == {"pass": 1, "fail": 2, "inconclusive": 1, "caught": 0}
+        == {"pass": 1, "fail": 2, "inconclusive": 1, "error": 0, "incomplete": 0}
     )
     for k in (
         1,
@@ -241,10 +256,10 @@ def test_merge_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         == 0
     )
     assert (
-        "PASS (2 pass, 0 fail, 0 inconclusive, 0 caught by their tests) from 2 shard(s)"
+        "PASS (2 pass, 0 fail, 0 inconclusive, 0 error, 0 incomplete, 0 positive control(s) caught by their tests) from 2 record(s)"
         in capsys.readouterr().out
     )
     assert read_record(out)["counts"]["pass"] == 2
     (tmp_path / "bad.json").write_text("{}")
-    assert record_main(["merge", str(tmp_path / "bad.json"), "-o", str(out)]) == 2
+    assert record_main(["merge", str(tmp_path / "bad.json"), "-o", str(out)]) == 12
     assert "not an igmu-audit verdict record" in capsys.readouterr().err
