@@ -114,7 +114,12 @@ def _allowed(annotation: str) -> tuple[type, ...] | None:
 
 
 def check_options(
-    where: str, detector: str, options: Mapping[str, Any], accepted: Options
+    where: str,
+    detector: str,
+    options: Mapping[str, Any],
+    accepted: Options,
+    *,
+    types: bool = True,
 ) -> None:
     """Raise ``ConfigError`` for an option ``detector`` does not take or a value of the wrong type.
 
@@ -123,6 +128,9 @@ def check_options(
         detector: the detector's registry name (for the message).
         options: option name -> value.
         accepted: what the detector's factory accepts.
+        types: also check value types against the annotations, as a configuration file
+            can hold them (str, numbers, bools, lists, tables); in-process callers pass
+            objects (paths, tensors, models) the constructor judges itself.
     """
     listing = ", ".join(accepted.names) or "none"
     for name, value in options.items():
@@ -131,7 +139,7 @@ def check_options(
                 f"{where} {name}: detector {detector!r} takes no option {name!r}"
                 f"{closest(str(name), list(accepted.names))} (accepted: {listing})"
             )
-        annotation = accepted.types.get(name)
+        annotation = accepted.types.get(name) if types else None
         allowed = _allowed(annotation) if annotation else None
         if allowed is None:
             continue

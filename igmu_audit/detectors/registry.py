@@ -197,7 +197,7 @@ def get_detector(name_or_profile: str | DetectorProfile, **options: Any) -> Dete
         options = {"profile": profile, **options}
     accepted = _options_of(factory)
     if accepted is not None:
-        check_options(f"get_detector({name!r})", name, options, accepted)
+        check_options(f"get_detector({name!r})", name, options, accepted, types=False)
     detector = factory(**options)
     if not isinstance(detector, Detector):
         raise ConfigError(

@@ -73,8 +73,8 @@ def test_registered_factory_is_checked_when_read_and_when_resolved(
         r"option 'gian'; did you mean 'gain'\? \(accepted: threshold, gain\)",
     ):
         load_config(tmp_path)
-    with pytest.raises(ConfigError, match=r"get_detector\('bright'\) gain: expected"):
-        get_detector("bright", gain=2.5)
+    with pytest.raises(ConfigError, match=r"get_detector\('bright'\) gian: detector"):
+        get_detector("bright", gian=2)
     assert get_detector("bright", threshold=0.3).threshold == 0.3
 
 

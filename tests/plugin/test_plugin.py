@@ -77,7 +77,7 @@ def test_config_errors_are_usage_errors(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
-            "*igmu-audit: pyproject.toml [[]tool.igmu_audit[]] steps: expected an integer >= 1 but got 0*"
+            "*igmu-audit: pyproject.toml [[]tool.igmu_audit[]] steps: expected an integer in [[]1, 10000[]] * but got 0*"
         ]
     )
 
