@@ -117,12 +117,11 @@ def _verify(
         k in png for k in ("sha256", "size", "height", "width")
     ):
         raise ValueError("sidecar lacks the PNG's sha256 / size / height / width")
-    if len(data) != png["size"]:
-        raise ValueError(f"PNG is {len(data)} bytes, sidecar says {png['size']}")
     digest = hashlib.sha256(data).hexdigest()
-    if digest != png["sha256"]:
+    if digest != png["sha256"] or len(data) != png["size"]:
         raise ValueError(
-            f"PNG sha256 {digest[:16]}.. != sidecar {str(png['sha256'])[:16]}.."
+            f"PNG content does not match its sidecar: sha256 {digest[:16]}.. "
+            f"({len(data)} bytes) != {str(png['sha256'])[:16]}.. ({png['size']} bytes)"
         )
     pixels = _decode_png(data)
     shape = (pixels.shape[0], pixels.shape[1])

@@ -81,7 +81,7 @@ def test_damaged_png_is_a_logged_miss(
     png.write_bytes(png.read_bytes()[:20])
     assert cache.get(key) is None
     assert "ignoring unverifiable cache entry" in caplog.text
-    assert "PNG is 20 bytes" in caplog.text
+    assert "(20 bytes)" in caplog.text
 
 
 def test_sidecar_for_another_key_is_a_miss(tmp_path: Path) -> None:
