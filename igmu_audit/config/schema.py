@@ -2,7 +2,21 @@
 
 Each field has a parser that turns a raw value (from the command line, an ini key,
 ``[tool.igmu_audit]`` or a YAML spec) into its typed value, or raises a ``ConfigError``
-that names the source, the key and what is accepted.
+that names the source, the key, the accepted range and the value given. Ranges:
+``steps`` 1..10000, ``batch_size`` 1..1024, seeds 0..2**63-1 and at most 100000 of them,
+``resolution`` a multiple of 8 up to 4096, ``guidance_scale`` 0..100, ``confidence``
+[0.5, 1); counts are integers (3.0 is refused); NaN, infinities and booleans are never
+numbers; a quoted number is accepted only from the command line and ini keys.
+
+Thresholds (``thresholds:``, ``[tool.igmu_audit.profiles.<task>]``) are checked in
+``config/thresholds.py``. Besides the fields below, the YAML spec and pyproject accept
+``floor:`` / ``[tool.igmu_audit.floor]``, the same shape as ``thresholds``::
+
+    floor: {forgotten: {max_rate: 0.05, min_effective_prompts: 5}, preserved: {max_csdr: 0.1}}
+
+the loosest thresholds the release owner allows: a looser value from a config source, a
+marker or a call argument is a ``ConfigError`` naming both; a stricter one applies; where
+only the floor (or a built-in default looser than it) is set, the floor is the threshold.
 """
 
 from __future__ import annotations

@@ -127,3 +127,18 @@ def test_valid_call_and_marker_values_keep_their_source(tmp_path: Path) -> None:
     found = ctx.threshold("forgotten", "max_rate", 0.01)
     assert (found.value, found.source) == (0.01, "call argument")
     assert ctx.threshold("forgotten", "confidence", None).value == 0.95
+
+
+def test_a_nonsense_threshold_stops_the_run_before_any_test(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(".yaml", spec="thresholds: {forgotten: {max_rate: 5}}\n")
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest("--igmu-spec=spec.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*igmu-audit: spec.yaml thresholds.forgotten.max_rate: "
+            "expected a number in [[]0, 1[]] but got 5*"
+        ]
+    )
