@@ -1,12 +1,12 @@
-"""``ModelSpec`` and ``load_pipeline()``: the model under audit, loaded offline and fingerprinted.
+"""``load_pipeline()``: the model under audit (a ``ModelSpec``), loaded offline and fingerprinted.
 
 A model is a diffusers folder, a single-file checkpoint or a hub id (``path``), plus the
 files an unlearning method ships on top of it: a full or partial UNet state dict, a text
 encoder (dict or folder) and LoRA weights. Loading follows diffusers' habits (CPU and
-fp32 unless asked; ``torch_dtype``, ``variant``), checks its inputs before touching any
-weights, never unpickles without ``allow_pickle=True`` and never needs the network for
-local files. torch and diffusers are imported inside functions: the pytest plugin
-imports ``ModelSpec`` at start-up.
+fp32 unless asked; ``torch_dtype``, ``variant``), validates every override file from
+its header before touching any weights (``weight_files.py``), never unpickles without
+``allow_pickle=True`` and never needs the network for local files. torch and diffusers
+are imported inside functions: the pytest plugin imports ``ModelSpec`` at start-up.
 """
 
 from __future__ import annotations
