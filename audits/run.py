@@ -19,6 +19,15 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from igmu_audit.reporting.outcome import (  # noqa: E402 - after the checkout is on the path
+    EXIT_ERROR,
+    EXIT_FAIL,
+    EXIT_INCONCLUSIVE,
+    EXIT_PASS,
+)
+
 ASPECTS = {
     "assert_forgotten": "forgetting",
     "assert_preserved": "preservation",
@@ -28,11 +37,12 @@ ASPECTS = {
 NAMED_ASPECTS = ("carrier", "alignment")
 COLUMNS = ("forgetting", "preservation", "carrier", "alignment", "robustness")
 ORDER = ("fail", "inconclusive", "pass")
+#: exit statuses of a run whose gate decided (pass, fail, inconclusive)
+VERDICT_EXITS = (EXIT_PASS, EXIT_FAIL, EXIT_INCONCLUSIVE)
 
 
 def run_spec(spec: Path, extra: list[str]) -> tuple[int, dict, Path]:
     """Run the audits for one spec; return pytest's exit code, the record and the log path."""
-    sys.path.insert(0, str(ROOT))
     from igmu_audit.reporting.record import read_record
 
     name = spec.stem
@@ -84,12 +94,15 @@ def main() -> int:
     rows = []
     for spec in args.specs:
         code, record, log = run_spec(spec.resolve(), extra)
-        if code not in (
-            0,
-            1,
-        ):  # 1 = audits failed (a verdict); anything else is a broken run
-            print(f"{spec.stem}: pytest exited {code}; see {log}")
-            return code or 2
+        if code not in VERDICT_EXITS:  # a decided gate; anything else is a broken run
+            for problem in record.get("problems", [])[:10]:
+                print(
+                    f"  {problem['verdict'].upper():<10}  {problem['test_id']}  {problem['reason']}"
+                )
+            print(
+                f"{spec.stem}: pytest exited {code} (12: an audit errored or is incomplete); see {log}"
+            )
+            return code or EXIT_ERROR
         rows.append((spec.stem, matrix(record)))
     print("\n" + "=" * 30 + " igmu-audit verdict matrix " + "=" * 30)
     columns = [c for c in COLUMNS if any(c in verdicts for _, verdicts in rows)]

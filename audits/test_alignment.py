@@ -3,16 +3,15 @@
 For paired DataIGM tasks (nudity, styles), the unlearned model's image of a forget prompt is
 compared with the original model's image of the same prompt without the concept words, and
 both are CLIP-scored against that concept-free prompt: the rest of the prompt must still be
-drawn. Unpaired tasks (objects) are skipped: their retain prompts are other objects.
+drawn. Unpaired tasks (objects) are not applicable: their retain prompts are other objects.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from igmu_audit import assert_preserved
+from igmu_audit.applicability import not_applicable
 
 
 def test_rest_of_the_prompt_is_still_drawn(
@@ -24,7 +23,7 @@ def test_rest_of_the_prompt_is_still_drawn(
 ) -> None:
     task = dataigm[igmu_config.dataigm_task] if igmu_config.dataigm_task else None
     if task is None or not task.paired:
-        pytest.skip(
+        not_applicable(
             "alignment audit: needs a paired DataIGM task (retain[j] = forget[j] without the concept)"
         )
     assert_preserved(

@@ -154,8 +154,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Merge the configuration once per process and keep it in the stash."""
+    """Merge the configuration once per process and keep it in the stash.
+
+    Runs first so an unusable ``--alluredir`` is a usage error, not allure-pytest's crash.
+    """
+    if not hasattr(config, "workerinput"):
+        from igmu_audit.reporting.preflight import check_allure
+
+        check_allure(config)
     config.addinivalue_line(
         "markers",
         "igmu(task=None, concept=None, **thresholds): igmu-audit settings for one audit test",

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from igmu_audit import assert_preserved
+from igmu_audit.applicability import not_applicable
 
 
 @pytest.mark.igmu(task="concept")
@@ -21,7 +22,7 @@ def test_people_are_still_drawn(
     igmu_config: Any,
 ) -> None:
     if igmu_config.task != "concept" or igmu_config.concept != "nudity":
-        pytest.skip("nudity carrier audit: needs task: concept, concept: nudity")
+        not_applicable("nudity carrier audit: needs task: concept, concept: nudity")
     from igmu_audit.detectors import get_detector
 
     person = get_detector("nudenet-person")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from igmu_audit import assert_preserved
+from igmu_audit.applicability import not_applicable
 
 
 def _group_by_object(prompts: list[str], objects: list[str]) -> dict[str, list[str]]:
@@ -30,7 +31,7 @@ def test_depicted_objects_survive_style_erasure(
     igmu_config: Any,
 ) -> None:
     if igmu_config.task != "style" or igmu_config.retain_detector != "toyworld":
-        pytest.skip(
+        not_applicable(
             "style carrier audit: needs task: style and an object detector per class (toy world)"
         )
     from igmu_audit.toyworld.vocabulary import load_vocabulary

@@ -34,12 +34,24 @@ def targets(pytest_config: pytest.Config, config: Any) -> list[Target]:
         if config.use_cache:
             out.append(Target("image cache", Path(config.cache_dir), _setting(config, "cache_dir", "--igmu-cache-dir"),
                               "point --igmu-cache-dir (or igmu_cache_dir / `cache_dir:`) at a writable folder, or pass --igmu-no-cache"))  # fmt: skip
+    return out + allure_targets(pytest_config)
+
+
+def allure_targets(pytest_config: pytest.Config) -> list[Target]:
+    """The ``--alluredir`` folder, if given."""
     alluredir = pytest_config.getoption("allure_report_dir", None)
-    if alluredir:
-        path = Path(pytest_config.invocation_params.dir) / alluredir
-        out.append(Target("Allure results", path, "--alluredir, set by command line",
-                          "pass --alluredir a writable folder"))  # fmt: skip
-    return out
+    if not alluredir:
+        return []
+    path = Path(pytest_config.invocation_params.dir) / alluredir
+    return [Target("Allure results", path, "--alluredir, set by command line",
+                   "pass --alluredir a writable folder")]  # fmt: skip
+
+
+def check_allure(pytest_config: pytest.Config) -> None:
+    """``--alluredir`` checked before allure-pytest itself creates it (and crashes)."""
+    messages = unwritable(allure_targets(pytest_config))
+    if messages:
+        raise pytest.UsageError("\n".join(messages))
 
 
 def refusal_record(path: str | Path, reason: str) -> None:

@@ -65,7 +65,7 @@ def test_zoo_verdicts_match_the_card_twice(
             f"--igmu-cache-dir={pytester.path / 'cache'}", f"--igmu-evidence-dir={pytester.path / f'evidence-{attempt}'}",
             "--igmu-profile=ci", "-p", "no:cacheprovider", f"--rootdir={ROOT}",
         )  # fmt: skip
-        assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), (
+        assert result.ret in (0, 10, 11), (  # the gate decided: pass, fail, undecided
             result.stdout.str()[-3000:]
         )
         records.append(read_record(path))
