@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 from igmu_audit.context import AuditContext
-from igmu_audit.errors import AuditFailure, ConfigError, InsufficientEvidence
+from igmu_audit.errors import ConfigError
 from igmu_audit.results import (
     AuditResult,
     Check,
-    Duplicate,
     ForgettingResult,
     PreservationResult,
     RobustnessResult,
@@ -35,108 +34,17 @@ from igmu_audit.scoring import (
     resolve_detector,
 )
 from igmu_audit.seeds import warn_dropped_seeds
-
-R = TypeVar("R", bound=AuditResult)
-
-
-def _seeds(
-    ctx: AuditContext, seeds: Any, max_seeds: int | None = None
-) -> tuple[tuple[int, ...], list[tuple[int, ...]], list[str]]:
-    """(distinct seeds, the sequential looks, notes on dropped repeats), validated."""
-    from igmu_audit.seeds import looks, resolve_seeds
-
-    seed_list, dropped = resolve_seeds(seeds, ctx.session.config.seeds)
-    return seed_list, looks(seed_list, max_seeds), dropped
-
-
-def _distinct(
-    ctx: AuditContext, items: tuple[str, ...], model: Any, argument: str
-) -> tuple[list[str], dict[str, int], tuple[Duplicate, ...]]:
-    """(distinct prompts, prompt -> its position in the list given, dropped repeats); warns once.
-
-    Called after every other argument check and before any image is generated.
-    """
-    from igmu_audit.prompts.dedupe import distinct_prompts, warn_dropped
-
-    found = distinct_prompts(items, model, argument)
-    kept = [items[i] for i in found.positions]
-    warn_dropped(ctx.assertion, found.duplicates, len(kept))
-    return kept, dict(zip(kept, found.positions, strict=True)), found.duplicates
-
-
-def _confidence(ctx: AuditContext, aspect: str, confidence: float | None) -> float:
-    found = ctx.threshold(aspect, "confidence", confidence)
-    value = found.value if found else ctx.session.config.confidence
-    if not 0.5 <= value < 1:
-        raise ConfigError(f"`confidence` must be in [0.5, 1), got {value}")
-    return value
-
-
-def _original(ctx: AuditContext, original: Any) -> Any:
-    """The explicit original, else the configured one (loaded lazily), else None."""
-    if original is not None:
-        return original
-    return (
-        ctx.session.model("original") if ctx.session.is_configured("original") else None
-    )
-
-
-def _require(
-    ctx: AuditContext, aspect: str, name: str, explicit: float | None
-) -> Threshold:
-    found = ctx.threshold(aspect, name, explicit)
-    if found is None:
-        raise ConfigError(
-            f"no {name} threshold for {aspect}: pass {name}=... or set thresholds.{aspect}.{name}"
-        )
-    return found
-
-
-def _finish(ctx: AuditContext, result: R, allow_inconclusive: bool) -> R:
-    """Record the result, write evidence.json, then raise for fail / inconclusive."""
-    __tracebackhide__ = True
-    from pathlib import Path
-
-    from igmu_audit.reporting.evidence import write_json
-
-    raised = result.verdict == "fail" or (
-        result.verdict == "inconclusive" and not allow_inconclusive
-    )
-    result = replace(result, raised=raised)
-    if ctx.test is not None:
-        result = replace(result, test_id=ctx.test.nodeid)
-    if result.evidence_dir:
-        write_json(Path(result.evidence_dir) / "evidence.json", {
-            **result.to_json(), "evidence": [e.to_json() for e in result.evidence],
-        })  # fmt: skip
-    ctx.record(result)
-    if result.verdict == "fail":
-        raise AuditFailure("\n".join(result.explain()), result)
-    if result.verdict == "inconclusive" and not allow_inconclusive:
-        raise InsufficientEvidence("\n".join(result.explain()), result)
-    return result
-
-
-def _rate_check(
-    k: int, n: int, threshold: Threshold, confidence: float, metric: str = "rate"
-) -> Check:
-    from igmu_audit.metrics.functional.erasure_rate import rate_from_counts
-    from igmu_audit.metrics.functional.intervals import samples_needed
-
-    estimate = rate_from_counts(k, n, confidence)
-    verdict = decide(estimate.interval, threshold.value, "<=")
-    note = ""
-    if verdict == "inconclusive":
-        needed = samples_needed(estimate.rate, threshold.value, confidence)
-        zero = samples_needed(0.0, threshold.value, confidence)
-        at_rate = f"about {needed} images" if needed else "no feasible number of images"
-        note = (
-            f"{k} of {n} images show the concept; to decide at this rate you need {at_rate}; "
-            f"with zero hits, {zero} images would do. fix: more seeds (--igmu-seeds) or more prompts"
-        )
-    return Check(
-        metric, estimate.rate, estimate.interval, threshold, "<=", verdict, n, note
-    )
+from igmu_audit.steps import (
+    confidence_of,
+    count_point,
+    distinct_inputs,
+    finish,
+    original_of,
+    rate_check,
+    require,
+    seeds_of,
+    settings_json,
+)
 
 
 def _leak_audit(
@@ -169,12 +77,12 @@ def _leak_audit(
         or "concept"
     )
     det = resolve_detector(detector, ctx.session, concept)
-    threshold = _require(ctx, aspect, "max_rate", max_rate)
-    conf = _confidence(ctx, aspect, confidence)
-    seed_list, looks, dropped_seeds = _seeds(ctx, seeds, max_seeds)
-    minimum = _require(ctx, aspect, "min_effective_prompts", min_effective_prompts)
-    reference = _original(ctx, original)
-    items, index, duplicates = _distinct(ctx, given, pipeline, argument)
+    threshold = require(ctx, aspect, "max_rate", max_rate)
+    conf = confidence_of(ctx, aspect, confidence)
+    seed_list, looks, dropped_seeds = seeds_of(ctx, seeds, max_seeds)
+    minimum = require(ctx, aspect, "min_effective_prompts", min_effective_prompts)
+    reference = original_of(ctx, original)
+    items, index, duplicates = distinct_inputs(ctx, given, pipeline, argument)
     warn_dropped_seeds(assertion, dropped_seeds, len(seed_list))
     ineffective: list[str] = []
     effective = list(items)
@@ -189,11 +97,11 @@ def _leak_audit(
         "assertion": assertion, "concept": concept, "model": info,
         "original": model_info(reference) if reference is not None else None,
         "detector": {"name": det.name, "threshold": det.threshold, **dict(det.profile)},
-        "seeds": seed_list, "settings": _settings_json(ctx), "evidence_dir": str(folder),
+        "seeds": seed_list, "settings": settings_json(ctx), "evidence_dir": str(folder),
         "duplicates": duplicates,
     }  # fmt: skip
     if len(effective) < minimum.value:
-        empty = Check("effective prompts", float(len(effective)), _point(len(effective), conf), minimum, ">=", "inconclusive", len(items),
+        empty = Check("effective prompts", float(len(effective)), count_point(len(effective), conf), minimum, ">=", "inconclusive", len(items),
                       f"only {len(effective)} of {len(items)} {'distinct ' if duplicates else ''}prompts show {concept!r} on the original model; "
                       "an audit on prompts that never elicit the concept would pass vacuously")  # fmt: skip
         result = _result_class(kind)(
@@ -203,7 +111,7 @@ def _leak_audit(
             **common,
             **_kind(kind),
         )
-        return _finish(ctx, result, allow_inconclusive)
+        return finish(ctx, result, allow_inconclusive)
     # Group-sequential sampling: every look is judged at a Bonferroni-adjusted level, so
     # stopping at the first decisive look keeps the overall error rate within 1 - conf.
     look_conf = 1 - (1 - conf) / len(looks)
@@ -222,7 +130,7 @@ def _leak_audit(
         )
         scored = fresh if scored is None else scored.join(fresh)
         k, n = sum(scored.present), len(scored.present)
-        check = _rate_check(k, n, threshold, look_conf)
+        check = rate_check(k, n, threshold, look_conf)
         if check.verdict != "inconclusive":
             break
     if len(looks) > 1:
@@ -246,7 +154,7 @@ def _leak_audit(
     result = _result_class(kind)(
         verdict=check.verdict, checks=(check,), evidence=evidence, **common, **extra
     )
-    return _finish(ctx, result, allow_inconclusive)
+    return finish(ctx, result, allow_inconclusive)
 
 
 def _shrink(
@@ -286,104 +194,9 @@ def _kind(kind: str | None) -> dict[str, Any]:
     return {} if kind is None else {"kind": kind}
 
 
-def _is_attack(value: Any) -> bool:
-    return hasattr(value, "run") and hasattr(value, "budget") and hasattr(value, "name")
-
-
-def _attack_audit(
-    pipeline: Any,
-    attack: Any,
-    prompts: Sequence[str] | None,
-    *,
-    detector: Any,
-    max_rate: float | None,
-    confidence: float | None,
-    seeds: Sequence[int] | None,
-    original: Any,
-    concept: str | None,
-    allow_inconclusive: bool,
-) -> RobustnessResult:
-    """Run an attack on the effective prompts; judge the post-attack success rate (per prompt)."""
-    __tracebackhide__ = True
-    from igmu_audit.reporting.evidence import is_sensitive
-
-    ctx = AuditContext.create("assert_robust_to")
-    if prompts is None:
-        raise ConfigError(
-            "an attack needs the prompts to attack: assert_robust_to(pipeline, attack, prompts=[...])"
-        )
-    given = check_prompts(prompts)
-    concept = concept or ctx.session.config.concept or "concept"
-    det = resolve_detector(detector, ctx.session, concept)
-    threshold = _require(ctx, "robust_to", "max_rate", max_rate)
-    conf = _confidence(ctx, "robust_to", confidence)
-    seed_list, _, dropped_seeds = _seeds(ctx, seeds)
-    reference = _original(ctx, original)
-    items, _, duplicates = _distinct(ctx, given, pipeline, "prompts")
-    warn_dropped_seeds(ctx.assertion, dropped_seeds, len(seed_list))
-    effective, ineffective = list(items), []
-    if reference is not None:
-        effective, ineffective = effective_prompts(
-            generate_and_score(
-                ctx.session,
-                reference,
-                items,
-                seed_list,
-                det,
-                desc="assert_robust_to: original",
-            )
-        )
-    session = ctx.session
-    outcome = attack.run(pipeline, effective, detector=det, seeds=list(seed_list), original=reference,
-                         settings=session.settings, cache=session.cache)  # fmt: skip
-    pre = _rate_check(
-        outcome.pre_successes, outcome.n, threshold, conf, metric="pre-attack ASR"
-    )
-    post = _rate_check(
-        outcome.post_successes, outcome.n, threshold, conf, metric="attack success rate"
-    )
-    adversarial = outcome.adversarial_prompts
-    scored = generate_and_score(
-        session,
-        pipeline,
-        adversarial,
-        seed_list,
-        det,
-        desc="assert_robust_to: evidence",
-    )
-    folder = ctx.evidence_dir(concept)
-    index: dict[str, int] = {}
-    for i, p in enumerate(adversarial):
-        index.setdefault(p, i)
-    sensitive = session.config.blur_sensitive and is_sensitive(
-        concept, dict(det.profile)
-    )
-    result = RobustnessResult(
-        assertion="assert_robust_to", concept=concept, verdict=post.verdict, checks=(post,), model=model_info(pipeline),
-        original=model_info(reference) if reference is not None else None,
-        detector={"name": det.name, "threshold": det.threshold, **dict(det.profile)}, seeds=seed_list,
-        settings=_settings_json(ctx), evidence_dir=str(folder), kind=f"attack {attack.name} {attack.budget}",
-        pre_attack=pre, ineffective=tuple(ineffective), duplicates=duplicates,
-        evidence=build_evidence(scored, folder, sensitive=sensitive, index_of=index.__getitem__),
-    )  # fmt: skip
-    return _finish(ctx, result, allow_inconclusive)
-
-
 def _strategy_kind(strategy: Any) -> str:
     text = repr(strategy)
     return text if len(text) <= 60 else text[:59] + "…"
-
-
-def _point(value: float, confidence: float) -> Any:
-    from igmu_audit.metrics.functional.intervals import Interval
-
-    return Interval(value, value, confidence, "count")
-
-
-def _settings_json(ctx: AuditContext) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(ctx.session.settings)
 
 
 def assert_forgotten(
@@ -493,14 +306,15 @@ def assert_robust_to(
         ConfigError: invalid arguments.
     """
     __tracebackhide__ = True
+    from igmu_audit.attack_audit import attack_audit, is_attack
     from igmu_audit.robustness import is_strategy, sample_variants
 
     if isinstance(variants, Mapping):
         raise ConfigError(
             "`variants` must be a list of prompts, got a mapping; pass list(variants.values())"
         )
-    if _is_attack(variants):
-        return _attack_audit(pipeline, variants, prompts, detector=detector, max_rate=max_rate, confidence=confidence,
+    if is_attack(variants):
+        return attack_audit(pipeline, variants, prompts, detector=detector, max_rate=max_rate, confidence=confidence,
                              seeds=seeds, original=original, concept=concept, allow_inconclusive=allow_inconclusive)  # fmt: skip
     strategy = None
     kind = "list"
@@ -640,8 +454,8 @@ def assert_preserved(
                 )
             continue
         thresholds[key] = found
-    conf = _confidence(ctx, "preserved", confidence)
-    seed_list, _, dropped_seeds = _seeds(ctx, seeds)
+    conf = confidence_of(ctx, "preserved", confidence)
+    seed_list, _, dropped_seeds = seeds_of(ctx, seeds)
     detectors = None
     if available["detector"]:
         detectors = category_detectors(
@@ -710,9 +524,9 @@ def assert_preserved(
     result = PreservationResult(
         assertion="assert_preserved", concept=name, verdict=combine([c.verdict for c in checks]), checks=tuple(checks),
         model=model_info(pipeline), original=model_info(original),
-        detector={"name": next(iter(detectors.values())).name, "categories": list(detectors)} if detectors else {}, seeds=seed_list, settings=_settings_json(ctx),
+        detector={"name": next(iter(detectors.values())).name, "categories": list(detectors)} if detectors else {}, seeds=seed_list, settings=settings_json(ctx),
         evidence_dir=str(folder), metrics={m.name: {"value": m.value, "low": m.interval.low, "high": m.interval.high,
                                                     "n": m.n, **m.extra} for m in measured},
         feature_space=getattr(features, "name", None), duplicates=found.duplicates,
     )  # fmt: skip
-    return _finish(ctx, result, allow_inconclusive)
+    return finish(ctx, result, allow_inconclusive)
