@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from igmu_audit.metrics.functional.intervals import Interval
+    from igmu_audit.prompts.dedupe import Duplicate
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Direction = Literal["<=", ">="]
@@ -154,30 +155,6 @@ class PromptEvidence:
             {"seed": s, "score": sc, "present": p, "path": path}
             for s, sc, p, path in zip(self.seeds, self.scores, self.present, self.image_paths, strict=True)
         ]}  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Duplicate:
-    """A prompt dropped before generation because an earlier one draws the same images.
-
-    Attributes:
-        where: the dropped prompt's place in the arguments (``prompts[3]``).
-        prompt: its text.
-        of: the place of the kept prompt it repeats (``prompts[0]``).
-        of_prompt: the kept prompt's text.
-        why: ``"same text"`` (equal after Unicode NFC and whitespace normalisation) or
-            ``"same tokens"`` (every tokenizer of the model maps both to the same ids).
-    """
-
-    where: str
-    prompt: str
-    of: str
-    of_prompt: str
-    why: str
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict for the verdict record."""
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

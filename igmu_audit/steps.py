@@ -8,11 +8,14 @@ decide -> record -> raise outline of each assertion readable; the rules live her
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from igmu_audit.context import AuditContext
 from igmu_audit.errors import AuditFailure, ConfigError, InsufficientEvidence
-from igmu_audit.results import AuditResult, Check, Duplicate, Threshold, decide
+from igmu_audit.results import AuditResult, Check, Threshold, decide
+
+if TYPE_CHECKING:
+    from igmu_audit.prompts.dedupe import Duplicate
 
 R = TypeVar("R", bound=AuditResult)
 

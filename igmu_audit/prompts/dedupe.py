@@ -19,11 +19,10 @@ from __future__ import annotations
 import unicodedata
 import warnings
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from igmu_audit.errors import ConfigError, DuplicatePromptsWarning
-from igmu_audit.results import Duplicate
 
 #: Tokenizer attributes of diffusers pipelines (SD / SDXL / SD3 / Flux): every one conditions the image.
 TOKENIZER_NAMES = ("tokenizer", "tokenizer_2", "tokenizer_3")
@@ -94,6 +93,30 @@ def prompt_keys(model: Any) -> Callable[[str, str], list[Key]]:
         return out
 
     return keys
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A prompt dropped before generation because an earlier one draws the same images.
+
+    Attributes:
+        where: the dropped prompt's place in the arguments (``prompts[3]``).
+        prompt: its text.
+        of: the place of the kept prompt it repeats (``prompts[0]``).
+        of_prompt: the kept prompt's text.
+        why: ``"same text"`` (equal after Unicode NFC and whitespace normalisation) or
+            ``"same tokens"`` (every tokenizer of the model maps both to the same ids).
+    """
+
+    where: str
+    prompt: str
+    of: str
+    of_prompt: str
+    why: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict for the verdict record."""
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
