@@ -20,6 +20,7 @@ from igmu_audit.errors import (
     CheckpointMismatchError,
     ConfigError,
     DetectorError,
+    DuplicatePromptsWarning,
     GenerationError,
     IgmuAuditError,
     InsufficientEvidence,
@@ -91,6 +92,7 @@ __all__ = [
     "DataIGM",
     "Detector",
     "DetectorError",
+    "DuplicatePromptsWarning",
     "ForgettingResult",
     "GeneratedImage",
     "GenerationError",
@@ -120,7 +122,7 @@ __all__ = [
 
 # Errors read as igmu_audit.AuditFailure in tracebacks, not igmu_audit.errors.AuditFailure.
 for _error in (AuditFailure, CacheError, CheckpointMismatchError, ConfigError, DetectorError,
-               GenerationError, IgmuAuditError, InsufficientEvidence, MissingDependencyError,
+               DuplicatePromptsWarning, GenerationError, IgmuAuditError, InsufficientEvidence, MissingDependencyError,
                UnsafeCheckpointError):  # fmt: skip
     _error.__module__ = "igmu_audit"
 
