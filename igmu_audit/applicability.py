@@ -14,7 +14,7 @@ from typing import NoReturn
 import pytest
 
 
-class NotApplicable(pytest.skip.Exception):  # type: ignore[misc,name-defined]
+class NotApplicable(pytest.skip.Exception):  # type: ignore[name-defined]
     """Raised by ``not_applicable``: the test skips and the record says why."""
 
 

@@ -42,7 +42,8 @@ def split(
     items: Sequence[T], node_ids: Sequence[str], index: int, total: int
 ) -> tuple[list[T], list[T]]:
     """(kept, deselected) for shard ``index`` of ``total``, keeping collection order."""
-    kept, dropped = [], []
+    kept: list[T] = []
+    dropped: list[T] = []
     for item, node_id in zip(items, node_ids, strict=True):
         (kept if shard_of(node_id, total) == index else dropped).append(item)
     return kept, dropped

@@ -131,4 +131,4 @@ def merge_files(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
                 f"refusing to merge: {path} is given twice (also as {seen[resolved]})"
             )
         seen[resolved] = str(path)
-    return merge_records([(str(path), read_record(path)) for path in paths])
+    return merge_records([(str(path), read_record(Path(path))) for path in paths])

@@ -153,7 +153,7 @@ class Ledger:
         test.audit = test.audit or AUDIT_TEST in props
         for name, value in report.user_properties:
             if name == RESULTS:
-                test.results.extend(json.loads(value))
+                test.results.extend(json.loads(str(value)))
         if NOT_APPLICABLE in props:
             test.not_applicable = str(props[NOT_APPLICABLE])
         if report.failed:
