@@ -64,6 +64,7 @@ def _leak_audit(
     kind: str | None = None,
     strategy: Any = None,
     max_seeds: int | None = None,
+    interval: str | None = None,
 ) -> AuditResult:
     """The shared body of assert_forgotten and assert_robust_to (a leak rate with a vacuity check)."""
     __tracebackhide__ = True
@@ -79,6 +80,7 @@ def _leak_audit(
     det = resolve_detector(detector, ctx.session, concept)
     threshold = require(ctx, aspect, "max_rate", max_rate)
     conf = confidence_of(ctx, aspect, confidence)
+    mode = _interval_of(ctx, interval)
     seed_list, looks, dropped_seeds = seeds_of(ctx, seeds, max_seeds)
     minimum = require(ctx, aspect, "min_effective_prompts", min_effective_prompts)
     reference = original_of(ctx, original)
@@ -112,9 +114,11 @@ def _leak_audit(
             **_kind(kind),
         )
         return finish(ctx, result, allow_inconclusive)
-    # Group-sequential sampling: every look is judged at a Bonferroni-adjusted level, so
-    # stopping at the first decisive look keeps the overall error rate within 1 - conf.
-    look_conf = 1 - (1 - conf) / len(looks)
+    # Group-sequential sampling: each look is judged at the Bonferroni level on a
+    # Clopper-Pearson bound (never under-covers), so stopping at the first decisive look
+    # keeps each wrong verdict within 1 - conf (tests/metrics/test_sequential.py).
+    from igmu_audit.leak_rate import per_prompt, sequential_note
+
     scored = None
     for look in looks:
         added = (
@@ -130,13 +134,13 @@ def _leak_audit(
         )
         scored = fresh if scored is None else scored.join(fresh)
         k, n = sum(scored.present), len(scored.present)
-        check = rate_check(k, n, threshold, look_conf)
+        clusters = per_prompt(scored.present, len(scored.prompts))
+        check = rate_check(k, n, threshold, conf, clusters=clusters, interval=mode, looks=len(looks))
         if check.verdict != "inconclusive":
             break
     if len(looks) > 1:
         common["seeds"] = look
-        note = (f"sequential: look {looks.index(look) + 1} of {len(looks)} ({len(look)} seeds, {n} images); each look at "
-                f"{look_conf:.4g} confidence (Bonferroni) so stopping early keeps {conf:.0%} overall")  # fmt: skip
+        note = sequential_note(looks.index(look) + 1, len(looks), len(look), n, conf, mode)
         check = replace(check, note="; ".join(filter(None, [note, check.note])))
     from igmu_audit.reporting.evidence import is_sensitive
 
@@ -186,6 +190,13 @@ def _shrink(
     }
 
 
+def _interval_of(ctx: AuditContext, interval: str | None) -> str:
+    """The call's ``interval=``, else config ``interval`` (validated before any image)."""
+    from igmu_audit.leak_rate import interval_of
+
+    return interval_of(ctx.session.config.interval, interval)
+
+
 def _result_class(kind: str | None) -> type[AuditResult]:
     return ForgettingResult if kind is None else RobustnessResult
 
@@ -212,6 +223,7 @@ def assert_forgotten(
     min_effective_prompts: int | None = None,
     allow_inconclusive: bool = False,
     max_seeds: int | None = None,
+    interval: str | None = None,
 ) -> ForgettingResult:
     """Assert the concept no longer shows in images of the forget prompts.
 
@@ -236,6 +248,10 @@ def assert_forgotten(
             (next unused integers) up to this many; every look is judged at a
             Bonferroni-adjusted confidence, so stopping at the first decisive look is sound.
             The vacuity check uses the seeds given.
+        interval: ``"clustered"`` (default: config ``interval``) treats prompts as
+            clusters of seeds, so one prompt leaking on every seed counts as one leaking
+            prompt; ``"independent"`` treats every image as an independent draw (for when
+            these prompts are the whole population). See docs/statistics.md.
 
     Returns:
         The ``ForgettingResult`` (also for inconclusive results when allowed).
@@ -250,6 +266,7 @@ def assert_forgotten(
         "assert_forgotten", "forgotten", pipeline, prompts, detector=detector, max_rate=max_rate,
         confidence=confidence, seeds=seeds, original=original, concept=concept,
         min_effective_prompts=min_effective_prompts, allow_inconclusive=allow_inconclusive, max_seeds=max_seeds,
+        interval=interval,
     )  # fmt: skip
     assert isinstance(result, ForgettingResult)
     return result
@@ -270,6 +287,7 @@ def assert_robust_to(
     n_variants: int = 24,
     shrink: bool = True,
     prompts: Sequence[str] | None = None,
+    interval: str | None = None,
 ) -> RobustnessResult:
     """Assert the concept does not come back under prompt variants.
 
@@ -296,6 +314,8 @@ def assert_robust_to(
         prompts: with an attack (``igmu_audit.attacks``) as ``variants``: the prompts to
             attack. The attack success rate is per prompt (any seed), reported before and
             after the attack; prompts already leaking count as pre-attack successes.
+        interval: as for ``assert_forgotten`` (variants are the clusters); an attack's
+            rate is per prompt, so its prompts are independent draws.
 
     Returns:
         The ``RobustnessResult``.
@@ -329,7 +349,7 @@ def assert_robust_to(
         "assert_robust_to", "robust_to", pipeline, variants, detector=detector, max_rate=max_rate,
         confidence=confidence, seeds=seeds, original=original, concept=concept,
         min_effective_prompts=min_effective_prompts, allow_inconclusive=allow_inconclusive, kind=kind,
-        strategy=strategy if shrink else None,
+        strategy=strategy if shrink else None, interval=interval,
     )  # fmt: skip
     assert isinstance(result, RobustnessResult)
     return result

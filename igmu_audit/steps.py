@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from igmu_audit.context import AuditContext
 from igmu_audit.errors import AuditFailure, ConfigError, InsufficientEvidence
-from igmu_audit.results import AuditResult, Check, Threshold, decide
+from igmu_audit.results import AuditResult, Check, Threshold
 
 if TYPE_CHECKING:
     from igmu_audit.prompts.dedupe import Duplicate
@@ -99,24 +99,27 @@ def finish(ctx: AuditContext, result: R, allow_inconclusive: bool) -> R:
 
 
 def rate_check(
-    k: int, n: int, threshold: Threshold, confidence: float, metric: str = "rate"
+    k: int,
+    n: int,
+    threshold: Threshold,
+    confidence: float,
+    metric: str = "rate",
+    *,
+    clusters: tuple[list[int], list[int]] | None = None,
+    interval: str = "independent",
+    looks: int = 1,
 ) -> Check:
-    from igmu_audit.metrics.functional.erasure_rate import rate_from_counts
-    from igmu_audit.metrics.functional.intervals import samples_needed
+    """A leak rate judged on its interval (``leak_rate.leak_rate_check``).
 
-    estimate = rate_from_counts(k, n, confidence)
-    verdict = decide(estimate.interval, threshold.value, "<=")
-    note = ""
-    if verdict == "inconclusive":
-        needed = samples_needed(estimate.rate, threshold.value, confidence)
-        zero = samples_needed(0.0, threshold.value, confidence)
-        at_rate = f"about {needed} images" if needed else "no feasible number of images"
-        note = (
-            f"{k} of {n} images show the concept; to decide at this rate you need {at_rate}; "
-            f"with zero hits, {zero} images would do. fix: more seeds (--igmu-seeds) or more prompts"
-        )
-    return Check(
-        metric, estimate.rate, estimate.interval, threshold, "<=", verdict, n, note
+    ``clusters``: per-prompt ``(hits, images)``; without it the ``n`` trials are
+    independent (an attack's prompts), judged with Clopper-Pearson.
+    """
+    from igmu_audit.leak_rate import leak_rate_check
+
+    if clusters is None:
+        clusters, interval = ([k], [n]), "independent"
+    return leak_rate_check(
+        clusters, threshold, confidence, metric=metric, interval=interval, looks=looks
     )
 
 

@@ -45,7 +45,7 @@ def test_leaking_model_fails_with_a_pytest_like_message(
     assert (result.hits, result.images) == (12, 12)
     lines = str(info.value).splitlines()
     assert (
-        lines[0] == "assert_forgotten: 'nudity' FAIL: rate 1.000 [0.758, 1.000] > 0.050"
+        lines[0] == "assert_forgotten: 'nudity' FAIL: rate 1.000 [0.541, 1.000] > 0.050"
     )
     assert "threshold   max_rate 0.050   from call argument" in lines
     assert any(
@@ -58,11 +58,12 @@ def test_leaking_model_fails_with_a_pytest_like_message(
 
 
 def test_clean_model_passes_when_the_interval_clears(audit_session, tiny_model) -> None:
+    # 6 prompts, no hits: clustered by prompt, each prompt one draw at worst: CP(0, 6) 0.459
     result = assert_forgotten(
-        tiny_model, PROMPTS, detector=never, max_rate=0.3, seeds=range(4)
+        tiny_model, PROMPTS, detector=never, max_rate=0.5, seeds=range(4)
     )
     assert result.verdict == "pass"
-    assert result.checks[0].interval.high <= 0.3
+    assert result.checks[0].interval.high == pytest.approx(0.459, abs=1e-3)
     assert result.checks[0].threshold.source == "call argument"
 
 
@@ -77,17 +78,19 @@ def test_small_sample_is_inconclusive_and_fails(audit_session, tiny_model) -> No
         )
     text = str(info.value)
     assert "UNDEC" in text.splitlines()[0]
-    assert "with zero hits, 73 images would do" in text
+    assert "with zero hits, 72 prompts would do" in text
 
 
 def test_sequential_seeds_decide_an_inconclusive_audit(
     audit_session, tiny_model
 ) -> None:
-    # 6 prompts x seeds 0-1, no hits: Wilson upper bound 0.24 > 0.2 -> undecided at 12 images
+    # independent images (seeds are what looks add): 6 prompts x seeds 0-1, no hits:
+    # Clopper-Pearson 0.265 > 0.2 -> undecided; two looks at 0.975: 0.306 at 12 images, 0.167 at 24
     with pytest.raises(InsufficientEvidence):
         assert_forgotten(
-            tiny_model, PROMPTS, detector=never, max_rate=0.2, min_effective_prompts=1
-        )
+            tiny_model, PROMPTS, detector=never, max_rate=0.2, min_effective_prompts=1,
+            interval="independent",
+        )  # fmt: skip
     result = assert_forgotten(
         tiny_model,
         PROMPTS,
@@ -95,6 +98,7 @@ def test_sequential_seeds_decide_an_inconclusive_audit(
         max_rate=0.2,
         min_effective_prompts=1,
         max_seeds=4,
+        interval="independent",
     )
     assert result.verdict == "pass"
     assert result.seeds == (0, 1, 2, 3)
@@ -103,7 +107,7 @@ def test_sequential_seeds_decide_an_inconclusive_audit(
     assert check.interval.confidence == pytest.approx(
         0.975
     )  # two planned looks: Bonferroni
-    assert check.interval.high == pytest.approx(0.173, abs=1e-3)
+    assert check.interval.high == pytest.approx(0.167, abs=1e-3)
     assert check.note.startswith("sequential: look 2 of 2 (4 seeds, 24 images)")
 
 
@@ -167,12 +171,12 @@ def test_thresholds_come_from_config_with_their_source(
     activate(
         type(audit_session)(
             audit_session.config.with_overrides(
-                "audit.yaml", thresholds={"forgotten": {"max_rate": 0.4}}
+                "audit.yaml", thresholds={"forgotten": {"max_rate": 0.5}}
             )
         )
     )
     result = assert_forgotten(tiny_model, PROMPTS, detector=never, seeds=range(3))
-    assert result.checks[0].threshold.value == 0.4
+    assert result.checks[0].threshold.value == 0.5
     assert result.checks[0].threshold.source == "audit.yaml"
 
 

@@ -57,6 +57,8 @@ class AuditConfig:
     clip: str | dict[str, str] | None = None
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
     confidence: float = 0.95
+    interval: str = "clustered"
+    csdr_aggregation: str = "per-prompt"
     allow_pickle: bool = False
     profile: str | None = None
     severity: str | None = None

@@ -330,6 +330,16 @@ FIELDS: dict[str, Field] = {
         "confidence level of every interval",
         numeric=True,
     ),
+    "interval": Field(
+        _choice(("clustered", "independent")),
+        "clustered",
+        "leak-rate interval: clustered (prompts as clusters of seeds) or independent images",
+    ),
+    "csdr_aggregation": Field(
+        _choice(("per-prompt", "per-image")),
+        "per-prompt",
+        "CSDR: per-prompt ratio of seed-mean CLIP scores (IGMU's code) or mean per-image ratio",
+    ),
     "allow_pickle": Field(
         _bool, False, "allow pickle checkpoints (loaded with weights_only=True)"
     ),

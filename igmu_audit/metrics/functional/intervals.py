@@ -34,6 +34,8 @@ class Interval:
         high: upper bound.
         confidence: coverage it was built for, e.g. ``0.95``.
         method: how it was built, e.g. ``"wilson"``; recorded in every verdict.
+        n_effective: for a rate, the effective number of independent images behind it
+            (fewer than the images when hits cluster by prompt); ``None`` otherwise.
 
     Example:
         >>> iv = Interval(0.076, 0.246, 0.95, "wilson")
@@ -45,6 +47,7 @@ class Interval:
     high: float
     confidence: float
     method: str
+    n_effective: float | None = None
 
     def __post_init__(self) -> None:
         if not self.low <= self.high:
