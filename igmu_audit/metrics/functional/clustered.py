@@ -158,7 +158,9 @@ def clustered_design(
     h, s = check_clusters(hits, sizes)
     n_eff, icc = effective_sizes(h[None, :], s, confidence)
     value = None if math.isnan(float(icc[0])) else float(icc[0])
-    limit = math.inf if not value else len(s) / value
+    # more seeds reach n_eff ~ prompts / ICC at most; the worst case (ICC unknown) is 1
+    icc_bound = 1.0 if value is None else value
+    limit = math.inf if icc_bound == 0 else len(s) / icc_bound
     n = int(s.sum())
     return ClusterDesign(len(s), n, value, n / float(n_eff[0]), float(n_eff[0]), limit)
 
