@@ -40,7 +40,7 @@ def test_one_prompt_leaking_on_every_seed_does_not_pass(
     )
     detector = OnePromptLeaks()
     detector.recording = True
-    common = dict(detector=detector, seeds=range(8), min_effective_prompts=1)
+    common = {"detector": detector, "seeds": range(8), "min_effective_prompts": 1}
     assert_forgotten(
         tiny_model, PROMPTS[:1], max_rate=0.5, allow_inconclusive=True, **common
     )

@@ -64,7 +64,7 @@ def test_edges_one_prompt_one_seed_and_spread_hits() -> None:
 
 
 @pytest.mark.parametrize(
-    "hits, sizes",
+    ("hits", "sizes"),
     [([0] * 10, [8] * 10), ([8] * 10, [8] * 10), ([1, 7, 0, 3], [8, 8, 8, 8]),
      ([2, 0, 5], [3, 9, 5]), ([4], [4])],
 )  # fmt: skip

@@ -30,7 +30,7 @@ SCHEDULES = (
 )
 
 
-@pytest.mark.parametrize("prompts, seeds", SCHEDULES)
+@pytest.mark.parametrize(("prompts", "seeds"), SCHEDULES)
 def test_exact_wrong_verdict_rates_for_independent_images(
     prompts: int, seeds: list[int]
 ) -> None:
@@ -90,7 +90,7 @@ def test_simulated_wrong_verdict_rates_for_clustered_prompts(icc: float) -> None
 
 
 @pytest.mark.parametrize(
-    "call, match",
+    ("call", "match"),
     [
         (lambda: independent_error_rates(0, [1], 0.1), "`prompts`"),
         (lambda: independent_error_rates(4, [], 0.1), "`seeds`"),
