@@ -511,7 +511,9 @@ def assert_preserved(
     per_image_prompts = [im.prompt for im in gen_o]
     per_image_categories = [categories[i // len(seed_list)] for i in range(len(gen_u))]
     measured = measure(to_batch(gen_u), to_batch(gen_o), per_image_prompts, per_image_categories, clip=clip,
-                       features=features, detectors=detectors, confidence=conf, wanted=lambda k: k in thresholds)  # fmt: skip
+                       features=features, detectors=detectors, confidence=conf, wanted=lambda k: k in thresholds,
+                       groups=[i // len(seed_list) for i in range(len(gen_u))],
+                       csdr_aggregation=ctx.session.config.csdr_aggregation)  # fmt: skip
     checks = []
     for m in measured:
         key = _PRESERVED_THRESHOLDS[m.name.split("[")[0]]

@@ -33,6 +33,15 @@ class Measured:
     n: int
     extra: Mapping[str, Any]
 
+    def __post_init__(self) -> None:
+        # A verdict judged on an interval that excludes its own estimate can FAIL with the
+        # estimate under the threshold (the old FD bootstrap did): refuse to build one.
+        if not self.interval.low <= self.value <= self.interval.high:
+            raise ValueError(
+                f"{self.name}: estimate {self.value!r} lies outside its interval "
+                f"{self.interval} ({self.interval.method}); this is a bug in igmu-audit"
+            )
+
 
 class ClipImageFeatures:
     """A CLIP image tower as a named feature extractor (for FD / KID / perceptual)."""
@@ -161,8 +170,14 @@ def measure(
     detectors: Mapping[str, Detector] | None,
     confidence: float,
     wanted: Callable[[str], bool],
+    groups: Sequence[int] | None = None,
+    csdr_aggregation: str = "per-image",
 ) -> list[Measured]:
-    """Compute every preservation metric that can be computed with what was given."""
+    """Compute every preservation metric that can be computed with what was given.
+
+    ``groups``: the prompt of each image pair; intervals then resample whole prompts
+    (seeds of one prompt are not independent) and CSDR can be aggregated per prompt.
+    """
     import torch
 
     from igmu_audit.metrics.functional.intervals import Interval
@@ -178,14 +193,17 @@ def measure(
         # CSDR divides by the original's score; a pair where the original image does not
         # match its prompt at all (score clamped to 0) has no ratio, so it is left out and
         # counted, like a forget prompt the original never draws.
-        defined = cs_o > 0
+        ids = list(groups) if groups is not None else list(range(len(cs_o)))
+        defined = _csdr_defined(cs_o, ids, csdr_aggregation)
         if bool(defined.any()):
+            kept = [g for g, d in zip(ids, defined.tolist(), strict=True) if d]
             est = clip_score_difference_rate(
-                cs_o[defined], cs_u[defined], confidence=confidence
-            )
+                cs_o[defined], cs_u[defined], confidence=confidence, prompts=kept,
+                aggregation=csdr_aggregation,
+            )  # fmt: skip
             out.append(Measured("CSDR", est.value, est.interval, "<=", est.n,
                                 {"clip": getattr(clip, "name", "clip"), "clip_score_original": float(cs_o.mean()),
-                                 "clip_score_unlearned": float(cs_u.mean()),
+                                 "clip_score_unlearned": float(cs_u.mean()), "aggregation": csdr_aggregation,
                                  "pairs_without_ratio": int((~defined).sum())}))  # fmt: skip
     if detectors:
         from igmu_audit.metrics.functional.paired import mcnemar_from_outcomes
@@ -206,7 +224,6 @@ def measure(
         acc = rate_from_counts(int(cu.sum()), cu.numel(), confidence)
         out.append(Measured("accuracy", acc.rate, acc.interval, ">=", acc.n, {}))
     if features is not None:
-        from igmu_audit.metrics.functional.frechet import frechet_distance
         from igmu_audit.metrics.functional.kid import kernel_distance
         from igmu_audit.metrics.functional.paired import paired_bootstrap_interval
         from igmu_audit.metrics.functional.perceptual import cosine_distance
@@ -219,13 +236,14 @@ def measure(
             out.append(Measured(f"KID[{space}]", kid.mean, Interval(kid.mean - half, kid.mean + half, confidence, "kid-subsets ±z·std"),
                                 "<=", fu.shape[0], {"subsets": kid.subsets, "subset_size": kid.subset_size}))  # fmt: skip
         if wanted("max_fd"):
-            fd = frechet_distance(fo, fu)
-            spread = _bootstrap_fd(fo, fu, confidence)
-            out.append(Measured(f"FD[{space}]", fd, spread, "<=", fu.shape[0], {}))
+            fd, corrected, spread = _fd_interval(fo, fu, confidence, groups)
+            out.append(Measured(f"FD[{space}]", fd, spread, "<=", fu.shape[0],
+                                {"fd_bias_corrected": corrected}))  # fmt: skip
         dist = cosine_distance(fu, fo)
         est = paired_bootstrap_interval(
-            dist, torch.zeros_like(dist), confidence=confidence
-        )
+            dist, torch.zeros_like(dist), confidence=confidence,
+            clusters=list(groups) if groups is not None else None,
+        )  # fmt: skip
         out.append(
             Measured(
                 f"perceptual[cosine distance in {space}]",
@@ -239,28 +257,32 @@ def measure(
     return out
 
 
-def _bootstrap_fd(
-    fo: torch.Tensor, fu: torch.Tensor, confidence: float, resamples: int = 30
-) -> Interval:
-    """Percentile interval of the Fréchet distance over seeded paired resamples (FD is biased at small n)."""
+def _csdr_defined(
+    cs_o: torch.Tensor, groups: Sequence[int], aggregation: str
+) -> torch.Tensor:
+    """Pairs CSDR can use: the original's score (per prompt: its seed mean) must be > 0."""
     import torch
 
-    from igmu_audit.metrics.functional.frechet import frechet_distance
-    from igmu_audit.metrics.functional.intervals import Interval
+    if aggregation == "per-image":
+        return cs_o > 0
+    total: dict[int, float] = {}
+    for g, x in zip(groups, cs_o.tolist(), strict=True):
+        total[g] = total.get(g, 0.0) + x
+    return torch.tensor([total[g] > 0 for g in groups], dtype=torch.bool)
 
-    gen = torch.Generator().manual_seed(0)
-    n = fo.shape[0]
-    values = []
-    for _ in range(resamples):
-        idx = torch.randint(0, n, (n,), generator=gen)
-        values.append(frechet_distance(fo[idx], fu[idx]))
-    qs = torch.quantile(
-        torch.tensor(values, dtype=torch.float64),
-        torch.tensor([(1 - confidence) / 2, (1 + confidence) / 2], dtype=torch.float64),
-    )
-    return Interval(
-        float(qs[0]),
-        float(qs[1]),
-        confidence,
-        f"bootstrap-percentile ({resamples} resamples)",
-    )
+
+def _fd_interval(
+    fo: torch.Tensor,
+    fu: torch.Tensor,
+    confidence: float,
+    groups: Sequence[int] | None,
+) -> tuple[float, float, Interval]:
+    """FD with its jackknife bias-corrected interval (``frechet_interval``), by prompt."""
+    from igmu_audit.metrics.functional.frechet import frechet_interval
+
+    if fo.shape[0] < 4:
+        raise ConfigError(
+            f"max_fd needs at least 4 image pairs for an interval, got {fo.shape[0]}; "
+            "add prompts or seeds"
+        )
+    return frechet_interval(fo, fu, confidence, clusters=groups)

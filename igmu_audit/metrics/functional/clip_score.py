@@ -9,7 +9,11 @@ from __future__ import annotations
 import torch
 
 from igmu_audit.metrics.functional._checks import check_features
-from igmu_audit.metrics.functional.intervals import MeanEstimate, mean_estimate
+from igmu_audit.metrics.functional.intervals import (
+    Interval,
+    MeanEstimate,
+    mean_estimate,
+)
 
 
 def clip_scores(image_embeds: torch.Tensor, text_embeds: torch.Tensor) -> torch.Tensor:
@@ -49,11 +53,14 @@ def clip_score(
     interval: str = "bootstrap",
     n_resamples: int = 2000,
     seed: int = 0,
+    clamp: str = "per-pair",
 ) -> MeanEstimate:
     """Mean CLIP score over image-text pairs, with a bootstrap (default) or t interval.
 
     ``CS = mean_i max(100 · cos(E_img[i], E_txt[i]), 0)``. Higher means images match
-    their prompts better.
+    their prompts better. ``clamp="mean"`` gives torchmetrics' ``CLIPScore`` instead,
+    ``max(100 · mean_i cos_i, 0)``: the clamp after the mean lets negative pairs cancel
+    positive ones (an over-erased model: 8.93 per pair vs 0.00 torchmetrics-style).
 
     Args:
         image_embeds: ``(N, D)``. text_embeds: ``(N, D)`` or ``(1, D)``.
@@ -68,6 +75,28 @@ def clip_score(
         >>> round(clip_score(img, torch.tensor([[1.0, 0.0]])).value, 1)
         80.0
     """
-    return mean_estimate(
-        clip_scores(image_embeds, text_embeds), confidence, interval, n_resamples, seed
+    from igmu_audit.metrics.functional._checks import check_method
+
+    check_method(clamp, "clamp", ("per-pair", "mean"))
+    if clamp == "per-pair":
+        return mean_estimate(
+            clip_scores(image_embeds, text_embeds),
+            confidence,
+            interval,
+            n_resamples,
+            seed,
+        )
+    clip_scores(image_embeds, text_embeds)  # validates shapes and values
+    n, d = image_embeds.shape
+    img = image_embeds.detach().to(torch.float64)
+    txt = text_embeds.detach().to(device=img.device, dtype=torch.float64).expand(n, d)
+    raw = 100.0 * torch.nn.functional.cosine_similarity(img, txt, dim=1, eps=1e-12)
+    est = mean_estimate(raw, confidence, interval, n_resamples, seed)
+    iv = est.interval
+    clamped = Interval(
+        max(iv.low, 0.0),
+        max(iv.high, 0.0),
+        iv.confidence,
+        f"{iv.method}, clamped after the mean",
     )
+    return MeanEstimate(max(est.value, 0.0), est.n, clamped, est.std)

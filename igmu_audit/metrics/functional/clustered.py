@@ -255,7 +255,7 @@ def rate_interval(
     Example:
         >>> iv, _ = rate_interval([8] + [0] * 9, [8] * 10, interval="independent")
         >>> str(iv), iv.method
-        ('[0.044, 0.187]', 'clopper-pearson, independent images')
+        ('[0.044, 0.188]', 'clopper-pearson, independent images')
     """
     check_method(interval, "interval", RATE_INTERVALS)
     confidence = check_confidence(confidence)

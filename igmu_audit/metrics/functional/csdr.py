@@ -16,6 +16,8 @@ import torch
 from igmu_audit.metrics.functional._checks import check_same_length, check_vector
 from igmu_audit.metrics.functional.intervals import MeanEstimate, mean_estimate
 
+CSDR_AGGREGATIONS = ("per-image", "per-prompt")
+
 
 def csdr_per_pair(
     scores_original: torch.Tensor, scores_unlearned: torch.Tensor
@@ -55,36 +57,87 @@ def csdr_per_pair(
     return (a - b).abs() / a
 
 
+def csdr_per_prompt(
+    scores_original: torch.Tensor, scores_unlearned: torch.Tensor, prompts: list[int]
+) -> torch.Tensor:
+    """Per-prompt ``|mean_s CS_orig - mean_s CS_unlearned| / mean_s CS_orig`` (IGMU's code).
+
+    The ratio of seed means, one value per prompt (in order of first appearance): seed
+    noise averages out before the absolute difference, so it measures how far the
+    prompt's *alignment* moved, not how different single images are.
+
+    Example:
+        >>> o, u = torch.tensor([30.0, 20.0, 25.0, 25.0]), torch.tensor([20.0, 30.0, 25.0, 20.0])
+        >>> csdr_per_prompt(o, u, [0, 0, 1, 1]).tolist()  # per image: 1/3, 1/2, 0, 1/5
+        [0.0, 0.1]
+    """
+    check_vector(scores_original, "scores_original")
+    check_same_length(
+        scores_original, scores_unlearned, "scores_original", "scores_unlearned"
+    )
+    if len(prompts) != scores_original.numel():
+        raise ValueError(
+            f"`prompts` must give one prompt id per pair ({scores_original.numel()}), got {len(prompts)}"
+        )
+    a = scores_original.detach().to(torch.float64)
+    b = scores_unlearned.detach().to(device=a.device, dtype=torch.float64)
+    where = {p: i for i, p in enumerate(dict.fromkeys(prompts))}
+    order = list(where)
+    ids = torch.tensor([where[p] for p in prompts])
+    counts = torch.bincount(ids, minlength=len(order)).to(torch.float64)
+    mean_a = torch.zeros(len(order), dtype=torch.float64).index_add_(0, ids, a) / counts
+    mean_b = torch.zeros(len(order), dtype=torch.float64).index_add_(0, ids, b) / counts
+    return csdr_per_pair(mean_a, mean_b)
+
+
 def clip_score_difference_rate(
     scores_original: torch.Tensor,
     scores_unlearned: torch.Tensor,
     confidence: float = 0.95,
     n_resamples: int = 2000,
     seed: int = 0,
+    prompts: list[int] | None = None,
+    aggregation: str = "per-image",
 ) -> MeanEstimate:
-    """CSDR: mean of ``|CS_orig - CS_unlearned| / CS_orig`` with a paired bootstrap interval.
+    """CSDR with a bootstrap interval: per image (mean of ratios) or per prompt (IGMU's code).
 
-    Pairs are resampled as units (each pair's ratio is one value), so the interval keeps
-    the same-seed pairing. A fraction, not ×100.
+    ``"per-image"``: mean over pairs of ``|CS_orig - CS_unlearned| / CS_orig``; with
+    ``prompts`` the bootstrap resamples whole prompts. ``"per-prompt"``: mean over prompts
+    of ``csdr_per_prompt`` (needs ``prompts``), bootstrapped over prompts. A fraction, not
+    x100. docs/statistics.md compares the two (per image runs 15-45 % higher).
 
     Args:
         scores_original: ``(N,)`` CLIP scores, original model (concept-free prompt).
         scores_unlearned: ``(N,)`` CLIP scores, unlearned model, same seeds and order.
         confidence: two-sided coverage. n_resamples: bootstrap resamples. seed: its seed.
+        prompts: a prompt id per pair. aggregation: ``"per-image"`` or ``"per-prompt"``.
 
     Returns:
-        ``MeanEstimate(value, n, interval, std)``.
+        ``MeanEstimate(value, n, interval, std)``; ``n`` counts the values averaged.
 
     Example:
         >>> orig = torch.tensor([30.0, 20.0, 25.0, 32.0])
         >>> unl = torch.tensor([27.0, 22.0, 25.0, 32.0])
         >>> round(clip_score_difference_rate(orig, unl).value, 3)
         0.05
+        >>> round(clip_score_difference_rate(orig, unl, prompts=[0, 0, 1, 1], aggregation="per-prompt").value, 3)
+        0.01
     """
+    from igmu_audit.metrics.functional._checks import check_method
+
+    check_method(aggregation, "aggregation", CSDR_AGGREGATIONS)
+    if aggregation == "per-prompt":
+        if prompts is None:
+            raise ValueError(
+                "aggregation='per-prompt' needs `prompts` (a prompt id per pair)"
+            )
+        values = csdr_per_prompt(scores_original, scores_unlearned, prompts)
+        return mean_estimate(values, confidence, "bootstrap", n_resamples, seed)
     return mean_estimate(
         csdr_per_pair(scores_original, scores_unlearned),
         confidence,
         "bootstrap",
         n_resamples,
         seed,
+        clusters=prompts,
     )

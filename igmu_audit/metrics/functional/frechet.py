@@ -15,10 +15,15 @@ slower on 2048-d covariances. FD is biased at small ``n``; for a few hundred ima
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
 from igmu_audit.metrics.functional._checks import check_features
+
+if TYPE_CHECKING:
+    from igmu_audit.metrics.functional.intervals import Interval
 
 
 def _sqrt_psd(matrix: torch.Tensor) -> torch.Tensor:
@@ -147,3 +152,83 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     else:
         factor = _psd_factor(s1)
     return _fd(mu1, s1, mu2, s2, factor)
+
+
+def frechet_interval(
+    features_a: torch.Tensor,
+    features_b: torch.Tensor,
+    confidence: float = 0.95,
+    groups: int = 20,
+    clusters: Sequence[int] | None = None,
+) -> tuple[float, float, Interval]:
+    """Fréchet distance, its jackknife bias-corrected value and an interval around both.
+
+    Why not the bootstrap: resampling with replacement duplicates rows, which inflates FD's
+    upward bias, so the old percentile interval lay *above* its own estimate (d = 64,
+    n = 64: FD 32.9, interval [48.8, 58.1]). The delete-a-group jackknife removes the
+    ``O(1/n)`` bias instead: rows ``i`` of both sets are paired (same prompt and seed)
+    and left out together, group by group (whole prompts when ``clusters`` is given)::
+
+        FD_jack = G · FD - (G - 1) · mean_g FD_(-g)
+        se² = (G - 1) / G · Σ_g (FD_(-g) - mean_g FD_(-g))²
+        interval = [max(0, min(FD, FD_jack - t·se)), max(FD, FD_jack + t·se)]
+
+    with ``t`` the Student quantile on ``G - 1`` degrees of freedom. The hull with the
+    plain estimate keeps it inside its interval: the upper bound (the PASS side of
+    ``max_fd``) is never below the number a user sees, the lower bound (the FAIL side) is
+    bias-corrected, so a biased FD alone cannot FAIL a release.
+
+    Args:
+        features_a, features_b: ``(N, D)`` features paired row by row, ``N >= 4``.
+        confidence: two-sided coverage. groups: jackknife groups (at most ``N``).
+        clusters: a cluster id per row (the prompt); groups then hold whole clusters.
+
+    Returns:
+        ``(fd, fd_jackknife, Interval)``.
+
+    Example:
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> a, b = (torch.randn(64, 64, generator=gen, dtype=torch.float64) for _ in "ab")
+        >>> fd, corrected, iv = frechet_interval(a, b)
+        >>> iv.low <= fd <= iv.high, iv.low, round(fd, 1), abs(corrected) < 5
+        (True, 0.0, 35.5, True)
+    """
+    from scipy.stats import t
+
+    from igmu_audit.metrics.functional._checks import check_confidence, check_count
+    from igmu_audit.metrics.functional.intervals import Interval
+
+    confidence = check_confidence(confidence)
+    check_count(groups, "groups", minimum=2)
+    n = features_a.shape[0] if features_a.ndim == 2 else 0
+    if features_b.shape[0] != n or n < 4:
+        raise ValueError(
+            "`features_a` and `features_b` must pair row by row with at least 4 rows each, "
+            f"got {tuple(features_a.shape)} and {tuple(features_b.shape)}"
+        )
+    fd = frechet_distance(features_a, features_b)
+    ids = list(range(n)) if clusters is None else list(clusters)
+    if len(ids) != n:
+        raise ValueError(f"`clusters` must give one id per row ({n}), got {len(ids)}")
+    distinct = list(dict.fromkeys(ids))
+    by = " by prompt" if clusters is not None else ""
+    if len(distinct) < 2:  # one prompt: only its seeds can be left out
+        ids, distinct, by = list(range(n)), list(range(n)), " by image (1 prompt)"
+    g = min(groups, len(distinct), n - 2)
+    group_of = {c: i % g for i, c in enumerate(distinct)}
+    member = torch.tensor([group_of[c] for c in ids])
+    if n - int(torch.bincount(member).max()) < 2:  # a group too big to leave out
+        g = min(groups, n - 2)
+        member, by = torch.arange(n) % g, " by image (prompts too uneven)"
+    values = torch.tensor(
+        [frechet_distance(features_a[member != j], features_b[member != j]) for j in range(g)],
+        dtype=torch.float64,
+    )  # fmt: skip
+    mean = float(values.mean())
+    corrected = g * fd - (g - 1) * mean
+    se = math.sqrt((g - 1) / g * float(((values - mean) ** 2).sum()))
+    half = float(t.ppf(0.5 + confidence / 2.0, g - 1)) * se
+    low = max(0.0, min(fd, corrected - half))
+    high = max(fd, corrected + half)
+    method = f"jackknife bias-corrected ({g} groups{by}; FD_jack {corrected:.4g})"
+    return fd, corrected, Interval(low, high, confidence, method)

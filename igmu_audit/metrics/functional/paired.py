@@ -116,11 +116,13 @@ def paired_bootstrap_interval(
     confidence: float = 0.95,
     n_resamples: int = 2000,
     seed: int = 0,
+    clusters: list[int] | None = None,
 ) -> MeanEstimate:
     """Mean of the paired differences ``a_i - b_i`` with a percentile bootstrap interval.
 
     Pairs are resampled as units (the bootstrap runs on the differences), sorted first, so
-    the result is deterministic given ``seed`` and independent of shard order.
+    the result is deterministic given ``seed`` and independent of shard order. With
+    ``clusters`` (a prompt id per pair) whole prompts are resampled.
 
     Args:
         a, b: ``(N,)`` float values paired row by row (same prompt and seed).
@@ -138,4 +140,4 @@ def paired_bootstrap_interval(
     check_vector(b, "b")
     check_same_length(a, b, "a", "b")
     diff = a.detach().to(torch.float64) - b.detach().to(a.device, torch.float64)
-    return mean_estimate(diff, confidence, "bootstrap", n_resamples, seed)
+    return mean_estimate(diff, confidence, "bootstrap", n_resamples, seed, clusters)
