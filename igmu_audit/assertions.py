@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from igmu_audit.context import AuditContext
@@ -34,17 +35,20 @@ from igmu_audit.scoring import (
     resolve_detector,
 )
 from igmu_audit.seeds import warn_dropped_seeds
+from igmu_audit.significance import decision_p_value, own_level
 from igmu_audit.steps import (
     confidence_of,
     count_point,
     distinct_inputs,
     finish,
+    no_reference_check,
     original_of,
     rate_check,
     require,
     seeds_of,
     settings_json,
 )
+from igmu_audit.vacuity import paired_drop, side_by_side
 
 
 def _leak_audit(
@@ -86,13 +90,6 @@ def _leak_audit(
     reference = original_of(ctx, original)
     items, index, duplicates = distinct_inputs(ctx, given, pipeline, argument)
     warn_dropped_seeds(assertion, dropped_seeds, len(seed_list))
-    ineffective: list[str] = []
-    effective = list(items)
-    if reference is not None:
-        pre = generate_and_score(
-            ctx.session, reference, items, seed_list, det, desc=f"{assertion}: original"
-        )
-        effective, ineffective = effective_prompts(pre)
     folder = ctx.evidence_dir(concept)
     info = model_info(pipeline)
     common: dict[str, Any] = {
@@ -100,11 +97,24 @@ def _leak_audit(
         "original": model_info(reference) if reference is not None else None,
         "detector": {"name": det.name, "threshold": det.threshold, **dict(det.profile)},
         "seeds": seed_list, "settings": settings_json(ctx), "evidence_dir": str(folder),
-        "duplicates": duplicates,
+        "duplicates": duplicates, "confidence": conf,
     }  # fmt: skip
+    if reference is None and ctx.session.config.require_original:
+        missing = no_reference_check(ctx, conf)
+        result = _result_class(kind)(verdict="inconclusive", checks=(missing,), **common, **_kind(kind))
+        return finish(ctx, result, allow_inconclusive)
+    # The vacuity rule (igmu_audit/vacuity.py): a prompt counts when the original OR the
+    # audited model shows the concept on the first seeds, so no leak is ever dropped.
+    first = generate_and_score(ctx.session, pipeline, items, looks[0], det, desc=f"{assertion}: {info.label}")
+    pre = None if reference is None else generate_and_score(
+        ctx.session, reference, items, looks[0], det, desc=f"{assertion}: original")
+    effective, ineffective = effective_prompts(pre, first)
+    if reference is None:
+        effective, ineffective = list(items), []
     if len(effective) < minimum.value:
+        shown_by = "the original or the audited model" if reference is not None else "the audited model"
         empty = Check("effective prompts", float(len(effective)), count_point(len(effective), conf), minimum, ">=", "inconclusive", len(items),
-                      f"only {len(effective)} of {len(items)} {'distinct ' if duplicates else ''}prompts show {concept!r} on the original model; "
+                      f"only {len(effective)} of {len(items)} {'distinct ' if duplicates else ''}prompts show {concept!r} on {shown_by}; "
                       "an audit on prompts that never elicit the concept would pass vacuously")  # fmt: skip
         result = _result_class(kind)(
             verdict="inconclusive",
@@ -119,23 +129,23 @@ def _leak_audit(
     # keeps each wrong verdict within 1 - conf (tests/metrics/test_sequential.py).
     from igmu_audit.leak_rate import per_prompt, sequential_note
 
-    scored = None
+    scored = first.subset(effective)  # the first look is scored already (vacuity rule)
     for look in looks:
-        added = (
-            look if scored is None else look[len(scored.seeds) :]
-        )  # each look only scores its new seeds
-        fresh = generate_and_score(
-            ctx.session,
-            pipeline,
-            effective,
-            added,
-            det,
-            desc=f"{assertion}: {info.label}",
-        )
-        scored = fresh if scored is None else scored.join(fresh)
+        added = look[len(scored.seeds) :]  # each look only scores its new seeds
+        if added:
+            fresh = generate_and_score(
+                ctx.session,
+                pipeline,
+                effective,
+                added,
+                det,
+                desc=f"{assertion}: {info.label}",
+            )
+            scored = scored.join(fresh)
         k, n = sum(scored.present), len(scored.present)
         clusters = per_prompt(scored.present, len(scored.prompts))
-        check = rate_check(k, n, threshold, conf, clusters=clusters, interval=mode, looks=len(looks))
+        judge = partial(rate_check, k, n, threshold, clusters=clusters, interval=mode, looks=len(looks))
+        check = judge(conf)
         if check.verdict != "inconclusive":
             break
     if len(looks) > 1:
@@ -147,14 +157,19 @@ def _leak_audit(
     sensitive = ctx.session.config.blur_sensitive and is_sensitive(
         concept, common["detector"]
     )
-    evidence = build_evidence(
-        scored, folder, sensitive=sensitive, index_of=index.__getitem__
+    evidence = side_by_side(
+        build_evidence(scored, folder, sensitive=sensitive, index_of=index.__getitem__), pre
     )
-    extra: dict[str, Any] = {"ineffective": tuple(ineffective), **_kind(kind)}
+    extra: dict[str, Any] = {
+        "ineffective": tuple(ineffective), **_kind(kind),
+        "paired": None if pre is None else paired_drop(pre.subset(effective), scored, conf),
+        "p_value": decision_p_value(judge, check.verdict, conf),
+    }  # fmt: skip
     if kind is None:
         extra.update(hits=k, images=n)
     if strategy is not None and k:
-        extra.update(_shrink(ctx, pipeline, strategy, look, det, info.fingerprint))
+        known = [(e.prompt, seed) for e in evidence for seed, hit in zip(e.seeds, e.present, strict=True) if hit]
+        extra.update(_shrink(ctx, pipeline, strategy, look, det, info.fingerprint, known))
     result = _result_class(kind)(
         verdict=check.verdict, checks=(check,), evidence=evidence, **common, **extra
     )
@@ -168,8 +183,9 @@ def _shrink(
     seeds: tuple[int, ...],
     det: Any,
     fingerprint: str,
+    known: list[tuple[str, int]],
 ) -> dict[str, Any]:
-    """Ask Hypothesis for the shortest leaking (prompt, seed); replays hit the image cache."""
+    """The shortest, 1-minimal leaking (prompt, seed); replays hit the image cache."""
     from igmu_audit.robustness import shrink_leak
     from igmu_audit.scoring import generate_and_score
 
@@ -180,13 +196,15 @@ def _shrink(
         return scored.present[0]
 
     key = f"{fingerprint}|{strategy!r}|{det.name}|{sorted(dict(det.profile).items())!r}"
-    found = shrink_leak(strategy, seeds, leaks, key=key)
+    found = shrink_leak(strategy, seeds, leaks, key=key, known=known)
     if found is None:
         return {}
     return {
         "shortest_leak": found.prompt,
         "shortest_leak_seed": found.seed,
         "shrink_calls": found.calls,
+        "shrink_trail": found.trail,
+        "shrink_minimal": found.minimal,
     }
 
 
@@ -549,6 +567,7 @@ def assert_preserved(
         detector={"name": next(iter(detectors.values())).name, "categories": list(detectors)} if detectors else {}, seeds=seed_list, settings=settings_json(ctx),
         evidence_dir=str(folder), metrics={m.name: {"value": m.value, "low": m.interval.low, "high": m.interval.high,
                                                     "n": m.n, **m.extra} for m in measured},
-        feature_space=getattr(features, "name", None), duplicates=found.duplicates,
+        feature_space=getattr(features, "name", None), duplicates=found.duplicates, confidence=conf,
+        p_value=own_level(combine([c.verdict for c in checks]), conf),
     )  # fmt: skip
     return finish(ctx, result, allow_inconclusive)

@@ -5,6 +5,7 @@ judged on the post-attack success rate per prompt, with the pre-attack rate besi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from igmu_audit.context import AuditContext
@@ -19,16 +20,19 @@ from igmu_audit.scoring import (
     resolve_detector,
 )
 from igmu_audit.seeds import warn_dropped_seeds
+from igmu_audit.significance import decision_p_value
 from igmu_audit.steps import (
     confidence_of,
     distinct_inputs,
     finish,
+    no_reference_check,
     original_of,
     rate_check,
     require,
     seeds_of,
     settings_json,
 )
+from igmu_audit.vacuity import paired_drop
 
 
 def is_attack(value: Any) -> bool:
@@ -66,27 +70,44 @@ def attack_audit(
     reference = original_of(ctx, original)
     items, _, duplicates = distinct_inputs(ctx, given, pipeline, "prompts")
     warn_dropped_seeds(ctx.assertion, dropped_seeds, len(seed_list))
-    effective, ineffective = list(items), []
-    if reference is not None:
-        effective, ineffective = effective_prompts(
-            generate_and_score(
-                ctx.session,
-                reference,
-                items,
-                seed_list,
-                det,
-                desc="assert_robust_to: original",
-            )
-        )
     session = ctx.session
+    if reference is None and session.config.require_original:
+        result = RobustnessResult(
+            assertion="assert_robust_to", concept=concept, verdict="inconclusive",
+            checks=(no_reference_check(ctx, conf),), model=model_info(pipeline),
+            detector={"name": det.name, "threshold": det.threshold, **dict(det.profile)},
+            seeds=seed_list, settings=settings_json(ctx), kind=f"attack {attack.name} {attack.budget}",
+            duplicates=duplicates, confidence=conf,
+        )  # fmt: skip
+        return finish(ctx, result, allow_inconclusive)
+    # The vacuity rule (igmu_audit/vacuity.py): prompts the original or the audited model
+    # shows the concept on are attacked; the images land in the cache the attack reads.
+    first = generate_and_score(
+        session,
+        pipeline,
+        items,
+        seed_list,
+        det,
+        desc="assert_robust_to: before the attack",
+    )
+    before = None if reference is None else generate_and_score(
+        session, reference, items, seed_list, det, desc="assert_robust_to: original")  # fmt: skip
+    effective, ineffective = effective_prompts(before, first)
+    if reference is None:
+        effective, ineffective = list(items), []
     outcome = attack.run(pipeline, effective, detector=det, seeds=list(seed_list), original=reference,
                          settings=session.settings, cache=session.cache)  # fmt: skip
     pre = rate_check(
         outcome.pre_successes, outcome.n, threshold, conf, metric="pre-attack ASR"
     )
-    post = rate_check(
-        outcome.post_successes, outcome.n, threshold, conf, metric="attack success rate"
+    judge = partial(
+        rate_check,
+        outcome.post_successes,
+        outcome.n,
+        threshold,
+        metric="attack success rate",
     )
+    post = judge(conf)
     adversarial = outcome.adversarial_prompts
     scored = generate_and_score(
         session,
@@ -108,7 +129,9 @@ def attack_audit(
         original=model_info(reference) if reference is not None else None,
         detector={"name": det.name, "threshold": det.threshold, **dict(det.profile)}, seeds=seed_list,
         settings=settings_json(ctx), evidence_dir=str(folder), kind=f"attack {attack.name} {attack.budget}",
-        pre_attack=pre, ineffective=tuple(ineffective), duplicates=duplicates,
+        pre_attack=pre, ineffective=tuple(ineffective), duplicates=duplicates, confidence=conf,
+        p_value=decision_p_value(judge, post.verdict, conf),
+        paired=None if before is None else paired_drop(before.subset(effective), first.subset(effective), conf),
         evidence=build_evidence(scored, folder, sensitive=sensitive, index_of=index.__getitem__),
     )  # fmt: skip
     return finish(ctx, result, allow_inconclusive)

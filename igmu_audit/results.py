@@ -13,14 +13,30 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from igmu_audit.prompt_evidence import (
+    MAX_ROWS,
+    ModelInfo,
+    PromptEvidence,
+    evidence_table,
+)
+from igmu_audit.prompt_evidence import rel as _rel
+
 if TYPE_CHECKING:
     from igmu_audit.metrics.functional.intervals import Interval
     from igmu_audit.prompts.dedupe import Duplicate
+    from igmu_audit.vacuity import PairedDrop
+from igmu_audit.vacuity import leak_lines
+
+__all__ = [
+    "AuditResult", "Check", "ForgettingResult", "ModelInfo", "PreservationResult",
+    "PromptEvidence", "RobustnessResult", "Threshold", "combine", "decide",
+]  # fmt: skip
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Direction = Literal["<=", ">="]
 VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "UNDEC"}
-MAX_ROWS = 5
+#: the headline's closing words when no original model was measured
+NO_REFERENCE_NOTE = "no reference model (prompts not checked on an original)"
 
 
 def decide(interval: Interval, threshold: float, direction: Direction) -> Verdict:
@@ -120,69 +136,6 @@ class Check:
         }  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class PromptEvidence:
-    """Per-prompt evidence: each seed's score, the hits and where the images are.
-
-    Attributes:
-        index: the prompt's position in the list the assertion was given.
-        prompt: the prompt.
-        seeds: the seeds generated.
-        scores: the detector's score per seed.
-        present: whether the concept was detected per seed.
-        image_paths: per seed, the image a human can open (evidence copy or cache), or None.
-    """
-
-    index: int
-    prompt: str
-    seeds: tuple[int, ...]
-    scores: tuple[float, ...]
-    present: tuple[bool, ...]
-    image_paths: tuple[str | None, ...]
-
-    @property
-    def hits(self) -> int:
-        """Images of this prompt in which the concept shows."""
-        return sum(self.present)
-
-    @property
-    def max_score(self) -> float:
-        """The highest score over seeds."""
-        return max(self.scores)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict for evidence files and records."""
-        return {"index": self.index, "prompt": self.prompt, "images": [
-            {"seed": s, "score": sc, "present": p, "path": path}
-            for s, sc, p, path in zip(self.seeds, self.scores, self.present, self.image_paths, strict=True)
-        ]}  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class ModelInfo:
-    """Identity of an audited model: its display label and fingerprint."""
-
-    label: str
-    fingerprint: str
-
-    def __str__(self) -> str:
-        algo, _, digest = self.fingerprint.partition(":")
-        return f"{self.label}  {algo}:{digest[:8]}.." if digest else self.label
-
-
-def _rel(path: str | None) -> str:
-    if path is None:
-        return "-"
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return path
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuditResult:
     """What every assertion returns; subclasses add aspect-specific fields.
@@ -203,6 +156,11 @@ class AuditResult:
         raised: whether the assertion raised (a fail, or an inconclusive not allowed).
         duplicates: prompts dropped before generation as repeats of earlier ones
             (``n`` counts distinct images only).
+        confidence: the confidence the verdict was decided at (overall, across looks).
+        p_value: the decision's p-value: the smallest ``1 - confidence`` at which the
+            same procedure reaches the same pass/fail verdict (``None`` when
+            inconclusive). A run with ``family_wise: true`` adjusts these jointly
+            (Holm; ``igmu_audit/reporting/family_wise.py``).
     """
 
     assertion: str
@@ -219,18 +177,37 @@ class AuditResult:
     test_id: str | None = None
     raised: bool = False
     duplicates: tuple[Duplicate, ...] = ()
+    confidence: float | None = None
+    p_value: float | None = None
 
     @property
     def passed(self) -> bool:
         """Whether the verdict is pass."""
         return self.verdict == "pass"
 
+    @property
+    def reference(self) -> str:
+        """``"original"`` when an original model was measured beside it, else ``"none"``."""
+        return "none" if self.original is None else "original"
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Flags this result contributes to its record entry (docs/verdict-record.md)."""
+        from igmu_audit.reporting.outcome import NO_REFERENCE
+
+        return (NO_REFERENCE,) if self.original is None else ()
+
     def headline(self) -> str:
-        """The standalone first line: assertion, concept, verdict, measured vs threshold."""
-        return (
+        """The standalone first line: assertion, concept, verdict, measured vs threshold.
+
+        Without a reference model it ends by saying so: nothing ruled out that the
+        prompts never elicit the concept (a vacuous PASS).
+        """
+        line = (
             f"{self.assertion}: {self.concept!r} {VERDICT_WORD[self.verdict]}: "
             + "; ".join(c.short() for c in self.checks)
         )
+        return f"{line}; {NO_REFERENCE_NOTE}" if self.original is None else line
 
     def detail_lines(self) -> list[str]:
         """Aligned label/value lines (subclasses extend)."""
@@ -250,7 +227,11 @@ class AuditResult:
                     ": "
                 )
             )
-        original = f"  (original: {self.original})" if self.original else ""
+        original = (
+            f"  (original: {self.original})"
+            if self.original
+            else "  (no reference model: configure `original` to check the prompts elicit the concept)"
+        )
         lines.append(f"model       {self.model}{original}")
         if self.duplicates:
             lines.append(
@@ -260,24 +241,7 @@ class AuditResult:
 
     def evidence_table(self, max_rows: int | None = MAX_ROWS) -> list[str]:
         """The worst prompts as a table, capped at ``max_rows`` (``None``: all)."""
-        rows = [e for e in self.evidence if e.hits] or list(self.evidence)
-        if not rows:
-            return []
-        shown = rows if max_rows is None else rows[:max_rows]
-        title = f"leaking prompts: {sum(1 for e in self.evidence if e.hits)} of {len(self.evidence)}"
-        if len(shown) < len(rows):
-            title += f" (top {len(shown)} shown; -vv shows all)"
-        lines = [title, f"  {'#':>3}  {'prompt':<46}  hits  max score  evidence"]
-        for e in shown:
-            paths = [
-                p for p, hit in zip(e.image_paths, e.present, strict=True) if hit
-            ] or list(e.image_paths)
-            first = _rel(paths[0]) + (f" (+{len(paths) - 1})" if len(paths) > 1 else "")
-            lines.append(
-                f"  {e.index:02d}".rjust(5)
-                + f"  {_cut(repr(e.prompt), 46):<46}  {e.hits}/{len(e.seeds):<3} {e.max_score:<9.2f}  {first}"
-            )
-        return lines
+        return evidence_table(self.evidence, max_rows)
 
     def explain(self, *, verbose: bool = False) -> list[str]:
         """The full failure text, one list item per line (first line stands alone)."""
@@ -310,6 +274,10 @@ class AuditResult:
             "evidence_dir": self.evidence_dir,
             "raised": self.raised,
             "duplicates": [d.to_json() for d in self.duplicates],
+            "reference": self.reference,
+            "flags": list(self.flags),
+            "confidence": self.confidence,
+            "p_value": self.p_value,
         }
 
 
@@ -318,24 +286,33 @@ class ForgettingResult(AuditResult):
     """Result of ``assert_forgotten``: the leak rate on the forget prompts.
 
     Attributes:
-        ineffective: prompts that never showed the concept on the original model
-            (excluded, so an audit cannot pass vacuously).
+        ineffective: prompts neither the original nor the audited model showed the
+            concept on (excluded, so an audit cannot pass vacuously; ``igmu_audit.vacuity``).
         hits: images still showing the concept.
         images: images judged.
+        paired: original vs audited model on the same prompts and seeds (McNemar),
+            informational; ``None`` without a reference model.
     """
 
     ineffective: tuple[str, ...] = ()
     hits: int = 0
     images: int = 0
+    paired: PairedDrop | None = None
 
     def detail_lines(self) -> list[str]:
-        """Adds the effective-prompt accounting to the base lines."""
-        lines = AuditResult.detail_lines(self)
-        if self.ineffective:
-            lines.append(
-                f"excluded    {len(self.ineffective)} prompt(s) never showed the concept on the original model"
-            )
-        return lines
+        """Adds the paired comparison and the excluded prompts to the base lines."""
+        return AuditResult.detail_lines(self) + leak_lines(
+            self.paired, self.ineffective, "prompt"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Adds the excluded prompts and the paired comparison to the record entry."""
+        out = AuditResult.to_json(self)
+        out.update(
+            ineffective=list(self.ineffective),
+            paired=self.paired.to_json() if self.paired else None,
+        )
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -358,8 +335,14 @@ class RobustnessResult(AuditResult):
     Attributes:
         kind: what produced the variants (``"list"``, ``"paraphrase"``, an attack name).
         pre_attack: variants that already leaked before any attack (counted separately).
-        ineffective: variants that never showed the concept on the original model.
-        shortest_leak: the shortest leaking prompt found (after shrinking), if any.
+        ineffective: variants neither the original nor the audited model showed the
+            concept on.
+        shortest_leak: the shortest leaking prompt found (fewest characters, then
+            words), made 1-minimal by undoing single edits while it still leaks.
+        shrink_trail: every leaking (prompt, seed) found while shrinking, in order.
+        shrink_minimal: whether no single edit of ``shortest_leak`` still leaks was
+            verified (``False``: the shrink budget ran out first).
+        paired: as for ``ForgettingResult``.
     """
 
     kind: str = "list"
@@ -368,6 +351,9 @@ class RobustnessResult(AuditResult):
     shortest_leak: str | None = None
     shortest_leak_seed: int | None = None
     shrink_calls: int = 0
+    shrink_trail: tuple[tuple[str, int], ...] = ()
+    shrink_minimal: bool | None = None
+    paired: PairedDrop | None = None
 
     def detail_lines(self) -> list[str]:
         """Adds the variant source, exclusions and the shrunk leak to the base lines."""
@@ -379,19 +365,23 @@ class RobustnessResult(AuditResult):
                 1,
                 f"pre-attack  {pre.value:.3f} [{pre.interval.low:.3f}, {pre.interval.high:.3f}] of prompts leaked before any attack (n = {pre.n})",
             )
-        if self.ineffective:
-            lines.append(
-                f"excluded    {len(self.ineffective)} variant(s) never showed the concept on the original model"
-            )
+        lines += leak_lines(self.paired, self.ineffective, "variant")
         if self.shortest_leak is not None:
-            lines += ["", f"shortest leaking prompt (shrunk in {self.shrink_calls} model calls):  "
-                          f"{self.shortest_leak!r}   seed {self.shortest_leak_seed}"]  # fmt: skip
+            minimal = {
+                True: "1-minimal",
+                False: "not verified 1-minimal (shrink budget spent)",
+                None: "",
+            }[self.shrink_minimal]
+            lines += ["", f"shortest leaking prompt ({len(self.shortest_leak)} chars, {minimal}; {len(self.shrink_trail)} leaks "
+                          f"found in {self.shrink_calls} model calls):  {self.shortest_leak!r}   seed {self.shortest_leak_seed}"]  # fmt: skip
         return lines
 
     def to_json(self) -> dict[str, Any]:
-        """Adds the variant kind and the shrunk leak to the record entry."""
+        """Adds the variant kind, the shrunk leak and its trail to the record entry."""
         out = AuditResult.to_json(self)
         out.update(kind=self.kind, shortest_leak=self.shortest_leak, shortest_leak_seed=self.shortest_leak_seed,
-                   ineffective=list(self.ineffective),
+                   shrink_minimal=self.shrink_minimal, shrink_calls=self.shrink_calls,
+                   shrink_trail=[{"prompt": p, "seed": s} for p, s in self.shrink_trail],
+                   ineffective=list(self.ineffective), paired=self.paired.to_json() if self.paired else None,
                    pre_attack=self.pre_attack.to_json() if self.pre_attack else None)  # fmt: skip
         return out

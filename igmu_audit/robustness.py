@@ -10,6 +10,7 @@ example database (outside the ``igmu-ci`` profile) and replayed first next time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -77,11 +78,32 @@ def sample_variants(strategy: Any, n: int, *, model: Any = None) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class ShrunkLeak:
-    """The shortest leaking (prompt, seed) Hypothesis found, and how many calls it took."""
+    """The shortest leaking (prompt, seed) found, how it was found and whether it is 1-minimal.
+
+    Attributes:
+        prompt: the shortest leaking prompt (fewest characters, then fewest words).
+        seed: the seed it leaks on.
+        calls: distinct (prompt, seed) pairs the model was asked about while shrinking.
+        trail: every leaking (prompt, seed) found, in the order found (known leaks,
+            then Hypothesis' examples, then the 1-minimal pass), at most ``MAX_TRAIL``.
+        minimal: ``True`` when no single edit (``igmu_audit.prompts.simplify``) of
+            ``prompt`` still leaks; ``False`` when the edit budget ran out first.
+    """
 
     prompt: str
     seed: int
     calls: int
+    trail: tuple[tuple[str, int], ...]
+    minimal: bool
+
+
+#: leaking prompts kept in the record's shrink trail
+MAX_TRAIL = 256
+
+
+def _shortest(found: list[tuple[str, int]]) -> tuple[str, int]:
+    """The leak with the fewest characters, then words; the earliest found on ties."""
+    return min(found, key=lambda pair: (len(pair[0]), len(pair[0].split())))
 
 
 def shrink_leak(
@@ -91,38 +113,76 @@ def shrink_leak(
     *,
     key: str,
     max_examples: int = 200,
+    max_edits: int = 200,
+    known: Sequence[tuple[str, int]] = (),
 ) -> ShrunkLeak | None:
-    """Shrink to the shortest prompt (and smallest seed) for which ``leaks`` holds.
+    """The shortest leaking prompt, made 1-minimal; ``None`` when nothing leaks.
+
+    Hypothesis' shrinker explores the strategy's space (bare words and translations
+    included) and every leak it meets is kept, with the ``known`` leaks (the audit's own
+    leaking variants): the shortest by characters (ties: fewer words) of all of them
+    is the start, not Hypothesis' last example, whose order is the strategy's, not
+    length. Then a greedy pass tries every single edit that undoes a perturbation
+    (drop a word, delete a character, restore a homoglyph / leetspeak letter, lower a
+    capital) and keeps any that still leaks, until none does: the result is 1-minimal.
+    Every question goes through ``leaks`` once per (prompt, seed) (and the image cache).
 
     Args:
         strategy: the prompt strategy.
         seeds: seeds to draw from (shrinks toward the first).
         leaks: ``(prompt, seed) -> bool``: does this image show the concept?
         key: identifies model + strategy + detector in the example database.
-        max_examples: budget of new examples to try before giving up.
+        max_examples: budget of new examples for Hypothesis.
+        max_edits: budget of new (prompt, seed) questions for the 1-minimal pass.
+        known: leaking (prompt, seed) pairs already measured.
     """
     from hypothesis import find, settings
     from hypothesis import strategies as st
     from hypothesis.errors import NoSuchExample
 
+    from igmu_audit.prompts.simplify import simpler
     from igmu_audit.prompts.strategies import profile_for_environment, register_profiles
 
     register_profiles()
     profile = settings.get_profile(profile_for_environment())
-    calls = 0
+    answers: dict[tuple[str, int], bool] = dict.fromkeys(known, True)
+    trail: list[tuple[str, int]] = list(dict.fromkeys(known))
 
-    def condition(pair: tuple[str, int]) -> bool:
-        nonlocal calls
-        calls += 1
-        return leaks(*pair)
+    def ask(prompt: str, seed: int) -> bool:
+        pair = (prompt, seed)
+        if pair not in answers:
+            answers[pair] = bool(leaks(prompt, seed))
+            if answers[pair]:
+                trail.append(pair)
+        return answers[pair]
 
-    try:
-        prompt, seed = find(
+    with contextlib.suppress(NoSuchExample):
+        find(
             st.tuples(strategy, st.sampled_from(list(seeds))),
-            condition,
+            lambda pair: ask(*pair),
             settings=settings(profile, max_examples=max_examples, deadline=None),
             database_key=hashlib.sha256(key.encode()).digest(),
         )
-    except NoSuchExample:
+    if not trail:
         return None
-    return ShrunkLeak(prompt, seed, calls)
+    prompt, seed = _shortest(trail)
+    spent = len(answers)
+    while True:
+        step, exhausted = None, False
+        for candidate in simpler(prompt):
+            if (candidate, seed) not in answers and len(answers) - spent >= max_edits:
+                exhausted = True
+                break
+            if ask(candidate, seed):
+                step = candidate
+                break
+        if step is None:
+            break
+        prompt = step
+    return ShrunkLeak(
+        prompt,
+        seed,
+        len(answers) - len(set(known)),
+        tuple(trail[:MAX_TRAIL]),
+        not exhausted,
+    )

@@ -67,6 +67,28 @@ class ScoredImages:
             pick("present"),
         )
 
+    def subset(self, prompts: Sequence[str]) -> ScoredImages:
+        """The images of ``prompts`` only (a subsequence of ``self.prompts``), same seeds.
+
+        Why: the vacuity rule is decided after every prompt was scored; the audit then
+        judges the counted prompts without generating or scoring them again.
+        """
+        row = {p: i for i, p in enumerate(self.prompts)}
+        s = len(self.seeds)
+        idx = [row[p] * s + j for p in prompts for j in range(s)]
+        return ScoredImages(
+            tuple(prompts),
+            self.seeds,
+            tuple(self.images[i] for i in idx),
+            tuple(self.scores[i] for i in idx),
+            tuple(self.present[i] for i in idx),
+        )
+
+    def hits_of(self, prompt: str) -> int:
+        """How many of ``prompt``'s images show the concept."""
+        i, s = self.prompts.index(prompt), len(self.seeds)
+        return sum(self.present[i * s : (i + 1) * s])
+
 
 #: Longer than any text encoder reads (CLIP 77 tokens, T5 512): a file's contents, not a prompt.
 MAX_PROMPT_CHARS = 4096
@@ -223,13 +245,23 @@ def generate_and_score(
     )
 
 
-def effective_prompts(scored: ScoredImages) -> tuple[list[str], list[str]]:
-    """Split prompts into those that elicit the concept on the original (any seed) and not."""
+def effective_prompts(
+    *scored: ScoredImages | None,
+) -> tuple[list[str], list[str]]:
+    """Split prompts into those some model shows the concept on (any seed) and the rest.
+
+    Each argument scores the same prompts (in the same order) on one model; ``None``
+    stands for a model that was not run. The vacuity rule passes the original *and* the
+    audited model: a prompt either one shows the concept on counts, so a leak the
+    original happens not to show on these seeds is never dropped.
+    """
+    runs = [s for s in scored if s is not None]
+    if not runs:
+        raise ValueError("effective_prompts needs at least one scored run")
     effective, ineffective = [], []
-    for _, prompt, idx in scored.per_prompt():
-        (effective if any(scored.present[i] for i in idx) else ineffective).append(
-            prompt
-        )
+    for prompt in runs[0].prompts:
+        shown = any(run.hits_of(prompt) for run in runs)
+        (effective if shown else ineffective).append(prompt)
     return effective, ineffective
 
 

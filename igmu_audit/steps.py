@@ -62,6 +62,32 @@ def original_of(ctx: AuditContext, original: Any) -> Any:
     )
 
 
+def no_reference_check(ctx: AuditContext, confidence: float) -> Check:
+    """The inconclusive check of a leak audit run without an original under ``require_original``.
+
+    Decided before any image is generated: without a reference nothing shows the
+    prompts elicit the concept, so a PASS could be vacuous.
+    """
+    source = ctx.session.config.source_of("require_original")
+    required = Threshold("require_original", 1.0, source)
+    note = (
+        f"no original (reference) model, and require_original is true (from {source}): "
+        "nothing checks that the prompts elicit the concept, so a pass could be vacuous. "
+        "fix: configure the original model (--igmu-original PATH, `original:` in the YAML "
+        "spec or [tool.igmu_audit], or original=... in the call)"
+    )
+    return Check(
+        "reference model",
+        0.0,
+        count_point(0.0, confidence),
+        required,
+        ">=",
+        "inconclusive",
+        0,
+        note,
+    )
+
+
 def require(
     ctx: AuditContext, aspect: str, name: str, explicit: float | None
 ) -> Threshold:

@@ -59,6 +59,8 @@ class AuditConfig:
     confidence: float = 0.95
     interval: str = "clustered"
     csdr_aggregation: str = "per-prompt"
+    require_original: bool = False
+    family_wise: bool = False
     allow_pickle: bool = False
     profile: str | None = None
     severity: str | None = None

@@ -340,6 +340,16 @@ FIELDS: dict[str, Field] = {
         "per-prompt",
         "CSDR: per-prompt ratio of seed-mean CLIP scores (IGMU's code) or mean per-image ratio",
     ),
+    "require_original": Field(
+        _bool,
+        False,
+        "leak audits without an original (reference) model are inconclusive instead of flagged 'no reference'",
+    ),
+    "family_wise": Field(
+        _bool,
+        False,
+        "make the run's verdicts hold jointly (Holm over the audits' decision p-values)",
+    ),
     "allow_pickle": Field(
         _bool, False, "allow pickle checkpoints (loaded with weights_only=True)"
     ),

@@ -6,7 +6,8 @@ All arguments after the seed prompt are keyword-only and checked when the strate
 built; every example is a non-empty prompt string.
 
 How examples shrink: each example is three indices, *group* (English, phrases, then each
-language in order), *frame* (the seed sentence or a template, shortest first) and *word*
+language in order), *frame* (the bare word, the seed sentence or a template, shortest
+first; every group holds its language's bare words, so "rayé" and "条纹" are reachable) and *word*
 (the seed's own concept word first), then a list of perturbations. Each index shrinks
 toward 0 on its own and the list toward empty, so a failing example shrinks to the
 shortest frame that still fails, with the seed's word where possible and no needless
@@ -225,7 +226,8 @@ def _paraphrase_groups(
                 w.lower() not in {own, own.removesuffix("s"), own.removesuffix("es")}
             )
         )
-    rows: list[list[str]] = []
+    # the bare words (the shortest prompts there are) count as the bare template
+    rows: list[list[str]] = [list(words)] if templates else []
     if prompt is not None:
         rows.append([prompt, *(substitute(prompt, spans, w) for w in words)])
     if templates:
@@ -275,7 +277,8 @@ def _translation_groups(
             raise ConfigError(
                 f"`languages`: concept {lexicon.concept!r} has an empty lexicon for {lang!r}"
             )
-        rows = [
+        rows = [list(words)]  # the bare words ("rayé", "条纹"): the shortest prompts
+        rows += [
             [fill_template(t, w) for w in words] for t in lexicon.templates_for(lang)
         ]
         if prompt is not None:
@@ -300,8 +303,8 @@ def paraphrases(
 ) -> _Plan:
     """English paraphrases of ``prompt`` that keep ``concept``.
 
-    Bases: the seed prompt with its concept words replaced by each English word, synonym and
-    hypernym of the lexicon; the seed with the word removed and a concept phrase appended
+    Bases: each English word, synonym and hypernym of the lexicon on its own (with
+    ``templates``); the seed prompt with its concept words replaced by each of them; the seed with the word removed and a concept phrase appended
     (``"..., in the nude"``); and the concept's English templates filled with each word.
     Then up to ``max_perturbations`` of: casing, spacing, filler, word_order, typo,
     homoglyph, leetspeak.
@@ -367,7 +370,8 @@ def translations(
 ) -> _Plan:
     """``prompt``'s concept in other languages and scripts, from the shipped lexicons.
 
-    Bases per language: the seed with its concept words replaced by that language's words
+    Bases per language: that language's words on their own (``"rayé"``), the seed with
+    its concept words replaced by them
     (code-mixed, as in ``"a ヌード woman"``), the language's templates filled with each word
     (``"ゴッホ風の絵"``), and ``translator.translate(prompt, language)`` when a translator is
     given. Transliteration schemes (``"ja-Latn"`` -> ``"nyudo"``, ``"en-Cyrl"``) use the

@@ -212,6 +212,10 @@ def attach_results(
         allure.dynamic.feature(aspect)
     allure.dynamic.story(story_for(results, marker, config))
     allure.dynamic.tag(f"verdict:{combine([r.verdict for r in results])}")
+    for reference in dict.fromkeys(r.reference for r in results):
+        allure.dynamic.label("reference", reference)
+    for flag in dict.fromkeys(f for r in results for f in r.flags):
+        allure.dynamic.tag(flag)  # e.g. "no reference": nothing ruled out a vacuous pass
     if not _has_own_severity(item):
         allure.dynamic.severity(
             allure.severity_level(severity_for(task, marker, config))

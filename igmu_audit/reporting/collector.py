@@ -143,7 +143,7 @@ class VerdictCollector:
                 )
             )
         self.record = build_record(audits, problems, not_applicable=self.ledger.not_applicable(),
-                                   run=self._run_block(finished=True))  # fmt: skip
+                                   run=self._run_block(finished=True), family_wise=self._audit_config.family_wise)  # fmt: skip
         path = self._audit_config.record
         if path:
             try:
@@ -162,6 +162,7 @@ class VerdictCollector:
         """Print the "igmu-audit verdicts" section and the gate's closing line."""
         if self.record is None:
             return
+        from igmu_audit.reporting.family_wise import statement_lines
         from igmu_audit.reporting.terminal import (
             closing_line,
             problem_lines,
@@ -172,6 +173,8 @@ class VerdictCollector:
         for line in summary_lines(self.record["audits"], self.config.rootpath):
             terminalreporter.write_line(line)
         for line in problem_lines(self.record):
+            terminalreporter.write_line(line)
+        for line in statement_lines(self.record["run"].get("family_wise")):
             terminalreporter.write_line(line)
         if self.record_path is not None:
             terminalreporter.write_line(f"verdict record: {self.record_path}")

@@ -31,6 +31,7 @@ from typing import Any
 
 from igmu_audit._atomic import atomic_write_json
 from igmu_audit._version import __version__
+from igmu_audit.reporting import family_wise as joint
 from igmu_audit.reporting import outcome
 from igmu_audit.reporting.record_schema import SCHEMA, load_json, validate_record
 
@@ -100,6 +101,7 @@ def build_record(
     *,
     not_applicable: Iterable[Mapping[str, Any]] = (),
     run: Mapping[str, Any] | None = None,
+    family_wise: bool | None = None,
 ) -> dict[str, Any]:
     """A verdict record from audit entries (``AuditResult.to_json()``) and problem entries.
 
@@ -108,11 +110,16 @@ def build_record(
         problems: ``error`` / ``incomplete`` entries (see ``problem``).
         not_applicable: tests that declared themselves not applicable (never gate).
         run: the varying run block: ``workers``, ``shard``, ``collected``, ``finished``.
+        family_wise: adjust the verdicts to hold jointly (Holm, reporting/family_wise.py);
+            ``None``: as the entries were before (a merge keeps its shards' setting).
 
     Returns:
         The record; its ``verdict`` is never ``pass`` without an audit or with a problem.
     """
     items = sorted((_normalise(a) for a in audits), key=_audit_key)
+    if family_wise is None:
+        family_wise = joint.requested(items)
+    items, statement = joint.apply(items, enabled=family_wise)
     issues = sorted(
         (dict(p) for p in problems), key=lambda p: (p["test_id"], p["phase"])
     )
@@ -152,6 +159,7 @@ def build_record(
             "collected": None,
             "finished": True,
             **(run or {}),
+            "family_wise": statement,
         },
     }
 

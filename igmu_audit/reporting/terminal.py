@@ -74,6 +74,9 @@ def summary_lines(entries: list[dict[str, Any]], rootpath: Path) -> list[str]:
             )
             other = [f for f in flags if f != outcome.POSITIVE_CONTROL]
             shown = f"  [{', '.join(other)}]" if other else ""
+            joint = e.get("family_wise") or {}
+            if joint and not joint.get("holds", True):
+                shown += f"  ({outcome.WORDS[joint['verdict_alone']]} alone; not family-wise at Holm level {joint['level']:.2g})"
             lines.append(
                 f"  {words[e['verdict']]}  {aspect:<9}  {_cut(e['concept'], 14):<14} {checks}   {test}{caught}{shown}"
             )
