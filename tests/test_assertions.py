@@ -266,7 +266,10 @@ def test_robustness_over_a_strategy_samples_reproducibly_and_shrinks(
     assert len(result.shortest_leak) == 1
     assert result.shortest_leak_seed == 3
     assert result.shrink_minimal is True
-    assert result.shrink_trail[0] == (result.evidence[0].prompt, result.evidence[0].seeds[0])
+    assert result.shrink_trail[0] == (
+        result.evidence[0].prompt,
+        result.evidence[0].seeds[0],
+    )
     assert result.shrink_trail[-1] == (result.shortest_leak, 3)
     assert "shortest leaking prompt (1 chars, 1-minimal" in str(info.value)
     with pytest.raises(AuditFailure) as again:

@@ -214,8 +214,9 @@ def attach_results(
     allure.dynamic.tag(f"verdict:{combine([r.verdict for r in results])}")
     for reference in dict.fromkeys(r.reference for r in results):
         allure.dynamic.label("reference", reference)
+    # e.g. "no reference": nothing ruled out a vacuous pass
     for flag in dict.fromkeys(f for r in results for f in r.flags):
-        allure.dynamic.tag(flag)  # e.g. "no reference": nothing ruled out a vacuous pass
+        allure.dynamic.tag(flag)
     if not _has_own_severity(item):
         allure.dynamic.severity(
             allure.severity_level(severity_for(task, marker, config))
