@@ -299,8 +299,8 @@ def cluster_bootstrap_interval(
     Example:
         >>> v = torch.tensor([0.1, 0.1, 0.9, 0.9])
         >>> iv = cluster_bootstrap_interval(v, [0, 0, 1, 1])
-        >>> round(iv.low, 3), round(iv.high, 3)
-        (0.1, 0.9)
+        >>> iv.low < 0.1 and iv.high > 0.9  # two prompts: widened for the t quantile
+        True
     """
     check_vector(values, "values", min_len=1)
     if len(clusters) != values.numel():
@@ -322,8 +322,26 @@ def cluster_bootstrap_interval(
     alpha = 1.0 - confidence
     probs = torch.tensor([alpha / 2.0, 1.0 - alpha / 2.0], dtype=torch.float64)
     qs = torch.quantile(means, probs)
-    method = f"bootstrap-percentile, clustered by prompt ({len(groups)} prompts)"
-    return Interval(float(qs[0]), float(qs[1]), confidence, method)
+    # Few clusters: the bootstrap's spread is short by sqrt((C-1)/C) and z understates the
+    # t quantile on C - 1 degrees of freedom; widen around the mean by both (12 prompts:
+    # x1.17, coverage 89 % -> 95 % in tests/metrics/test_preservation_intervals.py).
+    from scipy.stats import t
+
+    c = len(groups)
+    mean = float(sums.sum() / sizes.sum())
+    widen = 1.0
+    if c > 1:
+        widen = (
+            math.sqrt(c / (c - 1))
+            * float(t.ppf(0.5 + confidence / 2, c - 1))
+            / _z(confidence)
+        )
+    low = mean - widen * (mean - float(qs[0]))
+    high = mean + widen * (float(qs[1]) - mean)
+    method = (
+        f"bootstrap-percentile, clustered by prompt ({c} prompts, widened x{widen:.3g})"
+    )
+    return Interval(low, high, confidence, method)
 
 
 def mean_estimate(
