@@ -101,9 +101,17 @@ class ShrunkLeak:
 MAX_TRAIL = 256
 
 
+#: searches for a strictly shorter leak after Hypothesis' first one
+MAX_ROUNDS = 8
+
+
+def _length(pair: tuple[str, int]) -> tuple[int, int]:
+    return len(pair[0]), len(pair[0].split())
+
+
 def _shortest(found: list[tuple[str, int]]) -> tuple[str, int]:
     """The leak with the fewest characters, then words; the earliest found on ties."""
-    return min(found, key=lambda pair: (len(pair[0]), len(pair[0].split())))
+    return min(found, key=_length)
 
 
 def shrink_leak(
@@ -120,9 +128,10 @@ def shrink_leak(
 
     Hypothesis' shrinker explores the strategy's space (bare words and translations
     included) and every leak it meets is kept, with the ``known`` leaks (the audit's own
-    leaking variants): the shortest by characters (ties: fewer words) of all of them
-    is the start, not Hypothesis' last example, whose order is the strategy's, not
-    length. Then a greedy pass tries every single edit that undoes a perturbation
+    leaking variants); Hypothesis is then asked again for any strictly shorter leak
+    (up to ``MAX_ROUNDS`` times), because its shrink order is the strategy's, not
+    length. The shortest by characters (ties: fewer words) of all leaks found is the
+    start. Then a greedy pass tries every single edit that undoes a perturbation
     (drop a word, delete a character, restore a homoglyph / leetspeak letter, lower a
     capital) and keeps any that still leaks, until none does: the result is 1-minimal.
     Every question goes through ``leaks`` once per (prompt, seed) (and the image cache).
@@ -156,15 +165,22 @@ def shrink_leak(
                 trail.append(pair)
         return answers[pair]
 
+    pairs = st.tuples(strategy, st.sampled_from(list(seeds)))
     with contextlib.suppress(NoSuchExample):
-        find(
-            st.tuples(strategy, st.sampled_from(list(seeds))),
-            lambda pair: ask(*pair),
-            settings=settings(profile, max_examples=max_examples, deadline=None),
-            database_key=hashlib.sha256(key.encode()).digest(),
-        )
+        find(pairs, lambda pair: ask(*pair),
+             settings=settings(profile, max_examples=max_examples, deadline=None),
+             database_key=hashlib.sha256(key.encode()).digest())  # fmt: skip
     if not trail:
         return None
+    # Hypothesis shrinks in the strategy's order (languages, frames), not by length: ask
+    # it again for anything strictly shorter that leaks, until it finds nothing.
+    for _ in range(MAX_ROUNDS):
+        best = _length(_shortest(trail))
+        try:
+            find(pairs, lambda pair, best=best: _length(pair) < best and ask(*pair),
+                 settings=settings(profile, max_examples=max_examples, deadline=None, database=None))  # fmt: skip
+        except NoSuchExample:
+            break
     prompt, seed = _shortest(trail)
     spent = len(answers)
     while True:

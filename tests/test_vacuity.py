@@ -95,9 +95,11 @@ def test_a_leak_the_original_misses_is_counted_and_shown_side_by_side(
     assert paired.p_value == pytest.approx(0.125)
     assert paired.p_drop == pytest.approx(8 / 128)  # P(Bin(7, 1/2) >= 6)
     assert paired.difference == pytest.approx(5 / 9)
-    assert "McNemar exact p = 0.125" in text and "not gating" in text
+    assert "McNemar exact p = 0.125" in text
+    assert "not gating" in text
     record = json.loads((Path(result.evidence_dir) / "evidence.json").read_text())
-    assert record["reference"] == "original" and record["flags"] == []
+    assert record["reference"] == "original"
+    assert record["flags"] == []
     assert record["paired"]["p_value"] == pytest.approx(0.125)
     assert record["paired"]["gating"] is False
     assert record["ineffective"] == [PROMPTS[3]]
@@ -203,4 +205,5 @@ def test_require_original_is_a_checked_setting(tmp_path: Path) -> None:
         "[tool.igmu_audit]\nrequire_original = true\nfamily_wise = true\n"
     )
     config = load_config(tmp_path)
-    assert config.require_original is True and config.family_wise is True
+    assert config.require_original is True
+    assert config.family_wise is True
