@@ -68,7 +68,7 @@ def test_records_are_identical_without_xdist_with_n0_and_n2(
         "error": 0,
         "incomplete": 0,
     }
-    assert record["flags"] == {}
+    assert "positive control" not in record["flags"]
     assert record["problems"] == []
     assert [a["test_id"] for a in record["audits"]] == [
         "test_a.py::test_leaks", "test_b.py::test_clean", "test_b.py::test_undecided_but_allowed"
@@ -79,7 +79,7 @@ def test_records_are_identical_without_xdist_with_n0_and_n2(
         "value": 0.05,
         "source": "call argument",
     }
-    assert check["interval"]["method"] == "wilson"
+    assert check["interval"]["method"].startswith(("wilson", "clopper-pearson"))
     assert list(record["models"].values()) == [{"label": "model"}]
     assert records[2]["run"]["workers"] == 2
 
@@ -121,8 +121,8 @@ def test_a_failure_the_test_expects_does_not_gate(
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
         [
-            "*FAIL*test_known_leak  (caught by the test)",
-            "*FAIL*test_original_still_leaks  (caught by the test)",
+            "*FAIL*test_known_leak  (caught by the test)*",
+            "*FAIL*test_original_still_leaks  (caught by the test)*",
             "igmu-audit gate: PASS (exit 0): *2 positive control(s) caught by their tests*",
         ]
     )
@@ -135,10 +135,11 @@ def test_a_failure_the_test_expects_does_not_gate(
         "error": 0,
         "incomplete": 0,
     }
-    assert record["flags"] == {"positive control": 2}
-    assert [(a["verdict"], a["raised"], a["flags"]) for a in record["audits"]] == [
-        ("fail", True, ["positive control"])
-    ] * 2
+    assert record["flags"]["positive control"] == 2
+    assert [
+        (a["verdict"], a["raised"], "positive control" in a["flags"])
+        for a in record["audits"]
+    ] == [("fail", True, True)] * 2
 
 
 SHARDED = {
