@@ -36,7 +36,8 @@ DTYPES = ("float32", "float16", "bfloat16")
 TASKS = ("object", "style", "concept", "identity")
 MODEL_KEYS = (
     "path", "unet", "text_encoder", "lora", "lora_scale", "allow_pickle", "label",
-    "torch_dtype", "variant", "single_file_config",
+    "torch_dtype", "variant", "single_file_config", "transformer", "text_encoder_2",
+    "text_encoder_3", "pipeline_factory",
 )  # fmt: skip
 #: torch.Generator.manual_seed takes 0 .. 2**64-1; sequential audits add seeds counting up
 #: from the largest one, so seeds stop at 2**63-1 and leave 2**63 seeds of headroom.
@@ -175,6 +176,15 @@ def _model_value(where: str, key: str, value: Any) -> Any:
     return string(where, key, value)
 
 
+def _generation_args(where: str, key: str, value: Any) -> dict[str, Any]:
+    from igmu_audit.pipelines.families import check_generation_args
+
+    try:
+        return check_generation_args(value, key)
+    except ConfigError as exc:
+        raise ConfigError(f"{where} {exc}") from None
+
+
 def parse_model(where: str, key: str, value: Any) -> dict[str, Any] | None:
     """A model: a path / hub id string, or a mapping of ModelSpec fields."""
     if value is None:
@@ -285,6 +295,21 @@ FIELDS: dict[str, Field] = {
         "image size: 512, '512x768' or [H, W]; default: the model's",
     ),
     "dtype": Field(_choice(DTYPES), "float32", "weights and compute dtype"),
+    "generation_args": Field(
+        _generation_args,
+        {},
+        "per-family generation arguments, part of the cache key: SDXL original_size / "
+        "target_size / crops_coords_top_left, FLUX and SD3 max_sequence_length, FLUX true_cfg_scale",
+    ),
+    "cpu_offload": Field(
+        _bool, False, "diffusers model CPU offload (CUDA only; memory, not images)"
+    ),
+    "attention_slicing": Field(
+        _bool, False, "compute attention in slices (memory, not images)"
+    ),
+    "vae_tiling": Field(
+        _bool, False, "decode latents in tiles (large images; part of the cache key)"
+    ),
     "batch_size": Field(
         lambda w, k, v: integer(w, k, v, (1, MAX_BATCH), why=_BATCH_WHY, text=True),
         8,

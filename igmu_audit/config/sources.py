@@ -29,7 +29,10 @@ _FLAGS = {
 }
 #: keys whose values are paths (resolved against their source's folder)
 PATH_KEYS = ("cache_dir", "evidence_dir", "record")
-MODEL_PATH_KEYS = ("path", "unet", "text_encoder", "lora", "single_file_config")
+MODEL_PATH_KEYS = (
+    "path", "unet", "transformer", "text_encoder", "text_encoder_2", "text_encoder_3",
+    "lora", "single_file_config",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

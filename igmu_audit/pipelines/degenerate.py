@@ -115,3 +115,51 @@ def generation_error(
         f"{prompt!r}, seed {seed}: {reason}. Nothing was cached or scored.{more}\n"
         f"  fix: {_hint(model, flagged_by_safety_checker)}"
     )
+
+
+class LatentWatch:
+    """A ``callback_on_step_end`` that notes, per image, the first step with NaN/inf latents.
+
+    The note stays on the latents' device until :meth:`problems` reads it once, so
+    watching costs no host sync per step.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.first_bad: Any = None  # (n,) int tensor: 1-based step, 0 while finite
+
+    def __call__(self, _pipe: Any, step: int, _t: Any, kwargs: dict[str, Any]) -> dict:
+        import torch
+
+        latents = kwargs.get("latents")
+        if isinstance(latents, torch.Tensor) and latents.shape[0] == self.n:
+            bad = ~torch.isfinite(latents.reshape(self.n, -1)).all(dim=1)
+            if self.first_bad is None:
+                self.first_bad = torch.zeros(
+                    self.n, dtype=torch.long, device=latents.device
+                )
+            fresh = bad & (self.first_bad == 0)
+            self.first_bad = torch.where(fresh, step + 1, self.first_bad)
+        return {}
+
+    def problems(self) -> dict[int, str]:
+        """Image index -> what went wrong in its latents."""
+        if self.first_bad is None:
+            return {}
+        return {
+            i: f"latents became NaN/inf at denoising step {step}"
+            for i, step in enumerate(self.first_bad.tolist())
+            if step
+        }
+
+
+def watch_kwargs(pipe: Any, watch: LatentWatch) -> dict[str, Any]:
+    """``{"callback_on_step_end": watch}`` when the pipeline names that hook, else ``{}``."""
+    # Only pipelines that name the hook get it: a bare **kwargs may forward it anywhere.
+    import inspect
+
+    try:
+        names = inspect.signature(pipe.__call__).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {"callback_on_step_end": watch} if "callback_on_step_end" in names else {}

@@ -2,8 +2,10 @@
 
 Each image gets its own CPU ``torch.Generator`` seeded with its seed, so an image
 depends only on (model fingerprint, prompt, negative prompt, seed, steps, guidance,
-scheduler, resolution, dtype): not on batch size, batch companions, order or device of
-the noise. Images are quantised to uint8 exactly as the PNG stores them, so a fresh
+scheduler, resolution, dtype, and for SDXL / SD3 / FLUX the family and its
+``generation_args``): not on batch size, batch companions, order or device of the
+noise. The family table (``families.py``) says where each pipeline keeps its denoiser
+and which arguments it takes, so every family runs through the same code. Images are quantised to uint8 exactly as the PNG stores them, so a fresh
 image and a cached one are bit-identical downstream.
 
 A degenerate image (NaN / inf latents or pixels, a constant image) raises
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -23,8 +25,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from igmu_audit.errors import ConfigError
 from igmu_audit.pipelines.cache import ImageCache, cache_key
-from igmu_audit.pipelines.degenerate import degenerate_reason, generation_error
+from igmu_audit.pipelines.degenerate import (
+    LatentWatch,
+    degenerate_reason,
+    generation_error,
+    watch_kwargs,
+)
+from igmu_audit.pipelines.families import (
+    call_arguments,
+    default_resolution,
+    denoiser,
+    family_of,
+    size_multiple,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -41,6 +56,11 @@ class GenerationSettings:
         width: image width in pixels (``None``: the model's default).
         negative_prompt: one negative prompt for every image, or ``None``.
         batch_size: images per pipeline call (never changes an image, only speed).
+        arguments: per-family ``generation_args`` as sorted (name, value) pairs (SDXL
+            size conditioning, FLUX ``max_sequence_length`` / ``true_cfg_scale``...).
+        vae_tiling: decode in tiles (changes pixels at large sizes, so it is keyed).
+        attention_slicing: compute attention in slices (memory only).
+        cpu_offload: diffusers' model CPU offload (memory only; needs CUDA).
     """
 
     steps: int = 25
@@ -49,6 +69,10 @@ class GenerationSettings:
     width: int | None = None
     negative_prompt: str | None = None
     batch_size: int = 8
+    arguments: tuple[tuple[str, Any], ...] = ()
+    vae_tiling: bool = False
+    attention_slicing: bool = False
+    cpu_offload: bool = False
 
     @classmethod
     def from_config(cls, config: Any) -> GenerationSettings:
@@ -61,6 +85,12 @@ class GenerationSettings:
             width=width,
             negative_prompt=config.negative_prompt,
             batch_size=config.batch_size,
+            arguments=tuple(
+                sorted(dict(getattr(config, "generation_args", {}) or {}).items())
+            ),
+            vae_tiling=bool(getattr(config, "vae_tiling", False)),
+            attention_slicing=bool(getattr(config, "attention_slicing", False)),
+            cpu_offload=bool(getattr(config, "cpu_offload", False)),
         )
 
 
@@ -100,8 +130,16 @@ def _scheduler_id(pipe: Any) -> str:
 
 
 def _resolution(pipe: Any, settings: GenerationSettings) -> tuple[int, int]:
-    default = pipe.unet.config.sample_size * pipe.vae_scale_factor
-    return settings.height or default, settings.width or default
+    default_h, default_w = default_resolution(pipe)
+    height, width = settings.height or default_h, settings.width or default_w
+    multiple = size_multiple(pipe)
+    if height % multiple or width % multiple:
+        raise ConfigError(
+            f"resolution: {type(pipe).__name__} ({family_of(pipe).name}) needs sides that "
+            f"are multiples of {multiple}, got {height}x{width}; pick e.g. "
+            f"{height // multiple * multiple or multiple}x{width // multiple * multiple or multiple}"
+        )
+    return height, width
 
 
 def image_fields(
@@ -110,6 +148,16 @@ def image_fields(
     """Every field that determines one image (the cache key's input)."""
     pipe, fingerprint = _unwrap(model)
     height, width = _resolution(pipe, settings)
+    family = family_of(pipe)
+    call_arguments(pipe, dict(settings.arguments), settings.negative_prompt)
+    # Keys added only where they apply, so SD 1.x/2.x cache entries keep their keys.
+    extra: dict[str, Any] = {}
+    if family.name != "sd":
+        extra["family"] = family.name
+    if settings.arguments:
+        extra["arguments"] = dict(settings.arguments)
+    if settings.vae_tiling:
+        extra["vae_tiling"] = True
     return {
         "model": fingerprint,
         "prompt": prompt,
@@ -120,55 +168,9 @@ def image_fields(
         "scheduler": _scheduler_id(pipe),
         "height": height,
         "width": width,
-        "dtype": str(pipe.unet.dtype).removeprefix("torch."),
+        "dtype": str(denoiser(pipe).dtype).removeprefix("torch."),
+        **extra,
     }
-
-
-class _LatentWatch:
-    """A ``callback_on_step_end`` that notes, per image, the first step with NaN/inf latents.
-
-    The note stays on the latents' device until :meth:`problems` reads it once, so
-    watching costs no host sync per step.
-    """
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.first_bad: Any = None  # (n,) int tensor: 1-based step, 0 while finite
-
-    def __call__(self, _pipe: Any, step: int, _t: Any, kwargs: dict[str, Any]) -> dict:
-        import torch
-
-        latents = kwargs.get("latents")
-        if isinstance(latents, torch.Tensor) and latents.shape[0] == self.n:
-            bad = ~torch.isfinite(latents.reshape(self.n, -1)).all(dim=1)
-            if self.first_bad is None:
-                self.first_bad = torch.zeros(
-                    self.n, dtype=torch.long, device=latents.device
-                )
-            fresh = bad & (self.first_bad == 0)
-            self.first_bad = torch.where(fresh, step + 1, self.first_bad)
-        return {}
-
-    def problems(self) -> dict[int, str]:
-        """Image index -> what went wrong in its latents."""
-        if self.first_bad is None:
-            return {}
-        return {
-            i: f"latents became NaN/inf at denoising step {step}"
-            for i, step in enumerate(self.first_bad.tolist())
-            if step
-        }
-
-
-def _watch_kwargs(pipe: Any, watch: _LatentWatch) -> dict[str, Any]:
-    # Only pipelines that name the hook get it: a bare **kwargs may forward it anywhere.
-    import inspect
-
-    try:
-        names = inspect.signature(pipe.__call__).parameters
-    except (TypeError, ValueError):
-        return {}
-    return {"callback_on_step_end": watch} if "callback_on_step_end" in names else {}
 
 
 def _run_pipeline(
@@ -184,7 +186,7 @@ def _run_pipeline(
         if first["negative_prompt"] is not None
         else None
     )
-    watch = _LatentWatch(len(fields))
+    watch = LatentWatch(len(fields))
     out = pipe(
         prompt=[f["prompt"] for f in fields],
         negative_prompt=negative,
@@ -194,7 +196,8 @@ def _run_pipeline(
         width=first["width"],
         generator=generators,
         output_type="np",
-        **_watch_kwargs(pipe, watch),
+        **call_arguments(pipe, first.get("arguments", {}), first["negative_prompt"]),
+        **watch_kwargs(pipe, watch),
     )
     flags = getattr(out, "nsfw_content_detected", None)
     flagged = [bool(f) for f in flags] if isinstance(flags, list) else []
@@ -235,6 +238,86 @@ def _checked_batch(
     return _quantise(raw)
 
 
+def iter_generated(
+    model: Any,
+    pairs: Iterable[tuple[str, int]],
+    *,
+    settings: GenerationSettings | None = None,
+    cache: ImageCache | None = None,
+    progress: bool = True,
+    desc: str = "igmu-audit generating",
+) -> Iterator[list[GeneratedImage]]:
+    """Yield the images of the distinct ``pairs`` batch by batch: cached ones first, then
+    each generated batch as soon as it is cached (so a scorer can overlap generation).
+
+    On device out-of-memory a batch is retried at half the size (``memory.py``); images
+    do not change, since each has its own generator. Arguments as in ``generate_pairs``.
+    """
+    from tqdm.auto import tqdm
+
+    from igmu_audit.devices import limit_cpu_threads
+    from igmu_audit.pipelines.memory import apply_memory_options, reduced_batch
+
+    settings = settings or GenerationSettings()
+    pipe, _ = _unwrap(model)
+    fields = {
+        pair: image_fields(model, pair[0], pair[1], settings)
+        for pair in dict.fromkeys((str(p), int(s)) for p, s in pairs)
+    }
+    keys = {pair: cache_key(f) for pair, f in fields.items()}
+    hits: list[GeneratedImage] = []
+    todo: list[tuple[str, int]] = []
+    for pair in fields:
+        resolution = (fields[pair]["height"], fields[pair]["width"])
+        entry = (
+            cache.get(keys[pair], resolution=resolution) if cache is not None else None
+        )
+        if entry is None:
+            todo.append(pair)
+        else:
+            hits.append(
+                GeneratedImage(
+                    pair[0], pair[1], keys[pair], entry.pixels, entry.path, True
+                )
+            )
+    if hits:
+        yield hits
+    if not todo:
+        return
+    if cache is not None:
+        cache.check_writable()  # before the first batch, so none is lost
+    limit_cpu_threads()  # also outside pytest: generation never oversubscribes the CPU
+    apply_memory_options(
+        pipe,
+        cpu_offload=settings.cpu_offload,
+        attention_slicing=settings.attention_slicing,
+        vae_tiling=settings.vae_tiling,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    device = str(getattr(pipe, "device", "cpu"))
+    size, start = settings.batch_size, 0
+    with tqdm(total=len(todo), desc=desc, unit="img", disable=not progress) as bar:
+        while start < len(todo):
+            chunk = todo[start : start + size]
+            try:
+                pixels = _checked_batch(model, pipe, [fields[p] for p in chunk])
+            except (RuntimeError, MemoryError) as exc:
+                size = reduced_batch(exc, size, desc)
+                continue
+            batch = []
+            for pair, image in zip(chunk, pixels, strict=True):
+                path = None
+                if cache is not None:
+                    meta = {**fields[pair], "device": device, "versions": _versions()}
+                    path = cache.put(keys[pair], image, meta)
+                batch.append(
+                    GeneratedImage(pair[0], pair[1], keys[pair], image, path, False)
+                )
+            start += len(chunk)
+            bar.update(len(chunk))
+            yield batch
+
+
 def generate_pairs(
     model: Any,
     pairs: Iterable[tuple[str, int]],
@@ -257,51 +340,14 @@ def generate_pairs(
     Returns:
         One ``GeneratedImage`` per pair, in the order given.
     """
-    from tqdm.auto import tqdm
-
-    settings = settings or GenerationSettings()
-    pipe, _ = _unwrap(model)
     pairs = [(str(p), int(s)) for p, s in pairs]
-    fields = {
-        pair: image_fields(model, pair[0], pair[1], settings)
-        for pair in dict.fromkeys(pairs)
-    }
-    keys = {pair: cache_key(f) for pair, f in fields.items()}
-    done: dict[tuple[str, int], GeneratedImage] = {}
-    todo: list[tuple[str, int]] = []
-    for pair in fields:
-        resolution = (fields[pair]["height"], fields[pair]["width"])
-        entry = (
-            cache.get(keys[pair], resolution=resolution) if cache is not None else None
+    done = {
+        (im.prompt, im.seed): im
+        for batch in iter_generated(
+            model, pairs, settings=settings, cache=cache, progress=progress, desc=desc
         )
-        if entry is None:
-            todo.append(pair)
-        else:
-            done[pair] = GeneratedImage(
-                pair[0], pair[1], keys[pair], entry.pixels, entry.path, True
-            )
-    if todo:
-        if cache is not None:
-            cache.check_writable()  # before the first batch, so none is lost
-        pipe.set_progress_bar_config(disable=True)
-        device = str(getattr(pipe, "device", "cpu"))
-        with tqdm(total=len(todo), desc=desc, unit="img", disable=not progress) as bar:
-            for start in range(0, len(todo), settings.batch_size):
-                chunk = todo[start : start + settings.batch_size]
-                pixels = _checked_batch(model, pipe, [fields[p] for p in chunk])
-                for pair, image in zip(chunk, pixels, strict=True):
-                    path = None
-                    if cache is not None:
-                        meta = {
-                            **fields[pair],
-                            "device": device,
-                            "versions": _versions(),
-                        }
-                        path = cache.put(keys[pair], image, meta)
-                    done[pair] = GeneratedImage(
-                        pair[0], pair[1], keys[pair], image, path, False
-                    )
-                bar.update(len(chunk))
+        for im in batch
+    }
     return [done[pair] for pair in pairs]
 
 

@@ -23,6 +23,7 @@ from igmu_audit.pipelines.checkpoints import (
     refusal_message,
     validate_weight_file,
 )
+from igmu_audit.pipelines.loaded import LoadedPipeline
 from igmu_audit.pipelines.spec import DTYPES, ModelSpec, looks_like_hub_id
 from igmu_audit.pipelines.weight_files import check_overrides
 
@@ -40,64 +41,7 @@ __all__ = [
 if TYPE_CHECKING:
     import torch
 
-    from igmu_audit.pipelines.overrides import OverrideReport
-
 logger = logging.getLogger("igmu_audit.pipelines")
-
-
-class LoadedPipeline:
-    """A loaded model: the diffusers pipeline plus what identifies it.
-
-    Attributes:
-        pipeline: the diffusers pipeline, on ``device``, in eval mode.
-        spec: the ``ModelSpec`` it was loaded from.
-        fingerprint: ``"sha256:<hex>"`` over weight files, overrides, scheduler config.
-        label: short display name (``spec.label``).
-        component_fingerprints: per file, ``{"unet/diffusion_pytorch_model.safetensors":
-            "sha256:..", "override:unet": "sha256:..", ...}``.
-        device: the torch device string the pipeline is on.
-        torch_dtype: the dtype name the weights were loaded in.
-        overrides: one ``OverrideReport`` per override file, in the order applied.
-    """
-
-    __slots__ = (
-        "component_fingerprints", "device", "fingerprint", "label", "overrides",
-        "pipeline", "spec", "torch_dtype",
-    )  # fmt: skip
-
-    def __init__(
-        self,
-        pipeline: Any,
-        spec: ModelSpec,
-        fingerprint: str,
-        component_fingerprints: dict[str, str],
-        device: str,
-        torch_dtype: str,
-        overrides: tuple[OverrideReport, ...] = (),
-    ) -> None:
-        self.pipeline = pipeline
-        self.spec = spec
-        self.fingerprint = fingerprint
-        self.label = spec.label or spec.path
-        self.component_fingerprints = component_fingerprints
-        self.device = device
-        self.torch_dtype = torch_dtype
-        self.overrides = overrides
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable summary for verdict records."""
-        return {
-            "label": self.label,
-            "fingerprint": self.fingerprint,
-            "spec": self.spec.to_dict(),
-            "device": self.device,
-            "torch_dtype": self.torch_dtype,
-            "component_fingerprints": dict(self.component_fingerprints),
-            "overrides": [o.to_dict() for o in self.overrides],
-        }
-
-    def __repr__(self) -> str:
-        return f"LoadedPipeline({self.label!r}, {self.fingerprint[:19]}.., device={self.device!r})"
 
 
 def resolve_dtype(value: str | torch.dtype | None) -> torch.dtype:
@@ -191,12 +135,38 @@ def _load_folder(
     }
     if spec.variant:
         kwargs["variant"] = spec.variant
+    # A component saved as null (SD3 without T5: text_encoder_3) loads as None; diffusers
+    # refuses the folder otherwise.
+    kwargs.update(dict.fromkeys(_null_components(root)))
     try:
         return cls.from_pretrained(str(root), **kwargs), files
     except (OSError, ValueError) as exc:
         raise ConfigError(
             f"model path {str(root)!r}: diffusers could not load this folder: {exc}"
         ) from exc
+
+
+def _null_components(root: Path) -> list[str]:
+    import json
+
+    try:
+        index = json.loads((root / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"model path {str(root)!r}: model_index.json is not readable JSON ({exc})"
+        ) from exc
+    if not isinstance(index, dict):
+        raise ConfigError(
+            f"model path {str(root)!r}: model_index.json is not an object"
+        )
+    return [
+        name
+        for name, value in index.items()
+        if not name.startswith("_")
+        and isinstance(value, list)
+        and value
+        and all(v is None for v in value)
+    ]
 
 
 def _load_single_file(root: Path, spec: ModelSpec, dtype: torch.dtype, cls: Any) -> Any:
@@ -270,6 +240,18 @@ def load_pipeline(
     # Input checks first: every override file is validated from its header (missing,
     # empty, truncated, corrupt, refused pickle) before the base model is read.
     override_paths = check_overrides(spec)
+    if spec.pipeline_factory:
+        from igmu_audit.pipelines.factory import resolve_factory, takes_pipeline
+
+        func, _ = resolve_factory(spec.pipeline_factory)  # import errors before loading
+        if not takes_pipeline(func):
+            if override_paths:
+                raise ConfigError(
+                    f"model pipeline_factory {spec.pipeline_factory!r} takes no pipeline, "
+                    f"so the overrides ({', '.join(override_paths)}) would be ignored; "
+                    "make the factory take the loaded pipeline, or drop the overrides"
+                )
+            return _factory(spec, None, target, dtype)
 
     import diffusers
 
@@ -301,7 +283,16 @@ def load_pipeline(
         raise ConfigError(
             f"model path {spec.path!r} does not exist (resolved: {str(root.resolve())!r})"
         )
-    return _finish(pipeline, spec, base_files, override_paths, target, dtype)
+    loaded = _finish(pipeline, spec, base_files, override_paths, target, dtype)
+    return _factory(spec, loaded, target, dtype) if spec.pipeline_factory else loaded
+
+
+def _factory(
+    spec: ModelSpec, loaded: LoadedPipeline | None, device: Any, dtype: Any
+) -> LoadedPipeline:
+    from igmu_audit.pipelines.factory import audited_pipeline
+
+    return audited_pipeline(str(spec.pipeline_factory), loaded, spec, device, dtype)
 
 
 def _finish(
@@ -332,11 +323,13 @@ def _finish(
             for name, value in sorted(pipeline.components.items())
             if isinstance(value, torch.nn.Module)
         }
+    from igmu_audit.pipelines.spec import COMPONENT_FIELDS
+
     reports = [
         apply_state_dict_override(
             pipeline, name, getattr(spec, name), allow_pickle=spec.allow_pickle
         )
-        for name in ("unet", "text_encoder")
+        for name in COMPONENT_FIELDS
         if getattr(spec, name)
     ]
     if spec.lora:

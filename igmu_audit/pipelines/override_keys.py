@@ -24,9 +24,13 @@ SAMPLE = 5
 STRIP_PREFIXES = (
     "module.",
     "unet.",
+    "transformer.",
     "model.",
     "text_encoder.",
     "text_encoder.text_model.",
+    "text_encoder_2.",
+    "text_encoder_2.text_model.",
+    "text_encoder_3.",
     "text_model.",
     "cond_stage_model.transformer.",
     "cond_stage_model.transformer.text_model.",

@@ -107,7 +107,8 @@ def apply_state_dict_override(
 
     Args:
         pipeline: a loaded diffusers pipeline.
-        component: ``"unet"`` or ``"text_encoder"``.
+        component: any of ``families.OVERRIDE_COMPONENTS`` the pipeline has (``unet``,
+            ``transformer``, ``text_encoder``, ``text_encoder_2``, ``text_encoder_3``).
         path: a weight file or folder (see :func:`override_files`).
         allow_pickle: whether pickle files may be read (``weights_only=True``).
 
@@ -205,7 +206,8 @@ def apply_lora(
     so the audited model is a plain pipeline whose state dict shows the change.
 
     Args:
-        pipeline: a diffusers pipeline with ``load_lora_weights`` (SD-style).
+        pipeline: a diffusers pipeline with ``load_lora_weights`` (SD, SDXL, SD3, FLUX:
+            LoRA on the denoiser and the text encoders diffusers loads it into).
         path: the LoRA weights file.
         scale: the LoRA multiplier.
         allow_pickle: whether a pickle file may be read (``weights_only=True``).
@@ -234,7 +236,10 @@ def apply_lora(
         )
     state = tensor_items(raw)
     # lora_state_dict converts kohya / A1111 / PEFT layouts to diffusers' prefixed keys.
-    converted, _ = pipeline.lora_state_dict(dict(state))
+    # SD / SDXL return (state, alphas); SD3 and FLUX return the state alone.
+    converted = pipeline.lora_state_dict(dict(state))
+    if isinstance(converted, tuple):
+        converted = converted[0]
     targets = _lora_targets(pipeline, converted)
     pipeline.load_lora_weights(dict(state), adapter_name=adapter_name)
     for component, paths in targets.items():

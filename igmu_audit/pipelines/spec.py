@@ -24,7 +24,12 @@ DTYPES = {
     "float16": "float16", "fp16": "float16", "half": "float16",
     "bfloat16": "bfloat16", "bf16": "bfloat16",
 }  # fmt: skip
-_PATH_FIELDS = ("unet", "text_encoder", "lora", "single_file_config")
+#: Components an override file may replace (``families.OVERRIDE_COMPONENTS``).
+COMPONENT_FIELDS = (
+    "unet", "transformer", "text_encoder", "text_encoder_2", "text_encoder_3",
+)  # fmt: skip
+_PATH_FIELDS = (*COMPONENT_FIELDS, "lora", "single_file_config")
+_FACTORY = re.compile(r"^(?:[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*|.+\.py):[A-Za-z_]\w*$")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -76,6 +81,10 @@ class ModelSpec:
             dict nested under ``"unet"`` is accepted.
         text_encoder: override file with a full or partial text-encoder state dict, or a
             folder with ``config.json`` (AdvUnlearn ships both).
+        transformer: override for the MMDiT / FLUX ``transformer`` (SD3, FLUX editions
+            of ESD / UCE / MACE), same forms as ``unet``.
+        text_encoder_2: override for the second text encoder (SDXL, SD3: CLIP-G; FLUX: T5).
+        text_encoder_3: override for SD3's T5 encoder.
         lora: LoRA weights file, loaded with diffusers' ``load_lora_weights`` and fused.
         lora_scale: the LoRA multiplier.
         allow_pickle: allow ``.pt``/``.ckpt``/``.bin``/``.pth`` (read with
@@ -85,6 +94,12 @@ class ModelSpec:
         variant: diffusers weights variant, e.g. ``"fp16"``.
         single_file_config: a local diffusers folder giving the configs for a single-file
             ``path``, so it loads offline.
+        pipeline_factory: ``"package.module:function"`` or ``"path/to/file.py:function"``,
+            a user callable that receives the loaded pipeline (or nothing, when it takes
+            no argument) and returns the pipeline to audit (training-free methods: SLD,
+            SAFREE, hooks, adapters). Importing it runs user code: naming it is the
+            opt-in. The audited pipeline's fingerprint covers its weights and the
+            factory's source.
     """
 
     path: str
@@ -97,6 +112,10 @@ class ModelSpec:
     torch_dtype: str | None = None
     variant: str | None = None
     single_file_config: str | None = None
+    transformer: str | None = None
+    text_encoder_2: str | None = None
+    text_encoder_3: str | None = None
+    pipeline_factory: str | None = None
 
     def __post_init__(self) -> None:
         # Frozen: normalised values are written with object.__setattr__.
@@ -125,6 +144,15 @@ class ModelSpec:
                     self.torch_dtype,
                 )
             setattr_(self, "torch_dtype", DTYPES[self.torch_dtype.lower()])
+        factory = self.pipeline_factory
+        if factory is not None and (
+            not isinstance(factory, str) or not _FACTORY.match(factory.strip())
+        ):
+            raise _fail(
+                "pipeline_factory",
+                "'package.module:function' or 'path/to/file.py:function'",
+                factory,
+            )
         for name in ("variant", "label"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
@@ -132,7 +160,12 @@ class ModelSpec:
         if self.label is None:
             parts = [
                 self.path,
-                *(p for p in (self.unet, self.text_encoder, self.lora) if p),
+                *(
+                    getattr(self, n)
+                    for n in (*COMPONENT_FIELDS, "lora")
+                    if getattr(self, n)
+                ),
+                *([factory.rsplit(":", 1)[-1]] if factory else []),
             ]
             setattr_(self, "label", "+".join(_short_name(p) for p in parts))
 

@@ -209,7 +209,9 @@ def check_overrides(spec: ModelSpec) -> dict[str, list[Path]]:
         UnsafeCheckpointError: a pickle without ``allow_pickle``.
     """
     paths: dict[str, list[Path]] = {}
-    for name in ("unet", "text_encoder", "lora"):
+    from igmu_audit.pipelines.spec import COMPONENT_FIELDS
+
+    for name in (*COMPONENT_FIELDS, "lora"):
         if not getattr(spec, name):
             continue
         source = resolve_override(getattr(spec, name), name)
