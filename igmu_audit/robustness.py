@@ -176,8 +176,12 @@ def shrink_leak(
     # it again for anything strictly shorter that leaks, until it finds nothing.
     for _ in range(MAX_ROUNDS):
         best = _length(_shortest(trail))
+
+        def shorter(pair: tuple[str, int], best: tuple[int, int] = best) -> bool:
+            return _length(pair) < best and ask(*pair)
+
         try:
-            find(pairs, lambda pair, best=best: _length(pair) < best and ask(*pair),
+            find(pairs, shorter,
                  settings=settings(profile, max_examples=max_examples, deadline=None, database=None))  # fmt: skip
         except NoSuchExample:
             break

@@ -258,7 +258,8 @@ def effective_prompts(
     runs = [s for s in scored if s is not None]
     if not runs:
         raise ValueError("effective_prompts needs at least one scored run")
-    effective, ineffective = [], []
+    effective: list[str] = []
+    ineffective: list[str] = []
     for prompt in runs[0].prompts:
         shown = any(run.hits_of(prompt) for run in runs)
         (effective if shown else ineffective).append(prompt)
