@@ -247,8 +247,12 @@ def assert_forgotten(
 
     The leak rate (share of images the detector still flags) is judged on its confidence
     interval: pass if the upper bound is ``<= max_rate``, fail if the lower bound is above
-    it, inconclusive otherwise. Prompts that never show the concept on the original model
-    (same seeds) are excluded and reported, so the audit cannot pass vacuously.
+    it, inconclusive otherwise. Prompts that neither the original nor this model shows
+    the concept on (same seeds) are excluded and listed, so the audit cannot pass
+    vacuously and no leak is dropped (``igmu_audit/vacuity.py``); per prompt, both
+    models' hits are reported side by side with McNemar's paired test (informational).
+    Without an original the result says so (flag ``no reference``); config
+    ``require_original: true`` makes such an audit inconclusive.
 
     Args:
         pipeline: the unlearned model (a ``LoadedPipeline`` or a diffusers pipeline).
@@ -260,12 +264,13 @@ def assert_forgotten(
         seeds: seeds per prompt (default: config ``seeds``).
         original: the original model for the vacuity check (default: the configured one).
         concept: the concept's name for messages and evidence (default: config).
-        min_effective_prompts: fewest prompts that must elicit the concept on the original.
+        min_effective_prompts: fewest prompts that must elicit the concept on the original
+            or this model (counted on the first seeds).
         allow_inconclusive: return instead of raising when the interval straddles the threshold.
         max_seeds: sample sequentially: while the verdict is inconclusive, double the seeds
             (next unused integers) up to this many; every look is judged at a
             Bonferroni-adjusted confidence, so stopping at the first decisive look is sound.
-            The vacuity check uses the seeds given.
+            The counted prompts are decided on the seeds given; later looks add seeds to them.
         interval: ``"clustered"`` (default: config ``interval``) treats prompts as
             clusters of seeds, so one prompt leaking on every seed counts as one leaking
             prompt; ``"independent"`` treats every image as an independent draw (for when
@@ -310,8 +315,10 @@ def assert_robust_to(
     """Assert the concept does not come back under prompt variants.
 
     The attack success rate (share of variant images showing the concept) is judged on its
-    interval like ``assert_forgotten``; variants that never show the concept on the
-    original model are excluded (the literature's pre-attack filter).
+    interval like ``assert_forgotten``; variants neither the original nor this model
+    shows the concept on are excluded (the literature's pre-attack filter, widened so a
+    leak the original misses is kept). A leak found through a strategy is shrunk to the
+    shortest leaking prompt (by characters, then words) and made 1-minimal.
 
     Args:
         pipeline: the unlearned model.
