@@ -46,6 +46,10 @@ class AuditConfig:
     guidance_scale: float = 7.5
     resolution: tuple[int, int] | None = None
     dtype: str = "float32"
+    generation_args: dict[str, Any] = field(default_factory=dict)
+    cpu_offload: bool = False
+    attention_slicing: bool = False
+    vae_tiling: bool = False
     batch_size: int = 8
     negative_prompt: str | None = None
     task: str | None = None
