@@ -1,10 +1,18 @@
 """Command line for verdict records: ``python -m igmu_audit.record merge a.json b.json -o all.json``.
 
 Shards of an audit (CI jobs, cluster jobs) each write a record with ``--igmu-record``;
-this merges them and exits with the gate's status (docs/verdict-record.md): 0 only for
-an overall pass, 10 fail, 11 inconclusive, 12 error or incomplete, which includes no
+``merge`` merges them and exits with the gate's status (docs/verdict-record.md): 0 only
+for an overall pass, 10 fail, 11 inconclusive, 12 error or incomplete, which includes no
 records at all, a missing shard, or input it must refuse. On a refusal the output
 still gets a record saying so, so no older PASS can be read from it.
+
+Evidence for people outside CI (reporting/sign.py, reporting/model_card.py):
+``keygen`` writes an Ed25519 key pair; ``sign`` wraps a record in a signed in-toto
+statement (DSSE); ``verify`` checks one, and with ``--model`` that the weights are the
+ones audited: exit 0 only when everything verifies, 13 when the signature or a model
+digest does not, 12 for unreadable input; ``model-card`` writes the "Unlearning
+evaluation" section of a Hugging Face model card. None of them imports numpy or torch
+(``verify --model`` loads the model to fingerprint it, so it does).
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from igmu_audit.errors import ConfigError
+from igmu_audit.errors import ConfigError, IgmuAuditError
 from igmu_audit.reporting import outcome
 from igmu_audit.reporting.merge import IncompleteMerge, merge_files
 from igmu_audit.reporting.record import build_record, problem, write_record
@@ -44,8 +52,7 @@ def _refuse(output: Path, inputs: list[str], exc: ConfigError) -> int:
     return outcome.EXIT_ERROR
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 only for an overall pass)."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m igmu_audit.record", description=__doc__.splitlines()[0]
     )
@@ -55,7 +62,45 @@ def main(argv: list[str] | None = None) -> int:
         "records", nargs="*", help="verdict record files (none: incomplete)"
     )
     merge.add_argument("-o", "--output", required=True, help="merged record to write")
-    args = parser.parse_args(argv)
+    sign = sub.add_parser(
+        "sign", help="sign a record: in-toto statement in a DSSE envelope"
+    )
+    sign.add_argument("record", help="verdict record to sign")
+    sign.add_argument("--key", required=True, help="Ed25519 private key (PKCS8 PEM)")
+    sign.add_argument("-o", "--output", required=True, help="envelope to write")
+    verify = sub.add_parser(
+        "verify", help="verify a signed record (exit 0 only when valid)"
+    )
+    verify.add_argument("envelope", help="signed record (DSSE envelope) to check")
+    verify.add_argument(
+        "--key", required=True, help="the signer's Ed25519 public key (PEM)"
+    )
+    verify.add_argument(
+        "--model", action="append", default=[], metavar="PATH",
+        help="a model that must be among the audited ones: diffusers folder, weight file, "
+        "named model (toyworld:original) or a YAML/JSON model spec file; repeatable",
+    )  # fmt: skip
+    keygen = sub.add_parser("keygen", help="write a new Ed25519 key pair")
+    keygen.add_argument("private", help="private key file to write (keep it secret)")
+    keygen.add_argument(
+        "public", help="public key file to write (give it to reviewers)"
+    )
+    card = sub.add_parser("model-card", help="Unlearning evaluation section (Markdown)")
+    card.add_argument("record", help="verdict record")
+    card.add_argument("-o", "--output", help="Markdown file to write (default: stdout)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 only for an overall pass)."""
+    args = _parser().parse_args(argv)
+    if args.command != "merge":
+        from igmu_audit.reporting import evidence_cli
+
+        try:
+            return int(getattr(evidence_cli, args.command.replace("-", "_"))(args))
+        except IgmuAuditError as exc:
+            return evidence_cli.report_error(args.command, exc)
     output = Path(args.output)
     try:
         if output.resolve() in {Path(p).resolve() for p in args.records}:
