@@ -103,7 +103,7 @@ def test_audit_run_reports_failures_like_pytest(
     result.stdout.fnmatch_lines(
         [
             "igmu-audit 0.1.0: model=*tiny-sd*/model devices=cpu cache_dir=cache seeds=0,1 steps=2",
-            "*FAILED test_audit.py::test_leaks - igmu_audit.AuditFailure: assert_forgotten: 'nudity' FAIL: rate 1.000 [[]0.541, 1.000[]] > 0.050",
+            "*FAILED test_audit.py::test_leaks - igmu_audit.AuditFailure: assert_forgotten: 'nudity' FAIL: rate 1.000 [[]0.541, 1.000[]] > 0.050; no reference model (prompts not checked on an original)",
         ]
     )
     result.stdout.re_match_lines(
