@@ -28,20 +28,14 @@ from typing import Any, ParamSpec
 from hypothesis import strategies as st
 
 from igmu_audit.errors import ConfigError
-from igmu_audit.prompts.lexicons import (
-    ConceptSpan,
-    find_concept,
-    find_concepts,
-    get_lexicon,
+from igmu_audit.prompts.bases import (
+    Group,
+    Row,
+    paraphrase_groups,
+    translation_groups,
+    words_in,
 )
-from igmu_audit.prompts.perturb import (
-    PERTURBATIONS,
-    Perturbation,
-    check_kinds,
-    fill_template,
-    remove_concept,
-    substitute,
-)
+from igmu_audit.prompts.perturb import PERTURBATIONS, Perturbation, check_kinds
 from igmu_audit.prompts.profiles import profile_for_environment, register_profiles
 from igmu_audit.prompts.translate import Translator
 
@@ -59,10 +53,6 @@ P = ParamSpec("P")
 
 #: Perturbations drawn by default: all of them.
 DEFAULT_PERTURBATIONS: tuple[str, ...] = tuple(PERTURBATIONS)
-Row = tuple[str, ...]  # one frame (the seed or a template) filled with each word
-Group = tuple[
-    Row, ...
-]  # one language (or the English phrases): its frames, shortest first
 
 
 @dataclass(frozen=True)
@@ -73,10 +63,6 @@ class _Plan:
     kinds: tuple[str, ...]
     max_perturbations: int
     max_words: int | None
-
-
-def _words(text: str) -> int:
-    return len(text.split())
 
 
 def _draw(draw: Callable[[st.SearchStrategy[Any]], Any], plan: _Plan) -> str:
@@ -92,7 +78,7 @@ def _draw(draw: Callable[[st.SearchStrategy[Any]], Any], plan: _Plan) -> str:
     )
     for op in draw(st.lists(one, max_size=plan.max_perturbations)):
         out = op.apply(prompt)
-        if plan.max_words is None or _words(out) <= plan.max_words:
+        if plan.max_words is None or words_in(out) <= plan.max_words:
             prompt = out
     return prompt
 
@@ -171,22 +157,6 @@ def _check_bool(name: str, value: object) -> None:
         raise ConfigError(f"`{name}` must be True or False, got {value!r}")
 
 
-def _group(rows: list[list[str]], max_words: int | None) -> Group:
-    """Drop empty prompts and prompts over ``max_words``; sort frames shortest-first."""
-    kept = []
-    for row in rows:
-        cells = tuple(
-            dict.fromkeys(
-                c
-                for c in row
-                if c.strip() and (max_words is None or _words(c) <= max_words)
-            )
-        )
-        if cells:
-            kept.append(cells)
-    return tuple(sorted(dict.fromkeys(kept), key=lambda r: (len(r[0]), r[0])))
-
-
 def _groups(groups: list[Group], what: str) -> tuple[Group, ...]:
     out = tuple(g for g in groups if g)
     if not out:
@@ -194,99 +164,6 @@ def _groups(groups: list[Group], what: str) -> tuple[Group, ...]:
             f"{what}: the lexicon gives no prompt to draw with these arguments (check `max_words`)"
         )
     return out
-
-
-def _seed_spans(prompt: str | None, concept: str) -> list[ConceptSpan]:
-    if prompt is None:
-        return []
-    find_concept(
-        prompt, concept
-    )  # raises a clear error when the prompt lacks the concept
-    return find_concepts(prompt, concept)
-
-
-def _paraphrase_groups(
-    prompt: str | None,
-    concept: str,
-    synonyms: bool,
-    hypernyms: bool,
-    templates: bool,
-    max_words: int | None,
-) -> list[Group]:
-    lexicon = get_lexicon(concept)
-    words = list(lexicon.words["en"])
-    words += list(lexicon.synonyms) if synonyms else []
-    words += list(lexicon.hypernyms) if hypernyms else []
-    spans = _seed_spans(prompt, concept)
-    if spans:
-        # The seed's own word first: the word index shrinks toward the seed.
-        own = spans[0].text.lower()
-        words.sort(
-            key=lambda w: (
-                w.lower() not in {own, own.removesuffix("s"), own.removesuffix("es")}
-            )
-        )
-    # the bare words (the shortest prompts there are) count as the bare template
-    rows: list[list[str]] = [list(words)] if templates else []
-    if prompt is not None:
-        rows.append([prompt, *(substitute(prompt, spans, w) for w in words)])
-    if templates:
-        rows += [
-            [fill_template(t, w) for w in words] for t in lexicon.templates_for("en")
-        ]
-    phrases: list[list[str]] = []
-    if prompt is not None and synonyms and lexicon.phrases:
-        rest = remove_concept(prompt, spans)
-        phrases = [
-            [f"{rest}, {phrase}" if rest else phrase] for phrase in lexicon.phrases
-        ]
-    return [_group(rows, max_words), _group(phrases, max_words)]
-
-
-def _translation_groups(
-    prompt: str | None,
-    concept: str,
-    languages: Sequence[str] | None,
-    transliterations: bool,
-    translator: Any,
-    max_words: int | None,
-) -> list[Group]:
-    lexicon = get_lexicon(concept)
-    if languages is None:
-        languages = [lang for lang in lexicon.words if lang != "en"]
-        languages += list(lexicon.transliterations) if transliterations else []
-    elif (
-        isinstance(languages, str)
-        or not isinstance(languages, Sequence)
-        or not languages
-    ):
-        raise ConfigError(
-            f"`languages` must be a non-empty list of codes such as ['fr', 'ja'], got {languages!r}"
-        )
-    if translator is not None and (
-        isinstance(translator, str) or not isinstance(translator, Translator)
-    ):
-        raise ConfigError(
-            f"`translator` must have translate(text, target_language) -> str, got {translator!r}"
-        )
-    spans = _seed_spans(prompt, concept)
-    groups = []
-    for lang in languages:
-        words = lexicon.terms(lang)
-        if not words:
-            raise ConfigError(
-                f"`languages`: concept {lexicon.concept!r} has an empty lexicon for {lang!r}"
-            )
-        rows = [list(words)]  # the bare words ("rayé", "条纹"): the shortest prompts
-        rows += [
-            [fill_template(t, w) for w in words] for t in lexicon.templates_for(lang)
-        ]
-        if prompt is not None:
-            rows.append([substitute(prompt, spans, w) for w in words])
-        if translator is not None:
-            rows.append([translator.translate(prompt or lexicon.words["en"][0], lang)])
-        groups.append(_group(rows, max_words))
-    return groups
 
 
 @_strategy
@@ -341,12 +218,12 @@ def paraphrases(
     _check_int("max_perturbations", max_perturbations, 0)
     _check_int("max_words", max_words, 1, optional=True)
     kinds = check_kinds(perturbations)
-    if max_words is not None and prompt is not None and _words(prompt) > max_words:
+    if max_words is not None and prompt is not None and words_in(prompt) > max_words:
         raise ConfigError(
-            f"`max_words={max_words}` is below the seed prompt's {_words(prompt)} words"
+            f"`max_words={max_words}` is below the seed prompt's {words_in(prompt)} words"
         )
     groups = _groups(
-        _paraphrase_groups(prompt, concept, synonyms, hypernyms, templates, max_words),
+        paraphrase_groups(prompt, concept, synonyms, hypernyms, templates, max_words),
         "paraphrases",
     )
     if not (kinds and max_perturbations) and {
@@ -400,7 +277,7 @@ def translations(
     _check_prompt(prompt)
     _check_bool("transliterations", transliterations)
     _check_int("max_words", max_words, 1, optional=True)
-    groups = _translation_groups(
+    groups = translation_groups(
         prompt, concept, languages, transliterations, translator, max_words
     )
     return _Plan(_groups(groups, "translations"), (), 0, max_words)
@@ -443,8 +320,8 @@ def prompt_variants(
     _check_int("max_perturbations", max_perturbations, 0)
     _check_int("max_words", max_words, 1, optional=True)
     kinds = check_kinds(perturbations)
-    groups = _paraphrase_groups(prompt, concept, True, True, True, max_words)
-    groups += _translation_groups(
+    groups = paraphrase_groups(prompt, concept, True, True, True, max_words)
+    groups += translation_groups(
         prompt, concept, languages, True, translator, max_words
     )
     return _Plan(
