@@ -16,6 +16,7 @@ from igmu_audit.config.schema import FIELDS, TASKS, closest
 from igmu_audit.config.strict_loaders import load_toml, load_yaml
 from igmu_audit.config.thresholds import parse_thresholds
 from igmu_audit.errors import ConfigError
+from igmu_audit.pipelines.named import is_model_name
 
 #: keys pyproject's [tool.igmu_audit] accepts besides the schema's
 PYPROJECT_EXTRA = ("spec", "profiles", "detectors", "floor")
@@ -90,7 +91,7 @@ def resolve_paths(layer: Layer, parsed: dict[str, Any]) -> dict[str, Any]:
         if isinstance(spec, dict):
             out[key] = {
                 k: _resolve(v, layer.base, always=k != "path")
-                if k in MODEL_PATH_KEYS and isinstance(v, str)
+                if k in MODEL_PATH_KEYS and isinstance(v, str) and not is_model_name(v, layer.base)
                 else v
                 for k, v in spec.items()
             }

@@ -48,7 +48,9 @@ def _as_path_str(name: str, value: Any, *, optional: bool) -> str | None:
         raise _fail(
             name, "a non-empty path string" + (" or null" if optional else ""), value
         )
-    return value
+    from igmu_audit.pipelines.named import is_model_name, resolve_model_name
+
+    return resolve_model_name(value, name) if is_model_name(value) else value
 
 
 def looks_like_hub_id(path: str) -> bool:

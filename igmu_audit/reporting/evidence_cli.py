@@ -46,7 +46,10 @@ def sign(args: argparse.Namespace) -> int:
     _refuse_overwrite_input(output, args.record, args.key)
     record = read_record(args.record)
     key = signing.load_private_key(args.key)
-    envelope = signing.sign_record(record, key)
+    try:
+        envelope = signing.sign_record(record, key)
+    except ConfigError as exc:
+        raise ConfigError(f"{args.record}: {exc}") from None
     text = json.dumps(envelope, indent=2) + "\n"
     _write(output, text)
     stmt = signing.statement(record)
