@@ -91,7 +91,9 @@ def resolve_paths(layer: Layer, parsed: dict[str, Any]) -> dict[str, Any]:
         if isinstance(spec, dict):
             out[key] = {
                 k: _resolve(v, layer.base, always=k != "path")
-                if k in MODEL_PATH_KEYS and isinstance(v, str) and not is_model_name(v, layer.base)
+                if k in MODEL_PATH_KEYS
+                and isinstance(v, str)
+                and not is_model_name(v, layer.base)
                 else v
                 for k, v in spec.items()
             }
