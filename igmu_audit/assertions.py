@@ -26,6 +26,7 @@ from igmu_audit.results import (
     combine,
     decide,
 )
+from igmu_audit.robustness import shrink_audit_leak
 from igmu_audit.scoring import (
     build_evidence,
     check_prompts,
@@ -169,43 +170,11 @@ def _leak_audit(
         extra.update(hits=k, images=n)
     if strategy is not None and k:
         known = [(e.prompt, seed) for e in evidence for seed, hit in zip(e.seeds, e.present, strict=True) if hit]
-        extra.update(_shrink(ctx, pipeline, strategy, look, det, info.fingerprint, known))
+        extra.update(shrink_audit_leak(ctx.session, pipeline, strategy, look, det, info.fingerprint, known))
     result = _result_class(kind)(
         verdict=check.verdict, checks=(check,), evidence=evidence, **common, **extra
     )
     return finish(ctx, result, allow_inconclusive)
-
-
-def _shrink(
-    ctx: AuditContext,
-    pipeline: Any,
-    strategy: Any,
-    seeds: tuple[int, ...],
-    det: Any,
-    fingerprint: str,
-    known: list[tuple[str, int]],
-) -> dict[str, Any]:
-    """The shortest, 1-minimal leaking (prompt, seed); replays hit the image cache."""
-    from igmu_audit.robustness import shrink_leak
-    from igmu_audit.scoring import generate_and_score
-
-    def leaks(prompt: str, seed: int) -> bool:
-        scored = generate_and_score(
-            ctx.session, pipeline, [prompt], [seed], det, desc="shrinking"
-        )
-        return scored.present[0]
-
-    key = f"{fingerprint}|{strategy!r}|{det.name}|{sorted(dict(det.profile).items())!r}"
-    found = shrink_leak(strategy, seeds, leaks, key=key, known=known)
-    if found is None:
-        return {}
-    return {
-        "shortest_leak": found.prompt,
-        "shortest_leak_seed": found.seed,
-        "shrink_calls": found.calls,
-        "shrink_trail": found.trail,
-        "shrink_minimal": found.minimal,
-    }
 
 
 def _interval_of(ctx: AuditContext, interval: str | None) -> str:
@@ -576,5 +545,6 @@ def assert_preserved(
                                                     "n": m.n, **m.extra} for m in measured},
         feature_space=getattr(features, "name", None), duplicates=found.duplicates, confidence=conf,
         p_value=own_level(combine([c.verdict for c in checks]), conf),
+        image_pairs=tuple((f"{u.prompt} (seed {u.seed})", u.path, o.path) for u, o in zip(gen_u, gen_o, strict=True)),
     )  # fmt: skip
     return finish(ctx, result, allow_inconclusive)

@@ -14,9 +14,13 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from igmu_audit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from igmu_audit.detectors.base import Detector
+    from igmu_audit.session import AuditSession
 
 
 def is_strategy(value: Any) -> bool:
@@ -206,3 +210,39 @@ def shrink_leak(
         tuple(trail[:MAX_TRAIL]),
         not exhausted,
     )
+
+
+def shrink_audit_leak(
+    session: AuditSession,
+    pipeline: Any,
+    strategy: Any,
+    seeds: tuple[int, ...],
+    detector: Detector,
+    fingerprint: str,
+    known: list[tuple[str, int]],
+) -> dict[str, Any]:
+    """``shrink_leak`` on an audited model: the result fields of the shortest, 1-minimal leak.
+
+    Each question generates one image through the session's cache and scores it, so a
+    replayed prompt costs nothing.
+    """
+    from igmu_audit.scoring import generate_and_score
+
+    def leaks(prompt: str, seed: int) -> bool:
+        scored = generate_and_score(
+            session, pipeline, [prompt], [seed], detector, desc="shrinking"
+        )
+        return scored.present[0]
+
+    profile = sorted(dict(detector.profile).items())
+    key = f"{fingerprint}|{strategy!r}|{detector.name}|{profile!r}"
+    found = shrink_leak(strategy, seeds, leaks, key=key, known=known)
+    if found is None:
+        return {}
+    return {
+        "shortest_leak": found.prompt,
+        "shortest_leak_seed": found.seed,
+        "shrink_calls": found.calls,
+        "shrink_trail": found.trail,
+        "shrink_minimal": found.minimal,
+    }
