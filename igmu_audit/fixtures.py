@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from igmu_audit.config import AuditConfig
-from igmu_audit.session import AuditSession
+from igmu_audit.load_errors import load_once
+from igmu_audit.session import AuditSession, Role
 
 if TYPE_CHECKING:
     from igmu_audit.detectors.base import Detector
@@ -26,6 +27,21 @@ def _session(request: pytest.FixtureRequest) -> AuditSession:
     from igmu_audit.plugin import audit_session_key
 
     return request.config.stash[audit_session_key]
+
+
+def _model(request: pytest.FixtureRequest, role: Role, what: str) -> LoadedPipeline:
+    """Load ``role`` once per worker, quietly; a failure is reported once per session."""
+    from igmu_audit.reporting.progress import quiet_libraries
+
+    session = _session(request)
+    if not session.is_configured(role):
+        pytest.skip(session.missing_message(role))
+
+    def load() -> LoadedPipeline:
+        quiet_libraries()
+        return session.model(role)
+
+    return load_once(request, what, load)
 
 
 @pytest.fixture(scope="session")
@@ -55,19 +71,13 @@ def igmu_device(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def unlearned_pipeline(request: pytest.FixtureRequest) -> LoadedPipeline:
     """The unlearned model (``--igmu-model``), loaded once per worker; skips when unset."""
-    session = _session(request)
-    if not session.is_configured("model"):
-        pytest.skip(session.missing_message("model"))
-    return session.model("model")
+    return _model(request, "model", "unlearned model (`model:` / --igmu-model)")
 
 
 @pytest.fixture(scope="session")
 def original_pipeline(request: pytest.FixtureRequest) -> LoadedPipeline:
     """The original model (``--igmu-original``), loaded once per worker; skips when unset."""
-    session = _session(request)
-    if not session.is_configured("original"):
-        pytest.skip(session.missing_message("original"))
-    return session.model("original")
+    return _model(request, "original", "original model (`original:` / --igmu-original)")
 
 
 @pytest.fixture(scope="session")
@@ -115,7 +125,11 @@ def igmu_detector(request: pytest.FixtureRequest) -> Detector:
         pytest.skip(
             "igmu-audit: no detector configured; set --igmu-detector or `detector:` in the audit spec"
         )
-    return resolve_detector(None, session, session.config.concept)
+
+    def build() -> Detector:
+        return resolve_detector(None, session, session.config.concept)
+
+    return load_once(request, f"detector {session.config.detector!r}", build)
 
 
 @pytest.fixture(scope="session")
@@ -128,4 +142,8 @@ def igmu_clip(request: pytest.FixtureRequest) -> Any:
         pytest.skip(
             "igmu-audit: no CLIP model configured; set `clip:` (toyworld or {model_name, checkpoint})"
         )
-    return load_clip(session.config.clip, allow_pickle=session.config.allow_pickle)
+
+    def build() -> Any:
+        return load_clip(session.config.clip, allow_pickle=session.config.allow_pickle)
+
+    return load_once(request, "CLIP model (`clip:`)", build)

@@ -17,7 +17,7 @@ from igmu_audit.context import TestContext, current_test
 from igmu_audit.errors import ConfigError
 from igmu_audit.session import AuditSession, activate
 
-pytest_plugins = ["igmu_audit.fixtures"]
+pytest_plugins = ["igmu_audit.load_errors", "igmu_audit.fixtures"]
 
 audit_session_key = pytest.StashKey[AuditSession]()
 previous_session_key = pytest.StashKey["AuditSession | None"]()
@@ -180,6 +180,10 @@ def pytest_configure(config: pytest.Config) -> None:
             spec=spec,
             invocation_dir=config.invocation_params.dir,
         )
+        if not hasattr(config, "workerinput"):
+            from igmu_audit.preflight import check_inputs
+
+            check_inputs(audit_config)
     except ConfigError as exc:
         _refuse_record(config, f"igmu-audit: {exc}")
         raise pytest.UsageError(f"igmu-audit: {exc}") from None
@@ -195,6 +199,9 @@ def pytest_configure(config: pytest.Config) -> None:
     _load_hypothesis_profile(config, audit_config.profile)
     if config.getoption("allure_report_dir", None):
         config.pluginmanager.import_plugin("igmu_audit.reporting.allure_plugin")
+    from igmu_audit.reporting import progress
+
+    config.pluginmanager.register(progress.activate(config), "igmu-audit-progress")
     session = AuditSession(audit_config, worker_id=worker)
     config.stash[audit_session_key] = session
     config.stash[previous_session_key] = activate(session)
@@ -256,6 +263,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Restore the enclosing session, so nested in-process runs (pytester) leave no trace."""
     if previous_session_key in config.stash:
         activate(config.stash[previous_session_key])
+    reporter = config.pluginmanager.get_plugin("igmu-audit-progress")
+    if reporter is not None:
+        from igmu_audit.reporting.progress import deactivate
+
+        deactivate(reporter)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -322,10 +322,13 @@ class PreservationResult(AuditResult):
     Attributes:
         metrics: every metric computed (also those without a threshold), with intervals.
         feature_space: the feature space Fréchet distance / KID were computed in.
+        image_pairs: ``(caption, unlearned image path, original image path)`` per
+            prompt and seed, for side-by-side evidence (paths ``None`` without a cache).
     """
 
     metrics: Mapping[str, Any] = field(default_factory=dict)
     feature_space: str | None = None
+    image_pairs: tuple[tuple[str, str | None, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

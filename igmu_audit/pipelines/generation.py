@@ -253,10 +253,9 @@ def iter_generated(
     On device out-of-memory a batch is retried at half the size (``memory.py``); images
     do not change, since each has its own generator. Arguments as in ``generate_pairs``.
     """
-    from tqdm.auto import tqdm
-
     from igmu_audit.devices import limit_cpu_threads
     from igmu_audit.pipelines.memory import apply_memory_options, reduced_batch
+    from igmu_audit.reporting.progress import meter
 
     settings = settings or GenerationSettings()
     pipe, _ = _unwrap(model)
@@ -280,6 +279,10 @@ def iter_generated(
                     pair[0], pair[1], keys[pair], entry.pixels, entry.path, True
                 )
             )
+    first = fields[todo[0]] if todo else {}
+    device = str(getattr(pipe, "device", "cpu"))
+    cost = meter(desc, todo=len(todo), cached=len(hits), fields=first, device=device,
+                 cache=cache, enabled=progress)  # fmt: skip
     if hits:
         yield hits
     if not todo:
@@ -294,9 +297,8 @@ def iter_generated(
         vae_tiling=settings.vae_tiling,
     )
     pipe.set_progress_bar_config(disable=True)
-    device = str(getattr(pipe, "device", "cpu"))
     size, start = settings.batch_size, 0
-    with tqdm(total=len(todo), desc=desc, unit="img", disable=not progress) as bar:
+    with cost as bar:
         while start < len(todo):
             chunk = todo[start : start + size]
             try:

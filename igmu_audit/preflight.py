@@ -1,0 +1,141 @@
+"""Session-start checks of an audit's inputs: one clear error before any model loads.
+
+A missing base model used to surface at fixture set-up as the same long traceback
+once per test. These checks run once, in the controller, right after the
+configuration is merged, and only look at the file system and the registries (no
+model, detector or CLIP model is loaded): every configured model path, override file,
+prompt file, CLIP checkpoint and detector name. Every problem is listed in one
+``ConfigError``, each naming the setting, where it was set and how to fix it.
+
+What needs a load to be known (a corrupt weight file, a hub id that is not in the
+cache) still fails at fixture time; ``igmu_audit.load_errors`` makes that one error
+per session too.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from igmu_audit.errors import ConfigError
+
+#: ``provider:name`` (``toyworld:original``): a named model, resolved by its provider
+_NAMED = re.compile(r"^[A-Za-z][\w.-]*:(?![\\/])\S+$")
+#: override fields that name a local file or folder
+_LOCAL_FIELDS = ("unet", "text_encoder", "transformer", "text_encoder_2",
+                 "text_encoder_3", "lora", "single_file_config")  # fmt: skip
+
+
+def _where(config: Any, key: str) -> str:
+    return f"`{key}:` (set by {config.source_of(key)})"
+
+
+def _model_problems(config: Any, role: str) -> list[str]:
+    from igmu_audit.pipelines.checkpoints import PICKLE_SUFFIXES, WEIGHT_SUFFIXES
+    from igmu_audit.pipelines.spec import looks_like_hub_id
+
+    spec = getattr(config, role)
+    if spec is None:
+        return []
+    from igmu_audit.pipelines.named import resolve_names
+
+    spec, named = resolve_names(spec)
+    if named:
+        return [f"{_where(config, role)} {p}" for p in named]
+    flag = "--igmu-model" if role == "model" else "--igmu-original"
+    where = _where(config, role)
+    problems = []
+    path = str(spec["path"])
+    local = Path(path)
+    factory = spec.get("pipeline_factory")
+    if local.is_dir():
+        if not (local / "model_index.json").is_file():
+            problems.append(f"{where} path {path!r} is a folder without model_index.json, so not a "
+                            "diffusers pipeline; point it at the pipeline folder (the one holding "
+                            "model_index.json), or give a component folder as `unet:` / `text_encoder:`")  # fmt: skip
+    elif local.is_file():
+        if local.suffix.lower() not in WEIGHT_SUFFIXES:
+            problems.append(f"{where} path {path!r} is a file but not a weight file "
+                            f"({', '.join(WEIGHT_SUFFIXES)}); point it at a diffusers folder or a checkpoint")  # fmt: skip
+    elif not (factory or looks_like_hub_id(path) or _NAMED.match(path)):
+        problems.append(f"{where} path {path!r} does not exist; fix {flag} PATH (a diffusers folder, "
+                        "a .safetensors checkpoint, a hub id org/name or a named model provider:name)")  # fmt: skip
+    allow_pickle = bool(spec.get("allow_pickle", config.allow_pickle))
+    for field in _LOCAL_FIELDS:
+        value = spec.get(field)
+        if value is None:
+            continue
+        if not Path(value).exists():
+            problems.append(f"{where} {field} {str(value)!r} does not exist; fix the path or drop `{field}:`")  # fmt: skip
+        elif Path(value).suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:
+            problems.append(f"{where} {field} {str(value)!r} is a pickle checkpoint; convert it to "
+                            ".safetensors, or pass --igmu-allow-pickle (read with weights_only=True)")  # fmt: skip
+    if local.is_file() and local.suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:
+        problems.append(f"{where} path {path!r} is a pickle checkpoint; convert it to .safetensors, "
+                        "or pass --igmu-allow-pickle (read with weights_only=True)")  # fmt: skip
+    if isinstance(factory, str) and factory.split(":")[0].endswith(".py"):
+        source = factory.rsplit(":", 1)[0]
+        if not Path(source).is_file():
+            problems.append(f"{where} pipeline_factory file {source!r} does not exist")
+    return problems
+
+
+def _detector_problems(config: Any) -> list[str]:
+    from igmu_audit.detectors.profiles import PROFILES
+    from igmu_audit.detectors.registry import available_detectors
+
+    problems = []
+    known = available_detectors()
+    for key in ("detector", "retain_detector"):
+        name = getattr(config, key, None)
+        if name is None or name in known or name in PROFILES:
+            continue
+        from igmu_audit.config.schema import closest
+
+        problems.append(f"{_where(config, key)} unknown detector {name!r}{closest(name, (*known, *PROFILES))} "
+                        f"(known: {', '.join(known)}; profiles: {', '.join(sorted(PROFILES))}); "
+                        "third-party detectors register through the 'igmu_audit.detectors' entry points")  # fmt: skip
+    return problems
+
+
+def _file_problems(config: Any) -> list[str]:
+    problems = []
+    prompts = config.prompts or {}
+    root = prompts.get("root")
+    if root is not None and not Path(root).is_dir():
+        problems.append(f"{_where(config, 'prompts')} folder {root!r} does not exist; point it "
+                        "at a folder holding forget.json and retain.json")  # fmt: skip
+    for key in ("forget", "retain"):
+        value = prompts.get(key)
+        if value is not None and not Path(value).is_file():
+            problems.append(
+                f"{_where(config, 'prompts')} {key} file {value!r} does not exist"
+            )
+    clip = config.clip
+    if isinstance(clip, dict) and not Path(clip["checkpoint"]).is_file():
+        problems.append(f"{_where(config, 'clip')} checkpoint {clip['checkpoint']!r} does not exist; "
+                        "point it at local open_clip weights, or use `clip: toyworld`")  # fmt: skip
+    return problems
+
+
+def input_problems(config: Any) -> list[str]:
+    """Every problem with the configured inputs, one readable line each (``[]``: none)."""
+    return [
+        *_model_problems(config, "model"),
+        *_model_problems(config, "original"),
+        *_detector_problems(config),
+        *_file_problems(config),
+    ]
+
+
+def check_inputs(config: Any) -> None:
+    """Raise one ``ConfigError`` listing every input problem, before anything loads."""
+    problems = input_problems(config)
+    if len(problems) == 1:
+        raise ConfigError(problems[0])
+    if problems:
+        raise ConfigError(
+            f"{len(problems)} problems with the configured inputs:\n  - "
+            + "\n  - ".join(problems)
+        )
