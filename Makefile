@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install audit test lint report bench clean
+.PHONY: install audit test lint report bench clean dist
 
 install: $(STAMP)
 
@@ -51,6 +51,15 @@ bench: install  # the README's performance figures (attacks: see igmu_audit/atta
 	$(PY) benchmarks/bench_generation.py --model fixtures/toyworld/original --prompts 16 --seeds 4 --steps 25 --batch-size 32
 	$(PY) benchmarks/bench_throughput.py --json .igmu/bench-throughput.json
 	$(PY) benchmarks/bench_xdist.py --workers 1,2 --json .igmu/bench-xdist.json
+
+## Installable files for a machine where igmu-audit is on no index: dist/igmu_audit-<v>.tar.gz
+## and dist/igmu_audit-<v>-py3-none-any.whl (toy world and data inside), built offline by
+## setuptools' own PEP 517 hooks. Install: pip install -c constraints.txt 'dist/<wheel>[nudenet]'
+BUILD_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+DIST     ?= dist
+dist:
+	rm -rf $(DIST)
+	$(BUILD_PY) -c "from setuptools import build_meta as b; [print('$(DIST)/' + f) for f in (b.build_sdist('$(DIST)'), b.build_wheel('$(DIST)'))]"
 
 clean:
 	rm -rf .igmu .pytest_cache .hypothesis
