@@ -22,14 +22,20 @@ from igmu_audit.errors import IgmuAuditError
 
 T = TypeVar("T")
 
-_failures_key = pytest.StashKey[dict[int, tuple[BaseException, str, str]]]()
+#: id(exception) -> [the exception, the first test that reported it (or ""), what failed]
+_failures_key = pytest.StashKey[dict[int, list[Any]]]()
 
 
 class LoadFailed(pytest.fail.Exception):  # type: ignore[misc,name-defined]
-    """An igmu-audit error while loading a model, detector or CLIP model (no traceback)."""
+    """An igmu-audit error while loading a model, detector or CLIP model (no traceback).
+
+    ``original`` is the error itself (kept for tools; not chained, so not printed twice).
+    """
+
+    original: BaseException | None = None
 
 
-def _failures(config: pytest.Config) -> dict[int, tuple[BaseException, str, str]]:
+def _failures(config: pytest.Config) -> dict[int, list[Any]]:
     return config.stash.setdefault(_failures_key, {})
 
 
@@ -41,10 +47,11 @@ def load_once(request: pytest.FixtureRequest, what: str, load: Callable[[], T]) 
     except IgmuAuditError as exc:
         failed = LoadFailed(f"igmu-audit: cannot load the {what}: {type(exc).__name__}: {exc}",
                             pytrace=False)  # fmt: skip
-        _failures(request.config)[id(failed)] = (failed, request.node.nodeid, what)
-        raise failed from exc
+        failed.original = exc
+        _failures(request.config)[id(failed)] = [failed, "", what]
+        raise failed from None  # the message says it all; the chain is internal
     except Exception as exc:
-        _failures(request.config)[id(exc)] = (exc, request.node.nodeid, what)
+        _failures(request.config)[id(exc)] = [exc, "", what]
         raise
 
 
@@ -57,14 +64,18 @@ def pytest_runtest_makereport(
     if call.excinfo is None or not report.failed:
         return report
     found = _failures(item.config).get(id(call.excinfo.value))
-    if found is not None and found[0] is call.excinfo.value and found[1] != item.nodeid:
+    if found is None or found[0] is not call.excinfo.value:
+        return report
+    if not found[1]:
+        found[1] = item.nodeid  # the first test to meet it shows it in full
+    elif found[1] != item.nodeid:
         report.longrepr = reference(found[2], found[1], call.excinfo.value)
     return report
 
 
 def reference(what: str, first: str, exc: BaseException) -> str:
     """``igmu-audit: the unlearned model failed to load (ConfigError); shown once, at test_a``."""
-    cause: Any = exc.__cause__ if isinstance(exc, LoadFailed) and exc.__cause__ else exc
+    cause: Any = exc.original if isinstance(exc, LoadFailed) and exc.original else exc
     return (
         f"igmu-audit: the {what} failed to load ({type(cause).__name__}); "
         f"the error is shown once, at {first}"

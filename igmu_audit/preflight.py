@@ -14,6 +14,7 @@ per session too.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,11 @@ def _model_problems(config: Any, role: str) -> list[str]:
         if local.suffix.lower() not in WEIGHT_SUFFIXES:
             problems.append(f"{where} path {path!r} is a file but not a weight file "
                             f"({', '.join(WEIGHT_SUFFIXES)}); point it at a diffusers folder or a checkpoint")  # fmt: skip
-    elif not (factory or looks_like_hub_id(path) or _NAMED.match(path)):
-        problems.append(f"{where} path {path!r} does not exist; fix {flag} PATH (a diffusers folder, "
-                        "a .safetensors checkpoint, a hub id org/name or a named model provider:name)")  # fmt: skip
+    elif not (factory or _NAMED.match(path)) and (
+        not looks_like_hub_id(path) or _not_on_hub(path)
+    ):
+        problems.append(f"{where} path {path!r} does not exist{_not_on_hub(path)}; fix {flag} PATH (a "
+                        "diffusers folder, a .safetensors checkpoint, a hub id org/name or a named model provider:name)")  # fmt: skip
     allow_pickle = bool(spec.get("allow_pickle", config.allow_pickle))
     for field in _LOCAL_FIELDS:
         value = spec.get(field)
@@ -79,6 +82,31 @@ def _model_problems(config: Any, role: str) -> list[str]:
         if not Path(source).is_file():
             problems.append(f"{where} pipeline_factory file {source!r} does not exist")
     return problems
+
+
+def _not_on_hub(path: str) -> str:
+    """Why an ``org/name`` path is no usable hub id (``""``: it may be one).
+
+    Its first folder existing locally makes it a local path; offline
+    (``HF_HUB_OFFLINE``) it must be in the Hugging Face cache. Online nothing is
+    asked of the network here: the loader reports a missing repository.
+    """
+    if Path(path.split("/")[0]).is_dir():
+        return f" (the folder {path.split('/')[0]!r} exists, so this is a local path)"
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in {
+        "1",
+        "true",
+        "yes",
+        "on",
+    }:
+        return ""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return ""
+    if isinstance(try_to_load_from_cache(path, "model_index.json"), str):
+        return ""
+    return " locally, and as a hub id it is not in the Hugging Face cache (HF_HUB_OFFLINE is set)"
 
 
 def _detector_problems(config: Any) -> list[str]:
