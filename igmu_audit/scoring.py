@@ -228,13 +228,22 @@ def generate_and_score(
     *,
     desc: str,
 ) -> ScoredImages:
-    """Images of ``prompts`` x ``seeds`` (through the cache) and their scores."""
-    from igmu_audit.pipelines.generation import generate
+    """Images of ``prompts`` x ``seeds`` (through the cache) and their scores.
 
-    images = generate(
-        model, prompts, seeds, settings=session.settings, cache=session.cache, desc=desc
+    Each batch is scored while the next one generates (``pipelines/overlap.py``).
+    """
+    from itertools import product
+
+    from igmu_audit.pipelines.overlap import generate_scored
+
+    images, scores = generate_scored(
+        model,
+        product(prompts, seeds),
+        lambda batch: score(detector, batch),
+        settings=session.settings,
+        cache=session.cache,
+        desc=desc,
     )
-    scores = score(detector, images)
     present = (scores >= detector.threshold).tolist()
     return ScoredImages(
         tuple(prompts),
