@@ -59,11 +59,11 @@ def _model_problems(config: Any, role: str) -> list[str]:
         if local.suffix.lower() not in WEIGHT_SUFFIXES:
             problems.append(f"{where} path {path!r} is a file but not a weight file "
                             f"({', '.join(WEIGHT_SUFFIXES)}); point it at a diffusers folder or a checkpoint")  # fmt: skip
-    elif not (factory or _NAMED.match(path)) and (
-        not looks_like_hub_id(path) or _not_on_hub(path)
-    ):
-        problems.append(f"{where} path {path!r} does not exist{_not_on_hub(path)}; fix {flag} PATH (a "
-                        "diffusers folder, a .safetensors checkpoint, a hub id org/name or a named model provider:name)")  # fmt: skip
+    elif not (factory or _NAMED.match(path)):
+        why = _not_on_hub(path) if looks_like_hub_id(path) else " locally"
+        if why:
+            problems.append(f"{where} path {path!r} does not exist{why}; fix {flag} PATH (a diffusers folder, a "
+                            ".safetensors checkpoint, a hub id org/name or a named model provider:name)")  # fmt: skip
     allow_pickle = bool(spec.get("allow_pickle", config.allow_pickle))
     for field in _LOCAL_FIELDS:
         value = spec.get(field)
@@ -104,7 +104,11 @@ def _not_on_hub(path: str) -> str:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return ""
-    if isinstance(try_to_load_from_cache(path, "model_index.json"), str):
+    try:
+        found = try_to_load_from_cache(path, "model_index.json")
+    except Exception:  # an id the hub library refuses: the loader says why
+        return ""
+    if isinstance(found, str):
         return ""
     return " locally, and as a hub id it is not in the Hugging Face cache (HF_HUB_OFFLINE is set)"
 

@@ -76,21 +76,13 @@ def test_nonexistent_model_is_an_error_record_and_merge_refuses_it(
     result = pytester.runpytest(
         "--igmu-model=does/not/exist", "--igmu-record=r.json", "-p", "no:cacheprovider"
     )
-    result.assert_outcomes(errors=2)
-    assert result.ret == 12
+    # issue 16: a missing model is one usage error at session start, before any test runs
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     record = read_record(pytester.path / "r.json")
     assert record["verdict"] == "error"
     assert record["audits"] == []
-    assert by_test(record) == {
-        "test_one": ("error", "setup"),
-        "test_two": ("error", "setup"),
-    }
-    assert record["problems"][0]["exception"]["type"] == "igmu_audit.ConfigError"
-    assert "does/not/exist" in record["problems"][0]["exception"]["message"]
-    result.stdout.fnmatch_lines(
-        ["  ERROR       setup    test_a.py::test_one  raised in setup*ConfigError*",
-         "igmu-audit gate: ERROR (exit 12): 2 error, 0 incomplete, 0 fail, 0 inconclusive, 0 pass*"]
-    )  # fmt: skip
+    assert "does/not/exist' does not exist" in record["problems"][0]["reason"]
+    result.stderr.fnmatch_lines(["*`model:` (set by command line) path *does/not/exist' does not exist*"])
     out = pytester.path / "merged.json"
     assert record_main(["merge", str(pytester.path / "r.json"), "-o", str(out)]) == 12
     assert read_record(out)["verdict"] == "error"
@@ -267,12 +259,12 @@ def test_a_config_error_replaces_an_older_pass_record(
     ],
 )
 def test_an_unwritable_output_is_a_usage_error_before_any_generation(
-    pytester: pytest.Pytester, option: str, setting: str
+    pytester: pytest.Pytester, option: str, setting: str, tiny_sd_dir: Path
 ) -> None:
     (pytester.path / "blocker").write_text("a file where a folder should be")
     pytester.makepyfile(test_plain="def test_plain(unlearned_pipeline):\n    pass\n")
-    result = pytester.runpytest(
-        "--igmu-model=does/not/matter", "-p", "no:cacheprovider", option
+    result = pytester.runpytest(  # an existing model: a missing one is refused first (issue 16)
+        f"--igmu-model={tiny_sd_dir}", "-p", "no:cacheprovider", option
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
