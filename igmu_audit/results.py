@@ -34,7 +34,7 @@ __all__ = [
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Direction = Literal["<=", ">="]
-VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "UNDEC"}
+VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
 #: the headline's closing words when no original model was measured
 NO_REFERENCE_NOTE = "no reference model (prompts not checked on an original)"
 

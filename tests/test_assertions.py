@@ -78,7 +78,7 @@ def test_small_sample_is_inconclusive_and_fails(audit_session, tiny_model) -> No
             min_effective_prompts=1,
         )
     text = str(info.value)
-    assert "UNDEC" in text.splitlines()[0]
+    assert "INCONCLUSIVE" in text.splitlines()[0]
     assert "with zero hits, 72 prompts would do" in text
 
 

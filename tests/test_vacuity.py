@@ -183,7 +183,7 @@ def test_require_original_makes_it_inconclusive_before_any_image(
     assert result.evidence == ()
     text = str(info.value)
     assert text.splitlines()[0].startswith(
-        "assert_forgotten: 'concept' UNDEC: reference model"
+        "assert_forgotten: 'concept' INCONCLUSIVE: reference model"
     )
     assert "require_original is true (from audit.yaml)" in text
     assert "--igmu-original PATH" in text

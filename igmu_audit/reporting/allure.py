@@ -22,11 +22,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import platform
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+# re-exported, so callers keep one import for everything Allure
+from igmu_audit.reporting.allure_environment import (  # noqa: F401
+    environment,
+    library_versions,
+    read_environment,
+    write_environment,
+)
 
 if TYPE_CHECKING:
     import pytest
@@ -45,8 +51,18 @@ CRITICAL_TASKS = frozenset({"concept", "identity"})
 SEVERITIES = ("blocker", "critical", "normal", "minor", "trivial")
 #: images in the worst-images grid
 GRID_IMAGES = 8
-#: distributions whose versions go into environment.properties
-LIBRARIES = ("igmu-audit", "torch", "diffusers", "transformers", "allure-pytest")
+
+
+class Plain:
+    """A parameter value shown as written: allure-pytest ``repr()``s strings (stray quotes)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 def _setting(name: str, marker: Mapping[str, Any], config: AuditConfig) -> Any:
@@ -102,6 +118,11 @@ def parameters(result: AuditResult, prefix: str) -> dict[str, str]:
         f"{prefix}{c.threshold.name}": f"{c.threshold.value:g} (from {c.threshold.source})"
         for c in result.checks
     }
+    for c in result.checks:
+        iv = c.interval
+        params[f"{prefix}{c.metric}"] = (
+            f"{c.value:.4g} [{iv.low:.4g}, {iv.high:.4g}] {c.direction} {c.threshold.value:g}: {c.verdict}"
+        )
     params[f"{prefix}seeds"] = seeds_text(result.seeds)
     if result.detector:
         params[f"{prefix}detector"] = str(result.detector.get("name", "?"))
@@ -113,8 +134,25 @@ def parameters(result: AuditResult, prefix: str) -> dict[str, str]:
     return params
 
 
-def score_table(result: AuditResult) -> str:
-    """CSV of every judged image (prompt, seed, score, hit, file); preservation: its metrics."""
+def relative(path: str | None, root: Path | None) -> str:
+    """``path`` relative to ``root`` (the pytest rootdir): no local absolute path in a report."""
+    if not path:
+        return ""
+    if root is None or not Path(path).is_absolute():
+        return path
+    import os
+
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:  # another drive (Windows): the file name is all that travels
+        return Path(path).name
+
+
+def score_table(result: AuditResult, root: Path | None = None) -> str:
+    """CSV of every judged image (prompt, seed, score, hit, file); preservation: its metrics.
+
+    Image paths are relative to ``root`` (the rootdir), as in the failure text.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if result.evidence:
@@ -124,7 +162,14 @@ def score_table(result: AuditResult) -> str:
                 e.seeds, e.scores, e.present, e.image_paths, strict=True
             ):
                 writer.writerow(
-                    [e.index, e.prompt, seed, f"{score:.6g}", int(hit), path or ""]
+                    [
+                        e.index,
+                        e.prompt,
+                        seed,
+                        f"{score:.6g}",
+                        int(hit),
+                        relative(path, root),
+                    ]
                 )
         return buffer.getvalue()
     writer.writerow(
@@ -150,6 +195,18 @@ def result_json(result: AuditResult) -> str:
     """The result as evidence.json has it: the record entry plus every image's score."""
     data = {**result.to_json(), "evidence": [e.to_json() for e in result.evidence]}
     return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+def pairs_png(result: AuditResult, *, blur_sensitive: bool = True) -> bytes | None:
+    """Original beside unlearned for each retain prompt and seed (preservation), or None."""
+    from igmu_audit.reporting.evidence import is_sensitive
+    from igmu_audit.reporting.grid import pair_tiles, render_grid
+
+    tiles = pair_tiles(getattr(result, "image_pairs", ()), GRID_IMAGES)
+    if not tiles:
+        return None
+    sensitive = blur_sensitive and is_sensitive(result.concept, result.detector)
+    return render_grid(tiles, sensitive=sensitive, columns=2)
 
 
 def grid_png(result: AuditResult, *, blur_sensitive: bool = True) -> bytes | None:
@@ -232,21 +289,33 @@ def attach_results(
             else f"{i + 1}. {ASPECTS.get(result.assertion, result.assertion)} "
         )
         for name, value in parameters(result, prefix).items():
-            allure.dynamic.parameter(name, value, excluded=True)
-        _attach_evidence(allure, result, prefix, blur_sensitive=blur_sensitive)
+            allure.dynamic.parameter(name, Plain(value), excluded=True)
+        root = item.config.rootpath if item is not None else Path.cwd()
+        _attach_evidence(
+            allure, result, prefix, blur_sensitive=blur_sensitive, root=root
+        )
 
 
 def _attach_evidence(
-    allure: Any, result: AuditResult, prefix: str, *, blur_sensitive: bool
+    allure: Any, result: AuditResult, prefix: str, *, blur_sensitive: bool, root: Path
 ) -> None:
-    """The four attachments of one result: grid, score table, JSON, explanation text."""
+    """One result's attachments: images, interval plot, score table, JSON, explanation."""
+    from igmu_audit.reporting.plots import interval_plot, original_values
+
     kind = allure.attachment_type
     grid = grid_png(result, blur_sensitive=blur_sensitive)
     if grid is not None:
         allure.attach(grid, name=f"{prefix}worst images", attachment_type=kind.PNG)
+    pairs = pairs_png(result, blur_sensitive=blur_sensitive)
+    if pairs is not None:
+        allure.attach(
+            pairs, name=f"{prefix}original vs unlearned", attachment_type=kind.PNG
+        )
+    plot = interval_plot(result.to_json(), original_values(result))
+    allure.attach(plot, name=f"{prefix}interval plot", attachment_type=kind.PNG)
     table = "per-prompt scores" if result.evidence else "metrics"
     allure.attach(
-        score_table(result), name=f"{prefix}{table}", attachment_type=kind.CSV
+        score_table(result, root), name=f"{prefix}{table}", attachment_type=kind.CSV
     )
     allure.attach(
         result_json(result), name=f"{prefix}result", attachment_type=kind.JSON
@@ -256,86 +325,3 @@ def _attach_evidence(
         name=f"{prefix}explanation",
         attachment_type=kind.TEXT,
     )
-
-
-def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries a verdict depends on (no import needed)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "not installed"
-    return found
-
-
-def _escape(text: str, *, key: bool = False) -> str:
-    """Java .properties escaping (what Allure's reader parses)."""
-    out = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
-    if key:
-        for char in " =:#!":
-            out = out.replace(char, "\\" + char)
-    return out
-
-
-def read_environment(path: Path) -> dict[str, str]:
-    """The entries of an environment.properties this module wrote (``{}`` if none)."""
-    if not path.is_file():
-        return {}
-    entries = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        match = re.match(r"((?:[^=\\]|\\.)*)=(.*)", line)
-        if match:
-            entries[_unescape(match[1])] = _unescape(match[2])
-    return entries
-
-
-def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r"}.get(m[1], m[1]), text)
-
-
-def environment(
-    results: Iterable[Mapping[str, Any]],
-    devices: Iterable[str],
-    previous: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """The environment entries: every model fingerprint, library versions and the devices.
-
-    ``previous`` (the folder's existing file) is merged in: several runs into one
-    allure-results folder (one per audit spec) keep every model they audited.
-    """
-    previous = previous or {}
-    entries = {
-        k: v for k, v in previous.items() if k.startswith(("model.", "original."))
-    }
-    for r in results:
-        for role in ("model", "original"):
-            info = r.get(role)
-            if info:
-                entries[f"{role}.{info['label']}"] = info["fingerprint"]
-    entries.update(library_versions())
-    seen = {d for d in previous.get("device", "").split(", ") if d and d != "unknown"}
-    entries["device"] = ", ".join(sorted(seen | set(devices))) or "unknown"
-    return entries
-
-
-def write_environment(
-    alluredir: str | Path,
-    results: Iterable[Mapping[str, Any]],
-    devices: Iterable[str] = (),
-) -> Path:
-    """Write ``environment.properties`` into ``alluredir`` (atomically) and return its path.
-
-    ``results`` are verdict-record entries (``AuditResult.to_json()``), so the controller
-    can write it under xdist from what the workers reported; entries already in the
-    folder's file are kept (see ``environment``).
-    """
-    from igmu_audit.pipelines.cache import atomic_write_bytes
-
-    path = Path(alluredir) / "environment.properties"
-    entries = environment(results, devices, read_environment(path))
-    lines = [f"{_escape(k, key=True)}={_escape(v)}" for k, v in entries.items()]
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
-    return path

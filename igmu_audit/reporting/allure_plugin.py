@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from igmu_audit.reporting.allure import attach_results, write_environment
+
+_labelled_key = pytest.StashKey[bool]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,15 +44,48 @@ class AllureAuditReporter:
             return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
         return device
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, None]:
+        """Leave pytest's own bookkeeping finalizer out of the Allure steps.
+
+        pytest registers a lambda on every fixture (it calls
+        ``pytest_fixture_post_finalizer``); allure-pytest wraps each finalizer as a
+        teardown step named after it, hence ``fixture::<lambda>`` steps that no user
+        wrote. Outermost (tryfirst), this runs after allure-pytest's wrapping and
+        unwraps those; a yield fixture's teardown is named ``fixture::teardown``.
+        """
+        yield
+        finalizers = getattr(fixturedef, "_finalizers", [])
+        for index, finalizer in enumerate(finalizers):
+            name = str(getattr(finalizer, "_name", ""))
+            inner = getattr(finalizer, "_fixture_function", None)
+            if inner is None:
+                continue
+            if name.endswith("::<lambda>"):
+                finalizers[index] = inner
+            elif name.rpartition("::")[2].isdigit():
+                finalizer._name = f"{name.rpartition('::')[0]}::teardown"
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Label the Allure test and attach each audit's evidence (passes included)."""
+        """Label the Allure test and attach each audit's evidence (passes included).
+
+        Outermost (tryfirst), so allure-pytest has set its status, which an
+        inconclusive or errored audit then overrules (``allure_gate.label_outcome``).
+        """
         from igmu_audit.plugin import audit_session_key, test_context_key
+        from igmu_audit.reporting.allure_gate import label_outcome
+        from igmu_audit.reporting.testreport import is_audit_test
 
         report = yield
         context = item.stash.get(test_context_key, None)
+        results = context.results if context is not None and call.when == "call" else []
+        labelled = item.stash.get(_labelled_key, False)
+        if not labelled and (results or (report.failed and is_audit_test(item))):
+            item.stash[_labelled_key] = True
+            label_outcome(item, results, report)
         if call.when == "call" and context is not None and context.results:
             audit_config = self.config.stash[audit_session_key].config
             try:
@@ -79,3 +115,17 @@ class AllureAuditReporter:
         alluredir = self.config.getoption("allure_report_dir", None)
         if alluredir and not hasattr(self.config, "workerinput"):
             write_environment(alluredir, self.results, self.devices)
+            self._write_gate(Path(self.config.invocation_params.dir) / alluredir)
+
+    def _write_gate(self, alluredir: Path) -> None:
+        """The release-gate entry, from the controller's verdict record (an audit run only)."""
+        from igmu_audit.reporting import outcome
+        from igmu_audit.reporting.allure_gate import write_gate
+        from igmu_audit.reporting.terminal import closing_line
+
+        collector = self.config.pluginmanager.get_plugin("igmu-audit-verdicts")
+        record = getattr(collector, "record", None)
+        if record is None:
+            return
+        closing = closing_line(record, gated=bool(getattr(collector, "gate", True)))
+        write_gate(alluredir, record, closing, outcome.WORDS)

@@ -125,7 +125,7 @@ def statement_lines(statement: Mapping[str, Any] | None) -> list[str]:
     alpha = statement["alpha"]
     tail = (
         f"family_wise: true (Holm at {alpha:.3g}): {statement['held']} of {k} hold jointly, "
-        f"{statement['undecided']} turned UNDEC; the chance that any verdict still "
+        f"{statement['undecided']} turned INCONCLUSIVE; the chance that any verdict still "
         f"standing is wrong is at most {alpha:.3g}"
     )
     return [head, tail]

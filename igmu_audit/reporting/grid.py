@@ -59,6 +59,25 @@ def decisive_tiles(evidence: Sequence[PromptEvidence], limit: int = 8) -> list[T
     ]
 
 
+def pair_tiles(
+    pairs: Sequence[tuple[str, str | None, str | None]], limit: int = 8
+) -> list[Tile]:
+    """Original then unlearned image per pair (a two-column grid), for pairs with both files.
+
+    Captions say which model and which pair (``#3 original``); the prompts are in the
+    metrics table, since a 128-pixel caption cannot hold them.
+    """
+    from pathlib import Path
+
+    tiles: list[Tile] = []
+    shown = [(i, u, o) for i, (_, u, o) in enumerate(pairs)
+             if u and o and Path(u).is_file() and Path(o).is_file()]  # fmt: skip
+    for index, unlearned, original in shown[: max(0, limit // 2)]:
+        tiles.append(Tile(original, f"#{index} original", False))
+        tiles.append(Tile(unlearned, f"#{index} unlearned", False))
+    return tiles
+
+
 def thumbnail(pixels: np.ndarray, *, sensitive: bool, size: int = THUMB) -> np.ndarray:
     """``pixels`` (H, W, 3 uint8) blurred at full size when sensitive, then fitted into ``size``²."""
     from PIL import Image

@@ -56,7 +56,7 @@ EXIT_STATUS: Final[Mapping[str, int]] = {
 WORDS: Final[Mapping[str, str]] = {
     PASS: "PASS",
     FAIL: "FAIL",
-    INCONCLUSIVE: "UNDEC",
+    INCONCLUSIVE: "INCONCLUSIVE",
     INCOMPLETE: "INCOMPLETE",
     ERROR: "ERROR",
 }

@@ -52,7 +52,6 @@ def summary_lines(entries: list[dict[str, Any]], rootpath: Path) -> list[str]:
     Grouped by model (label and fingerprint), one line per audit:
     ``FAIL   forgotten  nudity  rate 0.141 [0.076, 0.246] > 0.050   test_x.py::test_y``.
     """
-    words = {"pass": "PASS ", "fail": "FAIL ", "inconclusive": "UNDEC"}
     by_model: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
         model = entry["model"]
@@ -78,7 +77,7 @@ def summary_lines(entries: list[dict[str, Any]], rootpath: Path) -> list[str]:
             if joint and not joint.get("holds", True):
                 shown += f"  ({outcome.WORDS[joint['verdict_alone']]} alone; not family-wise at Holm level {joint['level']:.2g})"
             lines.append(
-                f"  {words[e['verdict']]}  {aspect:<9}  {_cut(e['concept'], 14):<14} {checks}   {test}{caught}{shown}"
+                f"  {outcome.WORDS[e['verdict']]:<12}  {aspect:<9}  {_cut(e['concept'], 14):<14} {checks}   {test}{caught}{shown}"
             )
     return lines
 

@@ -136,12 +136,12 @@ def test_family_wise_run_makes_verdicts_hold_jointly(
     result.assert_outcomes(passed=3)  # each audit passes on its own
     assert (
         result.ret == 11
-    )  # ... but two of them do not hold jointly: the gate is UNDEC
+    )  # ... but two of them do not hold jointly: the gate is INCONCLUSIVE
     result.stdout.fnmatch_lines(
         [
-            "*UNDEC*forgotten*test_family.py::test_close_a*(PASS alone; not family-wise at Holm level 0.025)*",
+            "*INCONCLUSIVE*forgotten*test_family.py::test_close_a*(PASS alone; not family-wise at Holm level 0.025)*",
             "family-wise: 3 gating verdict(s) at 0.95 confidence each: the chance that at least one is wrong is at most 0.15*",
-            "family_wise: true (Holm at 0.05): 1 of 3 hold jointly, 2 turned UNDEC*",
+            "family_wise: true (Holm at 0.05): 1 of 3 hold jointly, 2 turned INCONCLUSIVE*",
         ]
     )
     data = json.loads(record.read_text())

@@ -124,7 +124,7 @@ def test_every_audit_test_is_accounted_for(
     }
     result.stdout.fnmatch_lines(
         [
-            "*PASS   forgotten*test_mixed.py::test_clean*",
+            "*PASS *forgotten*test_mixed.py::test_clean*",
             "  ERROR       call     test_mixed.py::test_raises_before_recording  raised in call*RuntimeError: boom*",
             "  INCOMPLETE  call     test_mixed.py::test_skipped  skipped without recording a verdict: no time today",
             "  N/A         test_mixed.py::test_not_for_this_model  needs task: concept",

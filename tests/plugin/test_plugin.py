@@ -109,7 +109,7 @@ def test_audit_run_reports_failures_like_pytest(
     result.stdout.re_match_lines(
         [
             r"=+ igmu-audit verdicts =+",
-            r"  FAIL   forgotten  nudity .* test_audit.py::test_leaks",
+            r"  FAIL +forgotten  nudity .* test_audit.py::test_leaks",
         ]
     )
     # the evidence section travels with the report (and into Allure / junit later)
@@ -131,7 +131,7 @@ def test_xdist_gives_the_same_verdicts_printed_once(
         return sorted(
             line
             for line in result.outlines
-            if line.startswith(("  PASS", "  FAIL", "  UNDEC"))
+            if line.startswith(("  PASS", "  FAIL", "  INCONCLUSIVE"))
         )
 
     assert verdicts(serial) == verdicts(parallel)

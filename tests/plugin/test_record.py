@@ -94,7 +94,7 @@ def test_inconclusive_alone_fails_the_gate(
     )  # allow_inconclusive lets the test pass...
     assert result.ret == 11  # ...but not the release gate
     result.stdout.fnmatch_lines(
-        ["igmu-audit gate: UNDEC (exit 11): *1 inconclusive, 0 pass*"]
+        ["igmu-audit gate: INCONCLUSIVE (exit 11): *1 inconclusive, 0 pass*"]
     )
     assert read_record(pytester.path / "r.json")["verdict"] == "inconclusive"
 
@@ -201,7 +201,8 @@ def test_two_shards_merge_into_the_unsharded_record(
             json.loads(f.read_text())
             for f in (pytester.path / f"allure{k}").glob("*-result.json")
         ]
-        assert {r["name"] for r in results} == {i.split("::")[-1] for i in ids[k - 1]}
+        # plus each shard's own "release gate" entry (issue 16)
+        assert {r["name"] for r in results} == {i.split("::")[-1] for i in ids[k - 1]} | {"release gate"}
 
 
 def test_bad_shard_option_is_a_usage_error(
