@@ -155,11 +155,9 @@ class LatentWatch:
 
 def watch_kwargs(pipe: Any, watch: LatentWatch) -> dict[str, Any]:
     """``{"callback_on_step_end": watch}`` when the pipeline names that hook, else ``{}``."""
-    # Only pipelines that name the hook get it: a bare **kwargs may forward it anywhere.
-    import inspect
+    # Only pipelines that name the hook get it (directly, or through a wrapper's
+    # **kwargs that forwards to a base class naming it).
+    from igmu_audit.pipelines.families import call_parameters
 
-    try:
-        names = inspect.signature(pipe.__call__).parameters
-    except (TypeError, ValueError):
-        return {}
+    names = call_parameters(pipe)
     return {"callback_on_step_end": watch} if "callback_on_step_end" in names else {}

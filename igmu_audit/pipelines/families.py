@@ -181,15 +181,32 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+def call_parameters(pipe: Any) -> Mapping[str, inspect.Parameter]:
+    """The parameters ``pipe(...)`` really takes.
+
+    A wrapper whose ``__call__(*args, **kwargs)`` forwards to its base class takes what
+    the first base ``__call__`` with named parameters takes.
+    """
+    for klass in type(pipe).__mro__:
+        call = klass.__dict__.get("__call__")
+        if call is None:
+            continue
+        try:
+            params = inspect.signature(call).parameters
+        except (TypeError, ValueError):
+            return {}
+        kinds = {p.kind for p in params.values()}
+        if "prompt" in params or inspect.Parameter.VAR_KEYWORD not in kinds:
+            return params
+    return {}
+
+
 def _derived(pipe: Any) -> Family:
     cls = type(pipe).__name__
     denoiser = next(
         (n for n in ("unet", "transformer") if getattr(pipe, n, None) is not None), ""
     )
-    try:
-        params = inspect.signature(pipe.__call__).parameters
-    except (TypeError, ValueError):
-        params = {}  # type: ignore[assignment]
+    params = call_parameters(pipe)
     if not denoiser or "prompt" not in params:
         raise ConfigError(
             f"model: {cls} is not a text-to-image pipeline igmu-audit can drive (it needs "
