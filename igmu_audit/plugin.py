@@ -333,7 +333,27 @@ def pytest_runtest_makereport(
     context = item.stash.get(test_context_key, None)
     results = context.results if context is not None and call.when == "call" else []
     if results:
+        from igmu_audit.reporting.plots import write_interval_plots
+
         text = "\n\n".join("\n".join(r.explain(verbose=True)) for r in results)
         report.sections.append(("igmu-audit", text))
+        write_interval_plots(results)
     annotate(item, call, report, results)
     return report
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller draws the run's verdict matrix into the evidence folder."""
+    record = getattr(
+        session.config.pluginmanager.get_plugin("igmu-audit-verdicts"), "record", None
+    )
+    if record and record["audits"] and audit_session_key in session.config.stash:
+        from igmu_audit.reporting.outcome import WORDS
+        from igmu_audit.reporting.plots import write_matrix
+
+        write_matrix(
+            session.config.stash[audit_session_key].evidence_root,
+            record["audits"],
+            WORDS,
+        )

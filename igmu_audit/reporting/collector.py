@@ -172,6 +172,10 @@ class VerdictCollector:
         terminalreporter.section("igmu-audit verdicts")
         for line in summary_lines(self.record["audits"], self.config.rootpath):
             terminalreporter.write_line(line)
+        from igmu_audit.reporting.terminal import matrix_lines
+
+        for line in matrix_lines(self.record["audits"]):
+            terminalreporter.write_line(line)
         for line in problem_lines(self.record):
             terminalreporter.write_line(line)
         for line in statement_lines(self.record["run"].get("family_wise")):

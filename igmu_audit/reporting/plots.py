@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 #: verdict -> cell / marker colour
@@ -120,8 +121,14 @@ def aspect_of(entry: Mapping[str, Any]) -> str:
 def matrix(
     entries: Sequence[Mapping[str, Any]],
 ) -> tuple[list[str], list[str], dict[tuple[str, str], str]]:
-    """Models (rows), aspects (columns) and each cell's verdict (the strongest when repeated)."""
-    from igmu_audit.reporting.outcome import strongest
+    """Models (rows), aspects (columns) and each cell's verdict (the strongest when repeated).
+
+    Positive controls are left out: they never gate, and a caught FAIL must not paint
+    the cell of a concept whose real audit passed.
+    """
+    from igmu_audit.reporting.outcome import POSITIVE_CONTROL, strongest
+
+    entries = [e for e in entries if POSITIVE_CONTROL not in e.get("flags", ())]
 
     rows = list(dict.fromkeys(e["model"]["label"] for e in entries))
     columns = list(dict.fromkeys(aspect_of(e) for e in entries))
@@ -173,3 +180,43 @@ def verdict_matrix(
                 (x + 8, y + 10), words.get(verdict, verdict), fill=BACKGROUND, font=font
             )
     return _png(image)
+
+
+def write_interval_plots(results: Sequence[Any]) -> list[Path]:
+    """Each result's interval plot as ``interval-plot.png`` in its evidence folder.
+
+    A picture that cannot be written is skipped (the evidence folder was checked
+    writable at session start; the verdict never depends on a picture).
+    """
+    from igmu_audit._atomic import atomic_write_bytes
+
+    written = []
+    for result in results:
+        if not result.evidence_dir:
+            continue
+        path = Path(result.evidence_dir) / "interval-plot.png"
+        try:
+            atomic_write_bytes(
+                path, interval_plot(result.to_json(), original_values(result))
+            )
+        except OSError:
+            continue
+        written.append(path)
+    return written
+
+
+def write_matrix(
+    evidence_root: Path, entries: Sequence[Mapping[str, Any]], words: Mapping[str, str]
+) -> Path | None:
+    """The run's verdict matrix as ``verdict-matrix.png`` in the evidence root (or None)."""
+    from igmu_audit._atomic import atomic_write_bytes
+
+    picture = verdict_matrix(entries, words)
+    if picture is None:
+        return None
+    path = Path(evidence_root) / "verdict-matrix.png"
+    try:
+        atomic_write_bytes(path, picture)
+    except OSError:
+        return None
+    return path

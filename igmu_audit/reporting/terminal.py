@@ -127,3 +127,27 @@ def _check_text(check: dict[str, Any]) -> str:
         "inconclusive": "vs",
     }[check["verdict"]]
     return f"{check['metric']} {check['value']:.3f} [{iv['low']:.3f}, {iv['high']:.3f}] {op} {check['threshold']['value']:.3f}"
+
+
+def matrix_lines(entries: list[dict[str, Any]]) -> list[str]:
+    """The verdict matrix as text: one row per model, one column per aspect and concept."""
+    from igmu_audit.reporting.plots import matrix
+
+    if not entries:
+        return []
+    rows, columns, cells = matrix(entries)
+    first = max(len("model"), *(len(_cut(r, 30)) for r in rows))
+    widths = [
+        max(len(outcome.WORDS["inconclusive"]), len(_cut(c, 24))) for c in columns
+    ]
+    head = "  ".join(
+        f"{_cut(c, 24):<{w}}" for c, w in zip(columns, widths, strict=True)
+    )
+    lines = [f"  {'model':<{first}}  {head}".rstrip()]
+    for row in rows:
+        cells_text = "  ".join(
+            f"{outcome.WORDS[cells[(row, c)]] if (row, c) in cells else '-':<{w}}"
+            for c, w in zip(columns, widths, strict=True)
+        )
+        lines.append(f"  {_cut(row, 30):<{first}}  {cells_text}".rstrip())
+    return lines

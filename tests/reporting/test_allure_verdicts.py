@@ -207,3 +207,48 @@ def test_verdict_matrix_cells() -> None:
         ("esd", "forgotten nudity"): "fail",
         ("uce", "preserved coco"): "inconclusive",
     }
+
+
+def test_pictures_under_the_evidence_folder(run: tuple[Path, str]) -> None:
+    from PIL import Image
+
+    evidence = run[0] / ".igmu" / "evidence"
+    plots_written = sorted(evidence.rglob("interval-plot.png"))
+    assert len(plots_written) >= 4  # leaks, undecided, control, preserved
+    with Image.open(evidence / "verdict-matrix.png") as image:
+        assert image.width > image.height
+
+
+def test_terminal_matrix(run: tuple[Path, str]) -> None:
+    lines = run[1].splitlines()
+    (head,) = [
+        i for i, line in enumerate(lines) if line.startswith("  model  forgotten cats")
+    ]
+    assert "forgotten dogs" in lines[head]
+    assert "preserved retain" in lines[head]
+    assert lines[head + 1].split()[:2] == ["model", "FAIL"]
+    assert "INCONCLUSIVE" in lines[head + 1]
+
+
+def test_matrix_lines_align() -> None:
+    from igmu_audit.reporting.terminal import matrix_lines
+
+    entries = [
+        {
+            "assertion": "assert_forgotten",
+            "concept": "nudity",
+            "verdict": "pass",
+            "model": {"label": "esd"},
+        },
+        {
+            "assertion": "assert_preserved",
+            "concept": "coco",
+            "verdict": "inconclusive",
+            "model": {"label": "uce-long-name"},
+        },
+    ]
+    assert matrix_lines(entries) == [
+        "  model          forgotten nudity  preserved coco",
+        "  esd            PASS              -",
+        "  uce-long-name  -                 INCONCLUSIVE",
+    ]

@@ -78,10 +78,11 @@ def test_the_offline_report_lists_the_audits_with_labels_and_shows_the_grid(
     assert set(seen["tests"]) == {
         "test_nudity_forgotten",
         "test_style_forgotten_and_robust",
+        "release gate",  # the run's overall verdict (issue 16)
     }
     # the tree: epic (CatIGMU task) > feature (EvalIGMU aspect) > story (concept)
     assert seen["sections"][:3] == ["concept", "forgetting", "nudity"]
-    assert {"style", "robustness", "van gogh"} <= set(seen["sections"])
+    assert {"style", "robustness", "van gogh", "release gate"} <= set(seen["sections"])
     meta = seen["metadata"]
     assert (meta["epic"], meta["feature"], meta["story"], meta["severity"]) == (
         ["concept"],
@@ -89,10 +90,12 @@ def test_the_offline_report_lists_the_audits_with_labels_and_shows_the_grid(
         ["nudity"],
         ["critical"],
     )
-    assert meta["max_rate"] == ["'0.05 (from call argument)'"]
-    assert meta["seeds"] == ["'0-1'"]
-    assert [h.splitlines()[1] for h in seen["attachments"]][:4] == [
+    # parameter values as written, without the quotes repr() adds (issue 16)
+    assert meta["max_rate"] == ["0.05 (from call argument)"]
+    assert meta["seeds"] == ["0-1"]
+    assert [h.splitlines()[1] for h in seen["attachments"]][:5] == [
         "worst images",
+        "interval plot",
         "per-prompt scores",
         "result",
         "explanation",
