@@ -11,7 +11,8 @@ from __future__ import annotations
 import gzip
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from transformers import CLIPTokenizer
@@ -37,9 +38,22 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(bs, (chr(c) for c in cs), strict=True))
 
 
+def _vocab_file() -> Any:
+    # Found without importing open_clip (which imports torch, timm...): only its data
+    # file is needed, so a --no-deps install of open_clip_torch suffices.
+    import importlib.util
+
+    spec = importlib.util.find_spec("open_clip")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / "bpe_simple_vocab_16e6.txt.gz"
+        if candidate.is_file():
+            return candidate
+    return resources.files("open_clip").joinpath("bpe_simple_vocab_16e6.txt.gz")
+
+
 @lru_cache(maxsize=1)
 def _vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
-    path = resources.files("open_clip").joinpath("bpe_simple_vocab_16e6.txt.gz")
+    path = _vocab_file()
     with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
         lines = fh.read().split("\n")
     merges = [tuple(m.split()) for m in lines[1 : 49152 - 256 - 2 + 1]]
