@@ -230,15 +230,16 @@ METHODS: dict[str, tuple[str, Callable[[Path, Any], dict], str]] = {
 
 
 @pytest.fixture(scope="module")
-def bases(
-    tmp_path_factory: pytest.TempPathFactory, tiny_sd_dir: Path
-) -> dict[str, Path]:
+def bases(tmp_path_factory: pytest.TempPathFactory, tiny_sd_dir: Path) -> Any:
+    """Base model folders by family, each saved on first use."""
     root = tmp_path_factory.mktemp("bases")
-    out = {"sd": tiny_sd_dir}
-    out.update(
-        {name: save_family(name, root / name) for name in ("sdxl", "sd3", "flux")}
-    )
-    return out
+
+    class Lazy(dict):
+        def __missing__(self, name: str) -> Path:
+            self[name] = save_family(name, root / name)
+            return self[name]
+
+    return Lazy(sd=tiny_sd_dir)
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +268,14 @@ def _fresh(family: str) -> Any:
     return build_tiny_pipeline(0) if family == "sd" else BUILDERS[family](0)
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize(
+    "method",
+    # other families' rows save three more base models: slow; SD rows run always
+    [
+        m if METHODS[m][0] == "sd" else pytest.param(m, marks=pytest.mark.slow)
+        for m in METHODS
+    ],
+)
 def test_published_artefact_loads_and_changes_the_audited_model(
     method: str, bases: dict[str, Path], originals: Any, tmp_path: Path
 ) -> None:

@@ -47,7 +47,14 @@ def write_lora(name: str, folder: Path) -> tuple[Path, set[str]]:
     return folder / "pytorch_lora_weights.safetensors", touched
 
 
-@pytest.mark.parametrize("name", ["sdxl", "flux", "sd3"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("sdxl", marks=pytest.mark.slow),
+        "flux",
+        pytest.param("sd3", marks=pytest.mark.slow),
+    ],
+)
 def test_lora_is_fused_into_each_component_and_changes_images(
     name: str, tmp_path: Path
 ) -> None:
@@ -71,6 +78,7 @@ def test_lora_is_fused_into_each_component_and_changes_images(
     assert not np.array_equal(a[0].pixels, b[0].pixels)
 
 
+@pytest.mark.slow
 def test_a_lora_for_another_family_loads_nothing(tmp_path: Path) -> None:
     lora, _ = write_lora("flux", tmp_path / "lora")
     sdxl = save_family("sdxl", tmp_path / "sdxl")

@@ -7,9 +7,12 @@ import runpy
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_gpu_check_tiny_writes_every_figure(tmp_path: Path) -> None:
     main = runpy.run_path(str(ROOT / "benchmarks" / "gpu_check.py"))["main"]
     out = tmp_path / "figures.json"
