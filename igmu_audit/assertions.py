@@ -545,6 +545,6 @@ def assert_preserved(
                                                     "n": m.n, **m.extra} for m in measured},
         feature_space=getattr(features, "name", None), duplicates=found.duplicates, confidence=conf,
         p_value=own_level(combine([c.verdict for c in checks]), conf),
-        image_pairs=tuple((f"{u.prompt} (seed {u.seed})", u.path, o.path) for u, o in zip(gen_u, gen_o, strict=True)),
+        image_pairs=tuple((f"{u.prompt} (seed {u.seed})", None if u.path is None else str(u.path), None if o.path is None else str(o.path)) for u, o in zip(gen_u, gen_o, strict=True)),
     )  # fmt: skip
     return finish(ctx, result, allow_inconclusive)

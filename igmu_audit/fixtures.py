@@ -143,7 +143,9 @@ def igmu_clip(request: pytest.FixtureRequest) -> Any:
             "igmu-audit: no CLIP model configured; set `clip:` (toyworld or {model_name, checkpoint})"
         )
 
+    clip = session.config.clip
+
     def build() -> Any:
-        return load_clip(session.config.clip, allow_pickle=session.config.allow_pickle)
+        return load_clip(clip, allow_pickle=session.config.allow_pickle)
 
     return load_once(request, "CLIP model (`clip:`)", build)

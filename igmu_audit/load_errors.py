@@ -26,7 +26,7 @@ T = TypeVar("T")
 _failures_key = pytest.StashKey[dict[int, list[Any]]]()
 
 
-class LoadFailed(pytest.fail.Exception):  # type: ignore[misc,name-defined]
+class LoadFailed(pytest.fail.Exception):  # type: ignore[name-defined]
     """An igmu-audit error while loading a model, detector or CLIP model (no traceback).
 
     ``original`` is the error itself (kept for tools; not chained, so not printed twice).

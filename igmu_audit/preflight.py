@@ -66,9 +66,9 @@ def _model_problems(config: Any, role: str) -> list[str]:
                             ".safetensors checkpoint, a hub id org/name or a named model provider:name)")  # fmt: skip
     allow_pickle = bool(spec.get("allow_pickle", config.allow_pickle))
     for field in _LOCAL_FIELDS:
-        value = spec.get(field)
-        if value is None:
+        if spec.get(field) is None:
             continue
+        value = str(spec[field])
         if not Path(value).exists():
             problems.append(f"{where} {field} {str(value)!r} does not exist; fix the path or drop `{field}:`")  # fmt: skip
         elif Path(value).suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:

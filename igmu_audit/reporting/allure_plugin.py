@@ -105,7 +105,7 @@ class AllureAuditReporter:
             return
         for name, value in report.user_properties:
             if name == "igmu_results":
-                self.results.extend(json.loads(value))
+                self.results.extend(json.loads(str(value)))
             elif name == "igmu_device":
                 self.devices.add(str(value))
 

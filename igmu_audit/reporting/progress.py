@@ -60,8 +60,9 @@ def measured_rate(cache_root: Path | None, key: str) -> float | None:
     """Images per second last measured for ``key``; ``None`` when never (or unusable)."""
     entry = read_rates(cache_root).get(key)
     value = entry.get("images_per_second") if isinstance(entry, dict) else None
-    usable = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return float(value) if usable and math.isfinite(value) and value > 0 else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
 
 
 def store_rate(cache_root: Path | None, key: str, images: int, seconds: float) -> None:
