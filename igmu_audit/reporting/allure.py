@@ -191,9 +191,16 @@ def score_table(result: AuditResult, root: Path | None = None) -> str:
     return buffer.getvalue()
 
 
-def result_json(result: AuditResult) -> str:
-    """The result as evidence.json has it: the record entry plus every image's score."""
-    data = {**result.to_json(), "evidence": [e.to_json() for e in result.evidence]}
+def result_json(result: AuditResult, root: Path | None = None) -> str:
+    """The result as evidence.json has it: the record entry plus every image's score.
+
+    Image paths are relative to ``root`` (the rootdir), as in the score table.
+    """
+    evidence = [e.to_json() for e in result.evidence]
+    for entry in evidence:
+        for image in entry.get("images", []):
+            image["path"] = relative(image.get("path"), root) or None
+    data = {**result.to_json(), "evidence": evidence}
     return json.dumps(data, indent=2, ensure_ascii=False, default=str)
 
 
@@ -318,7 +325,7 @@ def _attach_evidence(
         score_table(result, root), name=f"{prefix}{table}", attachment_type=kind.CSV
     )
     allure.attach(
-        result_json(result), name=f"{prefix}result", attachment_type=kind.JSON
+        result_json(result, root), name=f"{prefix}result", attachment_type=kind.JSON
     )
     allure.attach(
         "\n".join(result.explain(verbose=True)),

@@ -156,6 +156,10 @@ def test_relative_evidence_paths_and_interval_plot(run: tuple[Path, str]) -> Non
     assert all(row["image"] and not Path(row["image"]).is_absolute() for row in rows)
     assert all((root / row["image"]).is_file() for row in rows)
     assert by_name["interval plot"].read_bytes().startswith(b"\x89PNG")
+    evidence = json.loads(by_name["result"].read_text())["evidence"]
+    paths = [image["path"] for entry in evidence for image in entry["images"]]
+    assert paths
+    assert all(not Path(p).is_absolute() and (root / p).is_file() for p in paths)
 
 
 def test_preservation_pairs_and_metric_parameters(run: tuple[Path, str]) -> None:
