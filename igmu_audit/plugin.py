@@ -180,7 +180,10 @@ def pytest_configure(config: pytest.Config) -> None:
             spec=spec,
             invocation_dir=config.invocation_params.dir,
         )
-        if not hasattr(config, "workerinput"):
+        listing = config.getoption("help", False) or config.getoption(
+            "collectonly", False
+        )
+        if not hasattr(config, "workerinput") and not listing:
             from igmu_audit.preflight import check_inputs
 
             check_inputs(audit_config)

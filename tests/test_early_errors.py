@@ -92,3 +92,14 @@ def test_hub_ids_and_named_models_are_left_to_the_loader(
         "no:cacheprovider",
     )
     assert result.ret != pytest.ExitCode.USAGE_ERROR, result.stderr.str()
+
+
+def test_help_and_collect_only_still_work_with_a_missing_model(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_audit=FOUR)
+    for option in ("--help", "--collect-only"):
+        result = pytester.runpytest(
+            "--igmu-model=ckpt/missing", option, "-p", "no:cacheprovider"
+        )
+        assert result.ret != pytest.ExitCode.USAGE_ERROR, (option, result.stderr.str())
