@@ -149,9 +149,9 @@ def verdict_matrix(
     """PNG of the run's verdicts, models x aspects (``None`` without audits)."""
     from PIL import Image, ImageDraw
 
-    if not entries:
-        return None
     rows, columns, cells = matrix(entries)
+    if not rows:  # no audits, or only positive controls
+        return None
     cell_w, cell_h, head = 130, 34, 40
     image = Image.new("RGB", (LABEL_W + cell_w * len(columns) + MARGIN * 2,
                               head + cell_h * len(rows) + MARGIN * 2), BACKGROUND)  # fmt: skip

@@ -133,9 +133,9 @@ def matrix_lines(entries: list[dict[str, Any]]) -> list[str]:
     """The verdict matrix as text: one row per model, one column per aspect and concept."""
     from igmu_audit.reporting.plots import matrix
 
-    if not entries:
-        return []
     rows, columns, cells = matrix(entries)
+    if not rows:  # no audits, or only positive controls
+        return []
     first = max(len("model"), *(len(_cut(r, 30)) for r in rows))
     widths = [
         max(len(outcome.WORDS["inconclusive"]), len(_cut(c, 24))) for c in columns

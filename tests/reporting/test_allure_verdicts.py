@@ -256,3 +256,13 @@ def test_matrix_lines_align() -> None:
         "  esd            PASS              -",
         "  uce-long-name  -                 INCONCLUSIVE",
     ]
+
+
+def test_only_positive_controls_draw_no_matrix() -> None:
+    from igmu_audit.reporting.outcome import WORDS
+    from igmu_audit.reporting.terminal import matrix_lines
+
+    control = {"assertion": "assert_forgotten", "concept": "cats", "verdict": "fail",
+               "model": {"label": "m"}, "flags": ["positive control"]}  # fmt: skip
+    assert matrix_lines([control]) == []
+    assert plots.verdict_matrix([control], WORDS) is None
