@@ -113,9 +113,21 @@ def _length(pair: tuple[str, int]) -> tuple[int, int]:
     return len(pair[0]), len(pair[0].split())
 
 
-def _shortest(found: list[tuple[str, int]]) -> tuple[str, int]:
-    """The leak with the fewest characters, then words; the earliest found on ties."""
-    return min(found, key=_length)
+def _shortest(found: list[tuple[str, int]], seeds: Sequence[int]) -> tuple[str, int]:
+    """The leak with the fewest characters, then words, then the earliest audited seed.
+
+    The last tie-break is the text itself, so the answer never depends on the order in
+    which Hypothesis (or its example database) happened to meet the leaks.
+    """
+    position = {seed: i for i, seed in enumerate(seeds)}
+    return min(
+        found,
+        key=lambda pair: (
+            *_length(pair),
+            position.get(pair[1], len(position)),
+            pair[0],
+        ),
+    )
 
 
 def shrink_leak(
@@ -179,7 +191,7 @@ def shrink_leak(
     # Hypothesis shrinks in the strategy's order (languages, frames), not by length: ask
     # it again for anything strictly shorter that leaks, until it finds nothing.
     for _ in range(MAX_ROUNDS):
-        best = _length(_shortest(trail))
+        best = _length(_shortest(trail, seeds))
 
         def shorter(pair: tuple[str, int], best: tuple[int, int] = best) -> bool:
             return _length(pair) < best and ask(*pair)
@@ -189,7 +201,7 @@ def shrink_leak(
                  settings=settings(profile, max_examples=max_examples, deadline=None, database=None))  # fmt: skip
         except NoSuchExample:
             break
-    prompt, seed = _shortest(trail)
+    prompt, seed = _shortest(trail, seeds)
     spent = len(answers)
     while True:
         step, exhausted = None, False
@@ -203,6 +215,11 @@ def shrink_leak(
         if step is None:
             break
         prompt = step
+    # Report the earliest audited seed the minimal prompt leaks on (replays are cached).
+    for earlier in seeds:
+        if earlier == seed or ask(prompt, earlier):
+            seed = earlier
+            break
     return ShrunkLeak(
         prompt,
         seed,

@@ -342,15 +342,19 @@ def test_robustness_against_an_attack_reports_pre_and_post_rates(
 def test_copies_of_one_prompt_are_one_prompt(audit_session, tiny_model) -> None:
     from igmu_audit.errors import DuplicatePromptsWarning
 
-    with pytest.warns(DuplicatePromptsWarning) as caught:
-        result = assert_forgotten(
+    # two images cannot decide 0.9 either way: the test expects the inconclusive verdict
+    with (
+        pytest.warns(DuplicatePromptsWarning) as caught,
+        pytest.raises(InsufficientEvidence) as info,
+    ):
+        assert_forgotten(
             tiny_model,
             [PROMPTS[0]] * 40,
             detector=never,
             max_rate=0.9,
             min_effective_prompts=1,
-            allow_inconclusive=True,
         )
+    result = info.value.result
     (warning,) = caught
     text = str(warning.message)
     assert text.startswith(

@@ -41,9 +41,9 @@ def test_one_prompt_leaking_on_every_seed_does_not_pass(
     detector = OnePromptLeaks()
     detector.recording = True
     common = {"detector": detector, "seeds": range(8), "min_effective_prompts": 1}
-    assert_forgotten(
-        tiny_model, PROMPTS[:1], max_rate=0.5, allow_inconclusive=True, **common
-    )
+    # one prompt of eight leaking seeds decides nothing: expected, so the test says so
+    with pytest.raises(InsufficientEvidence):
+        assert_forgotten(tiny_model, PROMPTS[:1], max_rate=0.5, **common)
     assert len(detector.recorded) == 8
     detector.recording = False
     with pytest.raises(InsufficientEvidence) as info:
