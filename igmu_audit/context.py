@@ -86,6 +86,8 @@ class AuditContext:
     session: AuditSession
     test: TestContext | None
     task: str | None
+    #: out-of-memory back-offs before this assertion began (see pipelines/memory.py)
+    oom_mark: int = 0
 
     @classmethod
     def create(cls, assertion: str, task: str | None = None) -> AuditContext:
@@ -95,7 +97,10 @@ class AuditContext:
         session = current_session()
         test = current_test.get()
         marker_task = test.marker.get("task") if test else None
-        return cls(assertion, session, test, task or marker_task or session.config.task)
+        from igmu_audit.pipelines.memory import REDUCTIONS
+
+        chosen = task or marker_task or session.config.task
+        return cls(assertion, session, test, chosen, len(REDUCTIONS))
 
     def threshold(
         self, aspect: str, name: str, explicit: float | None

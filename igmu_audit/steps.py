@@ -110,6 +110,13 @@ def finish(ctx: AuditContext, result: R, allow_inconclusive: bool) -> R:
         result.verdict == "inconclusive" and not allow_inconclusive
     )
     result = replace(result, raised=raised)
+    from igmu_audit.pipelines.memory import reductions_since
+
+    reduced = reductions_since(ctx.oom_mark)
+    if reduced:  # a smaller batch draws the same images; the record still says so
+        result = replace(
+            result, settings={**result.settings, "batch_size_reduced": reduced}
+        )
     if ctx.test is not None:
         result = replace(result, test_id=ctx.test.nodeid)
     if result.evidence_dir:

@@ -22,6 +22,16 @@ class BatchSizeReduced(UserWarning):
     """Generation ran out of GPU memory and continued with a smaller batch."""
 
 
+#: every back-off of this process, in order: an assertion records the ones it caused
+#: (``reductions_since``) in its result's settings, so the record says it happened
+REDUCTIONS: list[dict[str, Any]] = []
+
+
+def reductions_since(mark: int) -> list[dict[str, Any]]:
+    """The back-offs after the first ``mark`` (``len(REDUCTIONS)`` when an audit began)."""
+    return [dict(r) for r in REDUCTIONS[mark:]]
+
+
 def apply_memory_options(
     pipe: Any, *, cpu_offload: bool, attention_slicing: bool, vae_tiling: bool
 ) -> None:
@@ -95,5 +105,6 @@ def reduced_batch(exc: BaseException, size: int, desc: str) -> int:
         f"{smaller} (images are unchanged: one generator per image)"
     )
     logger.warning(message)
+    REDUCTIONS.append({"where": desc, "from": size, "to": smaller})
     warnings.warn(message, BatchSizeReduced, stacklevel=3)
     return smaller

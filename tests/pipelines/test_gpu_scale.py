@@ -283,3 +283,23 @@ def test_gpu_keys_reach_the_generation_settings(tmp_path: Path) -> None:
     )
     assert settings.vae_tiling
     assert not settings.cpu_offload
+
+
+def test_an_audit_records_the_out_of_memory_back_off(audit_session) -> None:
+    from igmu_audit import assert_forgotten
+
+    with pytest.warns(BatchSizeReduced):
+        result = assert_forgotten(
+            _pipeline(fits=2),
+            PROMPTS,
+            detector=lambda images: torch.zeros(len(images)),
+            seeds=[0, 1],
+            max_rate=0.99,
+            min_effective_prompts=1,
+            interval="independent",
+        )
+    reduced = result.settings["batch_size_reduced"]
+    # halved from the session's batch size until two images fit, each step recorded
+    assert [r["to"] for r in reduced][-1] == 2
+    assert all(r["to"] == r["from"] // 2 for r in reduced)
+    assert result.to_json()["settings"]["batch_size_reduced"] == reduced
