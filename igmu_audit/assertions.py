@@ -102,18 +102,31 @@ def _leak_audit(
     }  # fmt: skip
     if reference is None and ctx.session.config.require_original:
         missing = no_reference_check(ctx, conf)
-        result = _result_class(kind)(verdict="inconclusive", checks=(missing,), **common, **_kind(kind))
+        result = _result_class(kind)(
+            verdict="inconclusive", checks=(missing,), **common, **_kind(kind)
+        )
         return finish(ctx, result, allow_inconclusive)
     # The vacuity rule (igmu_audit/vacuity.py): a prompt counts when the original OR the
     # audited model shows the concept on the first seeds, so no leak is ever dropped.
-    first = generate_and_score(ctx.session, pipeline, items, looks[0], det, desc=f"{assertion}: {info.label}")
-    pre = None if reference is None else generate_and_score(
-        ctx.session, reference, items, looks[0], det, desc=f"{assertion}: original")
+    first = generate_and_score(
+        ctx.session, pipeline, items, looks[0], det, desc=f"{assertion}: {info.label}"
+    )
+    pre = (
+        None
+        if reference is None
+        else generate_and_score(
+            ctx.session, reference, items, looks[0], det, desc=f"{assertion}: original"
+        )
+    )
     effective, ineffective = effective_prompts(pre, first)
     if reference is None:
         effective, ineffective = list(items), []
     if len(effective) < minimum.value:
-        shown_by = "the original or the audited model" if reference is not None else "the audited model"
+        shown_by = (
+            "the original or the audited model"
+            if reference is not None
+            else "the audited model"
+        )
         empty = Check("effective prompts", float(len(effective)), count_point(len(effective), conf), minimum, ">=", "inconclusive", len(items),
                       f"only {len(effective)} of {len(items)} {'distinct ' if duplicates else ''}prompts show {concept!r} on {shown_by}; "
                       "an audit on prompts that never elicit the concept would pass vacuously")  # fmt: skip
@@ -145,13 +158,23 @@ def _leak_audit(
             scored = scored.join(fresh)
         k, n = sum(scored.present), len(scored.present)
         clusters = per_prompt(scored.present, len(scored.prompts))
-        judge = partial(rate_check, k, n, threshold, clusters=clusters, interval=mode, looks=len(looks))
+        judge = partial(
+            rate_check,
+            k,
+            n,
+            threshold,
+            clusters=clusters,
+            interval=mode,
+            looks=len(looks),
+        )
         check = judge(conf)
         if check.verdict != "inconclusive":
             break
     if len(looks) > 1:
         common["seeds"] = look
-        note = sequential_note(looks.index(look) + 1, len(looks), len(look), n, conf, mode)
+        note = sequential_note(
+            looks.index(look) + 1, len(looks), len(look), n, conf, mode
+        )
         check = replace(check, note="; ".join(filter(None, [note, check.note])))
     from igmu_audit.reporting.evidence import is_sensitive
 
@@ -159,7 +182,8 @@ def _leak_audit(
         concept, common["detector"]
     )
     evidence = side_by_side(
-        build_evidence(scored, folder, sensitive=sensitive, index_of=index.__getitem__), pre
+        build_evidence(scored, folder, sensitive=sensitive, index_of=index.__getitem__),
+        pre,
     )
     extra: dict[str, Any] = {
         "ineffective": tuple(ineffective), **_kind(kind),
@@ -169,8 +193,17 @@ def _leak_audit(
     if kind is None:
         extra.update(hits=k, images=n)
     if strategy is not None and k:
-        known = [(e.prompt, seed) for e in evidence for seed, hit in zip(e.seeds, e.present, strict=True) if hit]
-        extra.update(shrink_audit_leak(ctx.session, pipeline, strategy, look, det, info.fingerprint, known))
+        known = [
+            (e.prompt, seed)
+            for e in evidence
+            for seed, hit in zip(e.seeds, e.present, strict=True)
+            if hit
+        ]
+        extra.update(
+            shrink_audit_leak(
+                ctx.session, pipeline, strategy, look, det, info.fingerprint, known
+            )
+        )
     result = _result_class(kind)(
         verdict=check.verdict, checks=(check,), evidence=evidence, **common, **extra
     )

@@ -112,7 +112,7 @@ def assert_cache_sound(cache: Path) -> None:
     """Every PNG has its sidecar and decodes to the size the sidecar states, and back."""
     from PIL import Image
 
-    pngs = sorted(cache.rglob("*.png"))
+    pngs = sorted((cache / "images").rglob("*.png"))
     assert pngs, "the audit cached nothing"
     for png in pngs:
         sidecar = png.with_suffix(".json")
@@ -122,7 +122,7 @@ def assert_cache_sound(cache: Path) -> None:
             image.load()
             assert image.format == "PNG"
         assert meta.get("key") == png.stem
-    for sidecar in cache.rglob("*.json"):
+    for sidecar in (cache / "images").rglob("*.json"):
         assert sidecar.with_suffix(".png").exists(), f"{sidecar} has no PNG"
 
 

@@ -82,7 +82,9 @@ def test_nonexistent_model_is_an_error_record_and_merge_refuses_it(
     assert record["verdict"] == "error"
     assert record["audits"] == []
     assert "does/not/exist' does not exist" in record["problems"][0]["reason"]
-    result.stderr.fnmatch_lines(["*`model:` (set by command line) path *does/not/exist' does not exist*"])
+    result.stderr.fnmatch_lines(
+        ["*`model:` (set by command line) path *does/not/exist' does not exist*"]
+    )
     out = pytester.path / "merged.json"
     assert record_main(["merge", str(pytester.path / "r.json"), "-o", str(out)]) == 12
     assert read_record(out)["verdict"] == "error"

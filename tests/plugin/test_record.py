@@ -202,7 +202,9 @@ def test_two_shards_merge_into_the_unsharded_record(
             for f in (pytester.path / f"allure{k}").glob("*-result.json")
         ]
         # plus each shard's own "release gate" entry (issue 16)
-        assert {r["name"] for r in results} == {i.split("::")[-1] for i in ids[k - 1]} | {"release gate"}
+        assert {r["name"] for r in results} == {
+            i.split("::")[-1] for i in ids[k - 1]
+        } | {"release gate"}
 
 
 def test_bad_shard_option_is_a_usage_error(
