@@ -13,8 +13,14 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from igmu_audit.config import load_config
+
+#: the zero-argument call a case's ``run`` returns
+Call = Callable[[], object]
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -79,3 +85,38 @@ def check_case(case: Case, tmp_path: Path) -> pytest.ExceptionInfo[BaseException
 def ids(cases: Iterable[Case]) -> list[str]:
     """Parameter ids of ``cases``."""
     return [c.id for c in cases]
+
+
+# Builders for the cases that read a configuration source: one home for the corpus files.
+
+
+def spec(text: str | bytes, name: str = "audit.yaml") -> Callable[[Path], Call]:
+    """A case that reads a YAML spec holding ``text``."""
+
+    def run(tmp: Path) -> Call:
+        path = tmp / name
+        path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+        return lambda: load_config(tmp, spec=path)
+
+    return run
+
+
+def pyproject(text: str | bytes) -> Callable[[Path], Call]:
+    """A case that reads ``[tool.igmu_audit]`` from a pyproject.toml holding ``text``."""
+
+    def run(tmp: Path) -> Call:
+        data = text if isinstance(text, bytes) else text.encode("utf-8")
+        (tmp / "pyproject.toml").write_bytes(data)
+        return lambda: load_config(tmp)
+
+    return run
+
+
+def cli(**values: Any) -> Callable[[Path], Call]:
+    """A case that reads command-line values."""
+    return lambda tmp: lambda: load_config(tmp, cli=values)
+
+
+def ini(**values: Any) -> Callable[[Path], Call]:
+    """A case that reads pytest ini values."""
+    return lambda tmp: lambda: load_config(tmp, ini=values)

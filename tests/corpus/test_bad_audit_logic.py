@@ -7,40 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from igmu_audit.config import load_config
 from igmu_audit.errors import ConfigError
-from tests.corpus.harness import Case, check_case, ids
-
-Call = Callable[[], object]
-
-
-def spec(text: str) -> Callable[[Path], Call]:
-    def run(tmp: Path) -> Call:
-        path = tmp / "audit.yaml"
-        path.write_text(text, encoding="utf-8")
-        return lambda: load_config(tmp, spec=path)
-
-    return run
-
-
-def pyproject(text: str) -> Callable[[Path], Call]:
-    def run(tmp: Path) -> Call:
-        (tmp / "pyproject.toml").write_text(text, encoding="utf-8")
-        return lambda: load_config(tmp)
-
-    return run
-
-
-def ini(**values: Any) -> Callable[[Path], Call]:
-    return lambda tmp: lambda: load_config(tmp, ini=values)
-
-
-def cli(**values: Any) -> Callable[[Path], Call]:
-    return lambda tmp: lambda: load_config(tmp, cli=values)
+from tests.corpus.harness import Call, Case, check_case, cli, ids, ini, pyproject, spec
 
 
 def case(id: str, run: Callable[[Path], Call], *mentions: str) -> Case:

@@ -17,39 +17,7 @@ from igmu_audit.config import load_config
 from igmu_audit.context import AuditContext, TestContext
 from igmu_audit.errors import ConfigError
 from igmu_audit.session import AuditSession
-from tests.corpus.harness import Case, check_case, ids
-
-Call = Callable[[], object]
-
-
-def spec(text: str | bytes, name: str = "audit.yaml") -> Callable[[Path], Call]:
-    """A case that reads a YAML spec holding ``text``."""
-
-    def run(tmp: Path) -> Call:
-        path = tmp / name
-        path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
-        return lambda: load_config(tmp, spec=path)
-
-    return run
-
-
-def pyproject(text: str | bytes) -> Callable[[Path], Call]:
-    """A case that reads ``[tool.igmu_audit]`` from a pyproject.toml holding ``text``."""
-
-    def run(tmp: Path) -> Call:
-        data = text if isinstance(text, bytes) else text.encode("utf-8")
-        (tmp / "pyproject.toml").write_bytes(data)
-        return lambda: load_config(tmp)
-
-    return run
-
-
-def cli(**values: Any) -> Callable[[Path], Call]:
-    return lambda tmp: lambda: load_config(tmp, cli=values)
-
-
-def ini(**values: Any) -> Callable[[Path], Call]:
-    return lambda tmp: lambda: load_config(tmp, ini=values)
+from tests.corpus.harness import Call, Case, check_case, cli, ids, ini, pyproject, spec
 
 
 def threshold(

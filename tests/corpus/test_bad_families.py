@@ -13,23 +13,11 @@ from typing import Any
 
 import pytest
 
-from igmu_audit.config import load_config
 from igmu_audit.errors import ConfigError
 from igmu_audit.pipelines.generation import GenerationSettings, generate
 from igmu_audit.pipelines.loading import load_pipeline
 from igmu_audit.pipelines.spec import ModelSpec
-from tests.corpus.harness import Case, check_case, ids
-
-Call = Callable[[], object]
-
-
-def spec(text: str) -> Callable[[Path], Call]:
-    def run(tmp: Path) -> Call:
-        path = tmp / "audit.yaml"
-        path.write_text(text, encoding="utf-8")
-        return lambda: load_config(tmp, spec=path)
-
-    return run
+from tests.corpus.harness import Call, Case, check_case, ids, spec
 
 
 def model_spec(**fields: Any) -> Callable[[Path], Call]:

@@ -15,10 +15,9 @@ import pytest
 from igmu_audit.config import load_config
 from igmu_audit.errors import ConfigError
 from igmu_audit.prompts import load_dataigm
-from tests.corpus.harness import Case, check_case, ids
+from tests.corpus.harness import Call, Case, check_case, ids
 
 GOOD = json.dumps({"t": {"c": ["a prompt"]}})
-Call = Callable[[], object]
 
 
 def split(forget: str | bytes, retain: str | bytes = GOOD) -> Callable[[Path], Call]:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from igmu_audit.config import load_config
 from igmu_audit.errors import ConfigError
 from igmu_audit.metrics.functional.clustered import clustered_interval, rate_interval
 from igmu_audit.metrics.functional.csdr import (
@@ -23,29 +22,7 @@ from igmu_audit.metrics.functional.sequential import (
     clustered_error_rates,
     independent_error_rates,
 )
-from tests.corpus.harness import Case, check_case, ids
-
-Call = Callable[[], object]
-
-
-def spec(text: str) -> Callable[[Path], Call]:
-    def run(tmp: Path) -> Call:
-        (tmp / "audit.yaml").write_text(text, encoding="utf-8")
-        return lambda: load_config(tmp, spec=tmp / "audit.yaml")
-
-    return run
-
-
-def pyproject(text: str) -> Callable[[Path], Call]:
-    def run(tmp: Path) -> Call:
-        (tmp / "pyproject.toml").write_text(text, encoding="utf-8")
-        return lambda: load_config(tmp)
-
-    return run
-
-
-def cli(**values: str) -> Callable[[Path], Call]:
-    return lambda tmp: lambda: load_config(tmp, cli=values)
+from tests.corpus.harness import Call, Case, check_case, cli, ids, pyproject, spec
 
 
 def call(fn: Callable[[], object]) -> Callable[[Path], Call]:
