@@ -38,7 +38,6 @@ __all__ = [
     "CACHE_FORMAT",
     "CacheEntry",
     "ImageCache",
-    "atomic_write_bytes",
     "cache_key",
     "encode_png",
 ]

@@ -93,7 +93,7 @@ def write_environment(
     can write it under xdist from what the workers reported; entries already in the
     folder's file are kept (see ``environment``).
     """
-    from igmu_audit.pipelines.cache import atomic_write_bytes
+    from igmu_audit._atomic import atomic_write_bytes
 
     path = Path(alluredir) / "environment.properties"
     entries = environment(results, devices, read_environment(path))
