@@ -82,10 +82,10 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from igmu_audit.detectors.toy_world import ToyWorldDetector
     from igmu_audit.pipelines.cache import ImageCache
     from igmu_audit.pipelines.generation import GenerationSettings
     from igmu_audit.prompts.splits import load_dataigm
+    from igmu_audit.toyworld.detector import ToyWorldDetector
     from igmu_audit.toyworld.diffusion import GENERATION
 
     prompts = list(dict.fromkeys(load_dataigm()[args.task].forget_prompts()))[

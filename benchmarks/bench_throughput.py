@@ -50,9 +50,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from igmu_audit.clip_models import load_clip
-    from igmu_audit.detectors.toy_world import ToyWorldDetector
     from igmu_audit.metrics.functional.clip_score import clip_scores
     from igmu_audit.toyworld.data import caption, sample_dataset, to_tensor
+    from igmu_audit.toyworld.detector import ToyWorldDetector
 
     data = sample_dataset(args.n, seed=11, split="test")
     images = to_tensor(data.images)

@@ -1,19 +1,71 @@
-"""CLIP models for CLIP scores, CSDR and feature spaces, from config: the toy CLIP or local open_clip weights.
+"""CLIP models for CLIP scores, CSDR and feature spaces, from config: a named model or local open_clip weights.
 
-Both kinds expose the same small surface: ``name`` (the feature space, always reported),
+Every kind exposes the same small surface: ``name`` (the feature space, always reported),
 ``encode_image(images) -> (N, D)`` and ``encode_text(texts) -> (N, D)``, unit-normalised.
+
+A named model (``clip: toyworld``) comes from a provider in the entry-point group
+``igmu_audit.clip_models`` (a callable ``() -> model``, built once per process) or from
+:func:`register_clip_model`; the toy world registers its toy CLIP that way::
+
+    [project.entry-points."igmu_audit.clip_models"]
+    my-clip = "my_package.clip:load"   # () -> object with name, encode_image, encode_text
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from igmu_audit.errors import ConfigError
+from igmu_audit.providers import Registry
 
 if TYPE_CHECKING:
     import torch
+
+#: The entry-point group CLIP model providers register under.
+ENTRY_POINT_GROUP = "igmu_audit.clip_models"
+
+_SURFACE = ("name", "encode_image", "encode_text")
+
+
+def _check_clip(model: Any) -> str | None:
+    missing = [attr for attr in _SURFACE if not hasattr(model, attr)]
+    if missing:
+        return (
+            f"is not a CLIP model: a {type(model).__name__} without {', '.join(missing)} "
+            f"(needs {', '.join(_SURFACE)})"
+        )
+    return None
+
+
+_CLIPS = Registry(ENTRY_POINT_GROUP, "CLIP model", check=_check_clip)
+
+
+def clip_model_names() -> tuple[str, ...]:
+    """Names ``clip:`` accepts besides ``{model_name, checkpoint}`` (reads metadata only)."""
+    return _CLIPS.names()
+
+
+def register_clip_model(
+    name: str, factory: Callable[[], Any], *, overwrite: bool = False
+) -> None:
+    """Register a CLIP model under ``name`` in this process (``clip: <name>``).
+
+    Args:
+        name: e.g. ``"my-clip"``.
+        factory: ``() -> model`` with ``name``, ``encode_image`` and ``encode_text``;
+            called once, on first use.
+        overwrite: replace an earlier in-process registration of ``name``.
+
+    Raises:
+        ConfigError: an invalid name or factory, or a name taken in process.
+    """
+    _CLIPS.register(name, factory, overwrite=overwrite)
+
+
+def unregister_clip_model(name: str) -> None:
+    """Forget an in-process registration (tests, notebooks)."""
+    _CLIPS.unregister(name)
 
 
 class OpenClipEncoder:
@@ -60,30 +112,27 @@ class OpenClipEncoder:
             )
 
 
-@lru_cache(maxsize=4)
-def _toy() -> Any:
-    from igmu_audit.toyworld.clip import load_toy_clip
-
-    return load_toy_clip()
-
-
 def load_clip(spec: str | Mapping[str, Any], *, allow_pickle: bool = False) -> Any:
     """Load the CLIP model a config names.
 
     Args:
-        spec: ``"toyworld"`` (the shipped toy CLIP) or ``{model_name, checkpoint}`` for
-            open_clip weights on disk (never downloaded).
+        spec: a registered name (``"toyworld"``, the toy world's CLIP; see
+            ``clip_model_names()``) or ``{model_name, checkpoint}`` for open_clip weights
+            on disk (never downloaded).
         allow_pickle: accept pickled open_clip weights (loaded with ``weights_only=True``).
 
     Raises:
-        ConfigError: an unknown form, or weights that are not on disk.
+        ConfigError: an unknown name (listing the known ones), a broken provider, an
+            unknown form, or weights that are not on disk.
     """
-    if spec == "toyworld":
-        return _toy()
+    if isinstance(spec, str):
+        return _CLIPS.build(spec)
     if isinstance(spec, Mapping) and {"model_name", "checkpoint"} <= set(spec):
         return OpenClipEncoder(
             str(spec["model_name"]), str(spec["checkpoint"]), allow_pickle=allow_pickle
         )
+    names = " or ".join(repr(n) for n in clip_model_names())
     raise ConfigError(
-        f"clip: expected 'toyworld' or {{model_name: ViT-B-32-quickgelu, checkpoint: path/to/weights}} but got {spec!r}"
+        f"clip: expected a CLIP model name ({names or 'none installed'}) or "
+        f"{{model_name: ViT-B-32-quickgelu, checkpoint: path/to/weights}} but got {spec!r}"
     )

@@ -145,9 +145,22 @@ def _file_problems(config: Any) -> list[str]:
                 f"{_where(config, 'prompts')} {key} file {value!r} does not exist"
             )
     clip = config.clip
+    if clip is None:
+        return problems
+    from igmu_audit.clip_models import clip_model_names
+
+    names = clip_model_names()
+    named = " or ".join(f"`clip: {n}`" for n in names) or "a registered CLIP model name"
     if isinstance(clip, dict) and not Path(clip["checkpoint"]).is_file():
         problems.append(f"{_where(config, 'clip')} checkpoint {clip['checkpoint']!r} does not exist; "
-                        "point it at local open_clip weights, or use `clip: toyworld`")  # fmt: skip
+                        f"point it at local open_clip weights, or use {named}")  # fmt: skip
+    if isinstance(clip, str) and clip not in names:
+        from igmu_audit.config.schema import closest
+
+        problems.append(f"{_where(config, 'clip')} unknown CLIP model {clip!r}{closest(clip, names)} "
+                        f"(known: {', '.join(names) or 'none installed'}); use {named}, or "
+                        "{model_name, checkpoint} for local open_clip weights; a package adds one "
+                        "through the entry-point group 'igmu_audit.clip_models'")  # fmt: skip
     return problems
 
 

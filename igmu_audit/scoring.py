@@ -165,8 +165,13 @@ def model_info(model: Any) -> ModelInfo:
 def resolve_detector(
     detector: Any, session: AuditSession, concept: str | None
 ) -> Detector:
-    """A Detector from an instance, a registry/profile name or a plain callable."""
+    """A Detector from an instance, a registry/profile name or a plain callable.
+
+    A detector named here that needs its concept (a required ``concept`` argument, see
+    ``needs_concept``) gets the audit's, unless its configured options set one.
+    """
     from igmu_audit.detectors import Detector, get_detector
+    from igmu_audit.detectors.registry import needs_concept
 
     if detector is None:
         detector = session.config.detector
@@ -177,7 +182,7 @@ def resolve_detector(
             )
     if isinstance(detector, str):
         options = dict(session.config.detector_settings.get(detector, {}))
-        if detector == "toyworld" and concept and "concept" not in options:
+        if concept and "concept" not in options and needs_concept(detector):
             options["concept"] = concept
         return get_detector(detector, **options)
     if isinstance(detector, Detector):

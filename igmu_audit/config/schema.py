@@ -229,8 +229,8 @@ def parse_prompts(where: str, key: str, value: Any) -> dict[str, str]:
 
 
 def parse_clip(where: str, key: str, value: Any) -> str | dict[str, str] | None:
-    """``toyworld`` or ``{model_name, checkpoint}`` (local open_clip weights)."""
-    if value is None or value == "toyworld":
+    """A CLIP model name (``toyworld``; checked at session start) or ``{model_name, checkpoint}``."""
+    if value is None or (isinstance(value, str) and value.strip()):
         return value
     if isinstance(value, Mapping):
         accepted = ("model_name", "checkpoint")
@@ -241,7 +241,7 @@ def parse_clip(where: str, key: str, value: Any) -> str | dict[str, str] | None:
                 )
         if set(value) == set(accepted):
             return {k: _str(where, f"{key}.{k}", v) for k, v in value.items()}
-    raise fail(where, key, "'toyworld' or {model_name: ..., checkpoint: path}", value)
+    raise fail(where, key, "a CLIP model name such as 'toyworld' or {model_name: ..., checkpoint: path}", value)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

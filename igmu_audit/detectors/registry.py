@@ -7,6 +7,9 @@ name is asked for. A third-party package declares one in its ``pyproject.toml``:
 
     [project.entry-points."igmu_audit.detectors"]
     my-detector = "my_package.detectors:MyDetector"   # any callable(**options) -> Detector
+
+The toy world's detector (``toyworld``) registers the same way: the core names no
+provider. ``docs/extending.md`` walks through a complete example.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import inspect
 import warnings
 from collections.abc import Callable
 from importlib import metadata
@@ -28,6 +32,11 @@ from igmu_audit.detectors.options import (
 )
 from igmu_audit.detectors.profiles import PROFILES, DetectorProfile
 from igmu_audit.errors import ConfigError
+from igmu_audit.providers import (
+    describe_entry_point,
+    entry_points_of,
+    load_entry_point,
+)
 
 #: The entry-point group third-party detectors register under.
 ENTRY_POINT_GROUP = "igmu_audit.detectors"
@@ -39,7 +48,7 @@ def _lazy(module: str, attribute: str) -> DetectorFactory:
     """A factory that imports ``module`` only when a detector is actually built."""
 
     def factory(**options: Any) -> Detector:
-        cls = getattr(importlib.import_module(module), attribute)
+        cls: DetectorFactory = getattr(importlib.import_module(module), attribute)
         return cls(**options)
 
     factory.__qualname__ = f"{module}.{attribute}"
@@ -71,7 +80,12 @@ def detector_options(name: str) -> tuple[str, Options | None]:
     factories = {**_builtins(), **_registered}
     if detector in factories:
         return detector, _options_of(factories[detector])
-    if detector in _discover_entry_points():
+    ep = _discover_entry_points().get(detector)
+    if ep is not None:
+        # ``module:Class`` is read from source like a built-in; anything else is
+        # checked when ``get_detector`` loads it.
+        if ep.attr and "." not in ep.attr:
+            return detector, options_from_source(ep.module, ep.attr)
         return detector, None
     raise KeyError(name)
 
@@ -81,7 +95,6 @@ _BUILTINS: dict[str, tuple[str, str]] = {
     "clip-zero-shot": ("igmu_audit.detectors.clip_zero_shot", "CLIPZeroShotDetector"),
     "custom": ("igmu_audit.detectors.custom", "CustomDetector"),
     "nudenet": ("igmu_audit.detectors.nudenet", "NudeNetDetector"),
-    "toyworld": ("igmu_audit.detectors.toy_world", "ToyWorldDetector"),
 }
 
 _registered: dict[str, DetectorFactory] = {}
@@ -89,7 +102,7 @@ _entry_points: dict[str, metadata.EntryPoint] | None = None
 
 
 def _builtins() -> dict[str, DetectorFactory]:
-    """Built-in factories whose module exists (toy_world may not yet), without importing it."""
+    """Built-in factories whose module exists, without importing it."""
     return {
         name: _lazy(module, attribute)
         for name, (module, attribute) in _BUILTINS.items()
@@ -102,8 +115,8 @@ def _discover_entry_points() -> dict[str, metadata.EntryPoint]:
     global _entry_points
     if _entry_points is None:
         found: dict[str, metadata.EntryPoint] = {}
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in _BUILTINS or ep.name in PROFILES or ep.name in found:
+        for ep in entry_points_of(ENTRY_POINT_GROUP).values():
+            if ep.name in _BUILTINS or ep.name in PROFILES:
                 warnings.warn(
                     f"ignoring entry point {ep.name!r} = {ep.value!r} in group "
                     f"{ENTRY_POINT_GROUP!r}: the name is already taken",
@@ -190,9 +203,7 @@ def get_detector(name_or_profile: str | DetectorProfile, **options: Any) -> Dete
     factories = _factories()
     if name not in factories:
         raise ConfigError(_unknown_message(name, factories))
-    factory = factories[name]
-    if isinstance(factory, metadata.EntryPoint):
-        factory = _load_entry_point(factory)
+    factory = _resolved(factories[name])
     if profile is not None:
         options = {"profile": profile, **options}
     accepted = _options_of(factory)
@@ -208,17 +219,11 @@ def get_detector(name_or_profile: str | DetectorProfile, **options: Any) -> Dete
 
 
 def _load_entry_point(ep: metadata.EntryPoint) -> DetectorFactory:
-    try:
-        factory = ep.load()
-    except Exception as exc:
-        dist = f" from {ep.dist.name} {ep.dist.version}" if ep.dist is not None else ""
-        raise ConfigError(
-            f"entry point {ep.name!r} = {ep.value!r}{dist} in group {ENTRY_POINT_GROUP!r} "
-            f"failed to load: {type(exc).__name__}: {exc}"
-        ) from exc
+    factory = load_entry_point(ep)
     if not callable(factory):
-        raise ConfigError(f"entry point {ep.name!r} = {ep.value!r} is not callable")
-    return factory
+        raise ConfigError(f"{describe_entry_point(ep)} is not callable")
+    loaded: DetectorFactory = factory
+    return loaded
 
 
 def _unknown_message(name: str, factories: dict[str, Any]) -> str:
@@ -230,4 +235,45 @@ def _unknown_message(name: str, factories: dict[str, Any]) -> str:
         f"unknown detector {name!r}.{hint} Known detectors: {', '.join(known)}; "
         f"profiles: {', '.join(profiles)}. Third-party detectors register through the "
         f"entry-point group {ENTRY_POINT_GROUP!r}."
+    )
+
+
+def _resolved(factory: DetectorFactory | metadata.EntryPoint) -> DetectorFactory:
+    return (
+        _load_entry_point(factory)
+        if isinstance(factory, metadata.EntryPoint)
+        else factory
+    )
+
+
+def needs_concept(name_or_profile: str) -> bool:
+    """Whether detector ``name_or_profile`` must be told the concept it scores.
+
+    Why: a per-concept detector (the toy world's, a user's own) takes a required
+    ``concept`` argument; an audit by name passes its concept so the configuration does
+    not repeat it. A detector whose ``concept`` has a default (a label) is left alone,
+    as is a profile that sets it. Loads a third-party entry point (it is built next).
+
+    Raises:
+        ConfigError: an unknown name, or an entry point that fails to load.
+    """
+    profile = PROFILES.get(name_or_profile)
+    if profile is not None and "concept" in profile.options:
+        return False
+    name = profile.detector if profile is not None else name_or_profile
+    factories = _factories()
+    if name not in factories:
+        raise ConfigError(_unknown_message(name, factories))
+    factory = _resolved(factories[name])
+    target = getattr(factory, "igmu_target", None)
+    if target is not None:
+        factory = getattr(importlib.import_module(target[0]), target[1])
+    try:
+        parameter = inspect.signature(factory).parameters.get("concept")
+    except (TypeError, ValueError):
+        return False
+    return (
+        parameter is not None
+        and parameter.default is parameter.empty
+        and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
     )

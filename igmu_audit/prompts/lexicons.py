@@ -1,14 +1,20 @@
 """Multilingual concept lexicons and concept-word detection in prompts.
 
-Two shipped sources are merged behind one API, ``get_lexicon(concept)``:
+Shipped and provided sources are merged behind one API, ``get_lexicon(concept)``:
 
 - ``fixtures/lexicons/concepts.json`` (written by the project): nudity, vangogh, church,
   parachute, in 16 languages (9 of them in non-Latin scripts) plus transliterations;
-- ``fixtures/toyworld/vocabulary.json`` (the toy world): shapes, colours and textures in the
-  toy world's 7 languages.
+- lexicon providers: the entry-point group ``igmu_audit.lexicons`` (a callable
+  ``() -> {concept: Lexicon}``) or :func:`register_lexicons`. The toy world provides its
+  shapes, colours and textures in its 7 languages that way; a user's package can too::
 
-DataIGM task names resolve to concepts (``"style_vangogh"`` -> ``"vangogh"``, toy
-``"shape_circle"`` -> ``"circle"``). Pure Python: importing this module is cheap.
+      [project.entry-points."igmu_audit.lexicons"]
+      my-concepts = "my_package.lexicons:lexicons"   # () -> {concept: Lexicon}
+
+Project concepts come first, then each provider's in name order; a concept a provider
+repeats is ignored with a warning. DataIGM task names resolve to concepts
+(``"style_vangogh"`` -> ``"vangogh"``; a provided concept's task is ``<kind>_<concept>``,
+e.g. ``"shape_circle"`` -> ``"circle"``). Pure Python: importing this module is cheap.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -24,13 +31,10 @@ from typing import Any
 from igmu_audit._paths import fixtures_dir
 from igmu_audit.config.schema import closest
 from igmu_audit.errors import ConfigError
+from igmu_audit.providers import Registry
 
-#: Toy-world attribute -> English hypernyms (a broader word that may still carry the concept).
-_TOY_HYPERNYMS: dict[str, tuple[str, ...]] = {
-    "shape": ("shape",),
-    "colour": (),
-    "texture": ("patterned",),
-}
+#: The entry-point group lexicon providers register under.
+ENTRY_POINT_GROUP = "igmu_audit.lexicons"
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,9 @@ class Lexicon:
 
     Attributes:
         concept: the concept name, e.g. ``"nudity"`` or ``"circle"``.
-        kind: ``"object"`` or ``"style"`` (project lexicons) or the toy attribute (``"shape"``...).
-        source: the shipped file it was read from, relative to the fixtures folder.
+        kind: ``"object"`` or ``"style"`` (project lexicons) or a provider's kind (the
+            toy world's attribute, ``"shape"``...); a provided concept's task is ``<kind>_<concept>``.
+        source: where it was read from, for messages (``"lexicons/concepts.json"``).
         words: language code -> the concept's words in that language, English first.
         synonyms: English words that replace the concept word in place.
         hypernyms: broader English words that replace it in place (``"nsfw"``, ``"building"``).
@@ -164,51 +169,77 @@ def _project_lexicons() -> dict[str, Lexicon]:
     return out
 
 
-@cache
-def _toy_lexicons() -> dict[str, Lexicon]:
-    # Imported here: the toy world is another room's data and only needed on demand.
-    from igmu_audit.toyworld.vocabulary import load_vocabulary
-
-    vocab = load_vocabulary()
-    # Other placeholders of a toy template are filled with that attribute's first class.
-    first = {attr: next(iter(entries)) for attr, entries in vocab.concepts.items()}
-    out: dict[str, Lexicon] = {}
-    for attribute, entries in vocab.concepts.items():
-        for concept in entries:
-            words = {
-                lang: tuple(vocab.words(concept, lang)) for lang in vocab.languages
-            }
-            templates: dict[str, tuple[str, ...]] = {}
-            for lang, splits in vocab.templates.items():
-                filled = []
-                for template in (*splits.get("train", ()), *splits.get("test", ())):
-                    if "{" + attribute + "}" not in template:
-                        continue
-                    for other, cls in first.items():
-                        if other != attribute:
-                            template = template.replace(
-                                "{" + other + "}", vocab.words(cls, lang)[0]
-                            )
-                    filled.append(template.replace("{" + attribute + "}", "{concept}"))
-                templates[lang] = tuple(dict.fromkeys(filled))
-            english = words["en"]
-            out[concept] = Lexicon(
-                concept=concept,
-                kind=attribute,
-                source="toyworld/vocabulary.json",
-                words={**words, "en": english[:1]},
-                synonyms=english[1:],
-                hypernyms=_TOY_HYPERNYMS.get(attribute, ()),
-                templates=templates,
+def _check_lexicons(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"is a {type(value).__name__}, not a mapping of concept -> Lexicon"
+    for concept, lexicon in value.items():
+        if not isinstance(lexicon, Lexicon) or lexicon.concept != concept:
+            return (
+                f"maps {concept!r} to {lexicon!r:.60}, not to a Lexicon of that concept"
             )
+    return None
+
+
+_PROVIDERS = Registry(ENTRY_POINT_GROUP, "lexicon provider", check=_check_lexicons)
+
+
+def register_lexicons(
+    name: str,
+    provider: Callable[[], Mapping[str, Lexicon]],
+    *,
+    overwrite: bool = False,
+) -> None:
+    """Register a lexicon provider in this process (as an entry point would).
+
+    Args:
+        name: the provider's name, e.g. ``"my-concepts"``.
+        provider: ``() -> {concept: Lexicon}``, called once, on first use.
+        overwrite: replace an earlier in-process registration of ``name``.
+
+    Raises:
+        ConfigError: an invalid name or provider, or a name taken in process.
+    """
+    _PROVIDERS.register(name, provider, overwrite=overwrite)
+    _forget()
+
+
+def unregister_lexicons(name: str) -> None:
+    """Forget an in-process provider (tests, notebooks)."""
+    _PROVIDERS.unregister(name)
+    _forget()
+
+
+def _forget() -> None:
+    """Drop every merged table, so the next lookup sees the providers as they are now."""
+    for cached in (_lexicons, _task_map, _patterns):
+        cached.cache_clear()
+
+
+@cache
+def _lexicons() -> dict[str, Lexicon]:
+    """Project lexicons, then each provider's in name order; repeats lose, loudly."""
+    out = dict(_project_lexicons())
+    for name in _PROVIDERS.names():
+        for concept, lexicon in _PROVIDERS.build(name).items():
+            if concept in out:
+                warnings.warn(
+                    f"ignoring concept {concept!r} from {_PROVIDERS.origin(name)}: "
+                    f"{out[concept].source} already defines it",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                continue
+            out[concept] = lexicon
     return out
 
 
 @cache
 def _task_map() -> dict[str, str]:
     tasks = dict(_project_data()["tasks"])
-    for name, lexicon in _toy_lexicons().items():
-        tasks[f"{lexicon.kind}_{name}"] = name
+    project = _project_lexicons()
+    for name, lexicon in _lexicons().items():
+        if name not in project:
+            tasks.setdefault(f"{lexicon.kind}_{name}", name)
     return tasks
 
 
@@ -220,8 +251,8 @@ def language_name(code: str) -> str:
 
 
 def known_concepts() -> tuple[str, ...]:
-    """Every concept with a shipped lexicon: project concepts first, then the toy world's."""
-    return (*_project_lexicons(), *_toy_lexicons())
+    """Every concept with a lexicon: project concepts first, then each provider's."""
+    return tuple(_lexicons())
 
 
 def known_tasks() -> dict[str, str]:
@@ -275,10 +306,11 @@ def get_lexicon(concept: str) -> Lexicon:
         ('ゴッホ', 'フィンセント・ファン・ゴッホ')
     """
     name = concept_for_task(concept)
-    lexicon = _project_lexicons().get(name) or _toy_lexicons()[name]
+    lexicon = _lexicons()[name]
     if not lexicon.words.get("en"):
         raise ConfigError(
-            f"{fixtures_dir() / lexicon.source}: concept {name!r} has an empty English lexicon"
+            f"{lexicon.source}: concept {name!r} has an empty English lexicon; "
+            "give it at least one English word"
         )
     return lexicon
 

@@ -4,6 +4,9 @@ Why: audits of the toy world need a detector whose held-out accuracy is measured
 ``fixtures/toyworld/MODEL_CARD.md``). ``ToyWorldDetector("circle")`` scores each image with
 the softmax probability of class "circle" from the shape head; colour and texture concepts
 ("red", "striped") use their own heads. Presence is ``score >= 0.5``.
+
+Registered as detector ``toyworld`` through the entry-point group ``igmu_audit.detectors``
+in pyproject.toml, the door a user's own detector uses (``docs/extending.md``).
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from igmu_audit._paths import fixtures_dir
 from igmu_audit.detectors.base import as_image_batch
 from igmu_audit.errors import DetectorError
+from igmu_audit.toyworld.vocabulary import load_vocabulary
 
 if TYPE_CHECKING:
     import torch
@@ -46,13 +51,11 @@ class ToyWorldDetector:
         threshold: float = 0.5,
         weights: str | Path | None = None,
     ) -> None:
-        from igmu_audit._paths import fixtures_dir
         from igmu_audit.toyworld.classifier import (
             WEIGHTS_NAME,
             load_toy_classifier,
             sha256_of,
         )
-        from igmu_audit.toyworld.vocabulary import load_vocabulary
 
         vocab = load_vocabulary()
         if not isinstance(concept, str):

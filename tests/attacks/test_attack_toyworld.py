@@ -43,10 +43,10 @@ def _load(stem: str, component: str) -> tuple[Any, Any]:
 
 def test_best_attack_raises_the_success_rate_on_the_toy_world(tmp_path: Any) -> None:
     from igmu_audit.attacks import RandomSearch
-    from igmu_audit.detectors.toy_world import ToyWorldDetector
     from igmu_audit.pipelines.cache import ImageCache
     from igmu_audit.pipelines.generation import GenerationSettings
     from igmu_audit.prompts.splits import load_dataigm
+    from igmu_audit.toyworld.detector import ToyWorldDetector
     from igmu_audit.toyworld.diffusion import GENERATION
     from igmu_audit.toyworld.vocabulary import load_vocabulary
 

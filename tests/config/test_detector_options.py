@@ -29,7 +29,7 @@ def _clean_registry() -> Any:
 
 
 def test_builtin_options_are_read_from_source_without_importing() -> None:
-    options = options_from_source("igmu_audit.detectors.toy_world", "ToyWorldDetector")
+    options = options_from_source("igmu_audit.toyworld.detector", "ToyWorldDetector")
     assert options is not None
     assert options.names == ("concept", "attribute", "threshold", "weights")
     assert options.types["threshold"] == "float"

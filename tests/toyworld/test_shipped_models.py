@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from igmu_audit.detectors.base import Detector
-from igmu_audit.detectors.toy_world import ToyWorldDetector
 from igmu_audit.toyworld import diffusion
 from igmu_audit.toyworld.classifier import accuracy, labels_tensor
 from igmu_audit.toyworld.clip import load_toy_clip
+from igmu_audit.toyworld.detector import ToyWorldDetector
 from igmu_audit.toyworld.evaluate import GROUPS, evaluation_prompts
 from igmu_audit.toyworld.vocabulary import load_vocabulary
 

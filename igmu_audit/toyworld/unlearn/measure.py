@@ -80,8 +80,8 @@ class Meter:
         progress: bool = True,
         classifier: Path | None = None,
     ) -> None:
-        from igmu_audit.detectors.toy_world import ToyWorldDetector
         from igmu_audit.pipelines.generation import GenerationSettings
+        from igmu_audit.toyworld.detector import ToyWorldDetector
         from igmu_audit.toyworld.diffusion import GENERATION
 
         vocab = load_vocabulary()
