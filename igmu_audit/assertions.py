@@ -16,6 +16,7 @@ from typing import Any
 
 from igmu_audit.context import AuditContext
 from igmu_audit.errors import ConfigError
+from igmu_audit.model_door import at_door
 from igmu_audit.results import (
     AuditResult,
     Check,
@@ -88,6 +89,7 @@ def _leak_audit(
     reference = original_of(ctx, original)
     items, index, duplicates = distinct_inputs(ctx, given, pipeline, argument)
     warn_dropped_seeds(assertion, dropped_seeds, len(seed_list))
+    pipeline, reference = at_door(pipeline), at_door(reference)
     folder = ctx.evidence_dir(concept)
     info = model_info(pipeline)
     common: dict[str, Any] = {

@@ -10,6 +10,7 @@ from typing import Any
 
 from igmu_audit.context import AuditContext
 from igmu_audit.errors import ConfigError
+from igmu_audit.model_door import at_door
 from igmu_audit.results import RobustnessResult
 from igmu_audit.scoring import (
     build_evidence,
@@ -70,6 +71,7 @@ def attack_audit(
     reference = original_of(ctx, original)
     items, _, duplicates = distinct_inputs(ctx, given, pipeline, "prompts")
     warn_dropped_seeds(ctx.assertion, dropped_seeds, len(seed_list))
+    pipeline, reference = at_door(pipeline), at_door(reference)
     session = ctx.session
     if reference is None and session.config.require_original:
         result = RobustnessResult(

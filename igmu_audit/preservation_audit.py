@@ -12,6 +12,7 @@ from typing import Any
 
 from igmu_audit.context import AuditContext
 from igmu_audit.errors import ConfigError
+from igmu_audit.model_door import at_door
 from igmu_audit.results import Check, PreservationResult, Threshold, combine, decide
 from igmu_audit.scoring import model_info
 from igmu_audit.seeds import warn_dropped_seeds
@@ -120,6 +121,7 @@ def run_preservation(request: PreservationRequest) -> PreservationResult:
     )
     warn_dropped("assert_preserved", found.duplicates, len(flat))
     warn_dropped_seeds("assert_preserved", dropped_seeds, len(seed_list))
+    pipeline, original = at_door(pipeline), at_door(original)
     session = ctx.session
     gen_u = generate(
         pipeline,
