@@ -3,16 +3,18 @@
 A result carries everything a reviewer needs: the measured values with intervals, each
 threshold with where it came from, the three-valued verdict, the detector profile,
 the models' fingerprints and per-prompt evidence with image paths. ``explain()``
-renders the pytest-diff-like text; ``to_json()`` the verdict record entry.
+renders the pytest-diff-like text; ``to_json()`` the verdict record entry, written from
+the dataclass fields (``igmu_audit._serialise``) so no field is left out by hand.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from igmu_audit._serialise import fields_json, rows
 from igmu_audit.prompt_evidence import (
     MAX_ROWS,
     ModelInfo,
@@ -121,19 +123,8 @@ class Check:
         return f"{self.metric} {self.value:.3f} [{self.interval.low:.3f}, {self.interval.high:.3f}] {op} {self.threshold.value:.3f}"
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict for the verdict record."""
-        return {
-            "metric": self.metric,
-            "value": self.value,
-            "interval": {"low": self.interval.low, "high": self.interval.high,
-                         "confidence": self.interval.confidence, "method": self.interval.method,
-                         **({"n_effective": self.interval.n_effective} if self.interval.n_effective is not None else {})},
-            "threshold": asdict(self.threshold),
-            "direction": self.direction,
-            "verdict": self.verdict,
-            "n": self.n,
-            "note": self.note,
-        }  # fmt: skip
+        """JSON-ready dict for the verdict record: every field (``igmu_audit._serialise``)."""
+        return fields_json(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -259,25 +250,15 @@ class AuditResult:
         return lines + (["", *tail] if tail else [])
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict (the verdict record's entry for this audit)."""
+        """The verdict record's entry: every dataclass field, plus ``reference`` and ``flags``.
+
+        Written from the fields (``igmu_audit._serialise``), so a field a subclass or a
+        later change adds reaches the record and evidence.json without touching this.
+        """
         return {
-            "assertion": self.assertion,
-            "concept": self.concept,
-            "verdict": self.verdict,
-            "checks": [c.to_json() for c in self.checks],
-            "model": asdict(self.model),
-            "original": asdict(self.original) if self.original else None,
-            "detector": dict(self.detector),
-            "seeds": list(self.seeds),
-            "settings": dict(self.settings),
-            "test_id": self.test_id,
-            "evidence_dir": self.evidence_dir,
-            "raised": self.raised,
-            "duplicates": [d.to_json() for d in self.duplicates],
+            **fields_json(self),
             "reference": self.reference,
             "flags": list(self.flags),
-            "confidence": self.confidence,
-            "p_value": self.p_value,
         }
 
 
@@ -305,15 +286,6 @@ class ForgettingResult(AuditResult):
             self.paired, self.ineffective, "prompt"
         )
 
-    def to_json(self) -> dict[str, Any]:
-        """Adds the excluded prompts and the paired comparison to the record entry."""
-        out = AuditResult.to_json(self)
-        out.update(
-            ineffective=list(self.ineffective),
-            paired=self.paired.to_json() if self.paired else None,
-        )
-        return out
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PreservationResult(AuditResult):
@@ -328,7 +300,9 @@ class PreservationResult(AuditResult):
 
     metrics: Mapping[str, Any] = field(default_factory=dict)
     feature_space: str | None = None
-    image_pairs: tuple[tuple[str, str | None, str | None], ...] = ()
+    image_pairs: tuple[tuple[str, str | None, str | None], ...] = field(
+        default=(), metadata=rows("caption", "unlearned", "original")
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -354,7 +328,9 @@ class RobustnessResult(AuditResult):
     shortest_leak: str | None = None
     shortest_leak_seed: int | None = None
     shrink_calls: int = 0
-    shrink_trail: tuple[tuple[str, int], ...] = ()
+    shrink_trail: tuple[tuple[str, int], ...] = field(
+        default=(), metadata=rows("prompt", "seed")
+    )
     shrink_minimal: bool | None = None
     paired: PairedDrop | None = None
 
@@ -378,13 +354,3 @@ class RobustnessResult(AuditResult):
             lines += ["", f"shortest leaking prompt ({len(self.shortest_leak)} chars, {minimal}; {len(self.shrink_trail)} leaks "
                           f"found in {self.shrink_calls} model calls):  {self.shortest_leak!r}   seed {self.shortest_leak_seed}"]  # fmt: skip
         return lines
-
-    def to_json(self) -> dict[str, Any]:
-        """Adds the variant kind, the shrunk leak and its trail to the record entry."""
-        out = AuditResult.to_json(self)
-        out.update(kind=self.kind, shortest_leak=self.shortest_leak, shortest_leak_seed=self.shortest_leak_seed,
-                   shrink_minimal=self.shrink_minimal, shrink_calls=self.shrink_calls,
-                   shrink_trail=[{"prompt": p, "seed": s} for p, s in self.shrink_trail],
-                   ineffective=list(self.ineffective), paired=self.paired.to_json() if self.paired else None,
-                   pre_attack=self.pre_attack.to_json() if self.pre_attack else None)  # fmt: skip
-        return out

@@ -1,6 +1,6 @@
 """The machine-readable verdict record of a run: build, write atomically, read strictly.
 
-Schema ``igmu-audit/verdict-record/2`` (docs/verdict-record.md is its one description)::
+Schema ``igmu-audit/verdict-record/3`` (docs/verdict-record.md is its one description)::
 
     {"schema": ..., "igmu_audit": "0.1.0", "verdict": "pass|fail|inconclusive|incomplete|error",
      "exit_status": 0|10|11|12,

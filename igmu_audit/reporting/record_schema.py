@@ -17,7 +17,7 @@ from typing import Any
 from igmu_audit.errors import ConfigError
 from igmu_audit.reporting import outcome
 
-SCHEMA = "igmu-audit/verdict-record/2"
+SCHEMA = "igmu-audit/verdict-record/3"
 #: bigger files are not records igmu-audit wrote (and would only exhaust memory)
 MAX_BYTES = 256 * 1024 * 1024
 _MAX_INT = 2**63
@@ -201,6 +201,24 @@ def _check_shard(c: _Checker, run: dict[str, Any]) -> None:
         )
 
 
+def _schema_hint(schema: Any) -> str:
+    """Why a record of another schema is refused: older, newer or not a record at all."""
+    prefix = SCHEMA.rpartition("/")[0] + "/"
+    if not (isinstance(schema, str) and schema.startswith(prefix)):
+        return "not an igmu-audit verdict record"
+    version = schema.removeprefix(prefix)
+    ours = int(SCHEMA.rpartition("/")[2])
+    if version.isdigit() and int(version) > ours:
+        return (
+            "written by a newer igmu-audit; records of different schema versions cannot be "
+            "merged: upgrade igmu-audit, or re-run that audit with this version"
+        )
+    return (
+        "written by an older igmu-audit; records of different schema versions cannot be "
+        "merged: re-run that audit with this version"
+    )
+
+
 def validate_record(data: Any, file: object) -> dict[str, Any]:
     """``data`` if it is a well-formed, self-consistent verdict record; else ConfigError."""
     c = _Checker(file)
@@ -210,13 +228,7 @@ def validate_record(data: Any, file: object) -> dict[str, Any]:
         )
     schema = data.get("schema")
     if schema != SCHEMA:
-        hint = (
-            "written by an older igmu-audit; records of different schema versions cannot be merged: "
-            "re-run that audit with this version"
-            if isinstance(schema, str)
-            and schema.startswith("igmu-audit/verdict-record/")
-            else "not an igmu-audit verdict record"
-        )
+        hint = _schema_hint(schema)
         raise ConfigError(f"{file}: schema {schema!r}, expected {SCHEMA!r}: {hint}")
     c.get(data, "igmu_audit", "", "a version string", _is_str)
     verdict = c.get(

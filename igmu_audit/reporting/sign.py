@@ -31,7 +31,7 @@ from igmu_audit.reporting.record_schema import SCHEMA
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 #: a project URI naming the verdict-record schema (never fetched)
-PREDICATE_TYPE = "https://igmu-audit.dev/verdict-record/v2"
+PREDICATE_TYPE = "https://igmu-audit.dev/verdict-record/v3"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 #: bigger envelopes are not ones this tool wrote
 MAX_ENVELOPE_BYTES = 512 * 1024 * 1024

@@ -317,7 +317,7 @@ def test_merge_refuses_a_record_of_another_schema(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_record(tmp_path / "new.json", shard(1, 2, "t.py::a"))
-    old = {**shard(2, 2, "t.py::b"), "schema": "igmu-audit/verdict-record/1"}
+    old = {**shard(2, 2, "t.py::b"), "schema": "igmu-audit/verdict-record/2"}
     (tmp_path / "old.json").write_text(json.dumps(old))
     out = tmp_path / "all.json"
     code = record_main(
@@ -331,7 +331,7 @@ def test_merge_refuses_a_record_of_another_schema(
     )
     assert code == 12
     err = capsys.readouterr().err
-    assert f"{tmp_path / 'old.json'}: schema 'igmu-audit/verdict-record/1'" in err
+    assert f"{tmp_path / 'old.json'}: schema 'igmu-audit/verdict-record/2'" in err
     assert "different schema versions cannot be merged" in err
 
 

@@ -80,6 +80,15 @@ def test_records_are_identical_without_xdist_with_n0_and_n2(
         "source": "call argument",
     }
     assert check["interval"]["method"].startswith(("wilson", "clopper-pearson"))
+    # every result field reaches the record and evidence.json (schema 3)
+    leak = record["audits"][0]
+    assert (leak["hits"], leak["images"]) == (12, 12)
+    assert [e["prompt"] for e in leak["evidence"]] == [f"p {i}" for i in range(6)]
+    evidence = json.loads(
+        (pytester.path / leak["evidence_dir"] / "evidence.json").read_text()
+    )
+    assert (evidence["hits"], evidence["images"]) == (12, 12)
+    assert evidence["evidence"] == leak["evidence"]
     assert list(record["models"].values()) == [{"label": "model"}]
     assert records[2]["run"]["workers"] == 2
 
