@@ -1,0 +1,158 @@
+"""Leak rates corrected for detector error (Rogan-Gladen), with calibration uncertainty.
+
+Why: a detector with sensitivity ``se`` and specificity ``sp`` reports the apparent rate
+``q = p·se + (1 - p)(1 - sp)`` when the true rate is ``p``; a detector that misses
+half the concept halves every leak it sees. Rogan-Gladen inverts that:
+``p = (q + sp - 1) / (se + sp - 1)``, clipped to ``[0, 1]``.
+
+The interval carries all three uncertainties with a Bonferroni box: the observed rate's
+interval and the Clopper-Pearson intervals of ``se`` and ``sp`` (from the detector card's
+counts) are each built at ``1 - α/3``; ``p`` is monotone in each of the three when
+``se + sp > 1``, so its extremes over the box lie at the box's corners. When all three
+intervals hold (probability ``>= 1 - α``) the true ``p`` lies inside, so the interval
+never under-covers whatever the observed interval's method (clustered, sequential),
+at the price of some width. ``benchmarks/bench_corrected_coverage.py`` measures its
+coverage (docs/statistics.md). A detector whose box reaches ``se + sp <= 1`` (no
+better than a coin somewhere in the box) gives ``[0, 1]``: nothing can be concluded.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from igmu_audit.metrics.functional.intervals import Interval, clopper_pearson_interval
+
+#: how many intervals the Bonferroni box splits ``α`` over (observed rate, se, sp)
+PARTS = 3
+METHOD = "rogan-gladen"
+
+
+def split_confidence(confidence: float) -> float:
+    """The level each of the box's three intervals is built at: ``1 - (1 - c)/3``."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"`confidence` must be in (0, 1), got {confidence!r}")
+    return 1.0 - (1.0 - confidence) / PARTS
+
+
+def rogan_gladen(q: float, sensitivity: float, specificity: float) -> float:
+    """The true rate behind apparent rate ``q``, clipped to ``[0, 1]``.
+
+    Raises:
+        ValueError: an input outside ``[0, 1]``, or ``se + sp <= 1`` (the detector is no
+            better than chance, so no rate can be recovered).
+
+    Example:
+        >>> rogan_gladen(0.1, 0.8, 0.95)
+        0.06666666666666665
+    """
+    for name, v in (
+        ("q", q),
+        ("sensitivity", sensitivity),
+        ("specificity", specificity),
+    ):
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"`{name}` must be in [0, 1], got {v!r}")
+    youden = sensitivity + specificity - 1.0
+    if youden <= 0.0:
+        raise ValueError(
+            f"sensitivity + specificity must exceed 1 (got {sensitivity} + {specificity}): "
+            "the detector is no better than chance"
+        )
+    return min(1.0, max(0.0, (q + specificity - 1.0) / youden))
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectedRate:
+    """A leak rate corrected for detector error, beside the raw one.
+
+    Attributes:
+        raw: the apparent rate (images the detector flagged / images).
+        value: the Rogan-Gladen estimate of the true rate.
+        interval: the corrected interval (at the caller's confidence).
+        observed: the raw rate's interval at the box level ``1 - α/3``.
+        sensitivity, specificity: the card's intervals at the box level.
+        sensitivity_value, specificity_value: the card's point estimates.
+    """
+
+    raw: float
+    value: float
+    interval: Interval
+    observed: Interval
+    sensitivity: Interval
+    specificity: Interval
+    sensitivity_value: float
+    specificity_value: float
+
+    def to_json(self) -> dict[str, object]:
+        """JSON form for the verdict record."""
+
+        def iv(i: Interval) -> list[float]:
+            return [round(i.low, 6), round(i.high, 6)]
+
+        return {
+            "method": self.interval.method,
+            "raw": round(self.raw, 6),
+            "corrected": round(self.value, 6),
+            "interval": iv(self.interval),
+            "confidence": self.interval.confidence,
+            "box_confidence": self.observed.confidence,
+            "observed_interval": iv(self.observed),
+            "sensitivity": round(self.sensitivity_value, 6),
+            "sensitivity_interval": iv(self.sensitivity),
+            "specificity": round(self.specificity_value, 6),
+            "specificity_interval": iv(self.specificity),
+        }
+
+
+def corrected_rate(
+    raw: float,
+    observed: Interval,
+    counts: tuple[int, int, int, int],
+    confidence: float,
+) -> CorrectedRate:
+    """Correct ``raw`` for detector error with the card's calibration ``counts``.
+
+    Args:
+        raw: the apparent leak rate.
+        observed: the raw rate's interval, built at ``split_confidence(confidence)``.
+        counts: ``(true positives, positives, false positives, negatives)`` on the
+            calibration set at the threshold in use (``DetectorCard.counts_at``).
+        confidence: the coverage the corrected interval is for.
+
+    Raises:
+        ValueError: ``observed`` was not built at the box level, or bad counts.
+    """
+    level = split_confidence(confidence)
+    if abs(observed.confidence - level) > 1e-9:
+        raise ValueError(
+            f"`observed` must be built at the box level {level:.6g} (1 - (1 - {confidence})/3), "
+            f"got {observed.confidence:.6g}"
+        )
+    tp, npos, fp, nneg = counts
+    se_iv = clopper_pearson_interval(tp, npos, level)
+    fpr_iv = clopper_pearson_interval(fp, nneg, level)
+    sp_iv = Interval(1.0 - fpr_iv.high, 1.0 - fpr_iv.low, level, "clopper-pearson")
+    se, sp = tp / npos, 1.0 - fp / nneg
+    method = f"{METHOD} box ({observed.method}, clopper-pearson se/sp)"
+    if se_iv.low + sp_iv.low <= 1.0:
+        return CorrectedRate(
+            raw, _point(raw, se, sp), Interval(0.0, 1.0, confidence, method),
+            observed, se_iv, sp_iv, se, sp,
+        )  # fmt: skip
+    corners = [
+        rogan_gladen(q, s, c)
+        for q, s, c in itertools.product(
+            (observed.low, observed.high),
+            (se_iv.low, se_iv.high),
+            (sp_iv.low, sp_iv.high),
+        )
+    ]
+    interval = Interval(min(corners), max(corners), confidence, method)
+    value = min(max(rogan_gladen(raw, se, sp), interval.low), interval.high)
+    return CorrectedRate(raw, value, interval, observed, se_iv, sp_iv, se, sp)
+
+
+def _point(raw: float, se: float, sp: float) -> float:
+    """The point estimate where the box is uninformative (``raw`` when ``se + sp <= 1``)."""
+    return rogan_gladen(raw, se, sp) if se + sp > 1.0 else raw
