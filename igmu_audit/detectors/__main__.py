@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _calibrate(args: argparse.Namespace) -> int:
     from igmu_audit.detectors.calibrate import calibrate
-    from igmu_audit.detectors.cards import write_card
+    from igmu_audit.detectors.card_files import write_card
     from igmu_audit.detectors.registry import get_detector
 
     detector = get_detector(args.detector, **dict(args.option))

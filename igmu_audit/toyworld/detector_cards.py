@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 
 from igmu_audit.detectors.calibrate import calibrate
-from igmu_audit.detectors.cards import DetectorCard, write_card
+from igmu_audit.detectors.card_files import write_card
+from igmu_audit.detectors.cards import DetectorCard
 
 #: seed of the held-out calibration renders (training uses seed 0, split "train")
 CARD_SEED = 14

@@ -15,7 +15,8 @@ from igmu_audit.detectors.calibrate import (
     threshold_for_fnr,
     threshold_for_fpr,
 )
-from igmu_audit.detectors.cards import CARD_FORMAT, load_card
+from igmu_audit.detectors.card_files import load_card
+from igmu_audit.detectors.cards import CARD_FORMAT
 from igmu_audit.errors import ConfigError
 from igmu_audit.toyworld.detector import ToyWorldDetector
 from igmu_audit.toyworld.detector_cards import render_tree

@@ -11,13 +11,8 @@ import pytest
 
 from igmu_audit._paths import fixtures_dir
 from igmu_audit.detectors.calibrate import calibrate
-from igmu_audit.detectors.cards import (
-    DetectorCard,
-    card_from_json,
-    detector_identity,
-    load_card,
-    write_card,
-)
+from igmu_audit.detectors.card_files import card_from_json, load_card, write_card
+from igmu_audit.detectors.cards import DetectorCard, detector_identity
 from igmu_audit.errors import ConfigError
 from igmu_audit.toyworld.detector import ToyWorldDetector
 from igmu_audit.toyworld.detector_cards import render_tree
