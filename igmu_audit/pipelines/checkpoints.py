@@ -162,6 +162,17 @@ def read_state_dict(
     return dict(obj)
 
 
+def safetensors_metadata(path: str | Path) -> dict[str, str]:
+    """The ``__metadata__`` strings of a safetensors file (diffusers keeps LoRA configs there).
+
+    Call after :func:`read_safetensors_header` accepted the file.
+    """
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        return dict(handle.metadata() or {})
+
+
 def tensor_items(mapping: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """The tensor entries of ``mapping``; non-tensor entries are returned by :func:`non_tensor_keys`."""
     import torch

@@ -9,7 +9,6 @@ or a wrong shape is a ``CheckpointMismatchError`` and nothing is loaded.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,14 +17,16 @@ from typing import TYPE_CHECKING, Any
 from igmu_audit._imports import requires
 from igmu_audit.errors import CheckpointMismatchError, ConfigError
 from igmu_audit.pipelines.checkpoints import (
+    is_pickle,
     non_tensor_keys,
     read_state_dict,
+    safetensors_metadata,
     tensor_items,
     validate_weight_file,
 )
+from igmu_audit.pipelines.lora import fuse_lora_state
 from igmu_audit.pipelines.override_keys import (
     check_state_dict,
-    closest_hint,
     format_keys,
     normalise_keys,
     select_component_dict,
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger("igmu_audit.pipelines")
-
-_LORA_SPLIT = re.compile(r"^(.*?)\.(?:lora[._]|alpha$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,38 +159,6 @@ def apply_state_dict_override(
     return report
 
 
-def _lora_targets(pipeline: Any, state_dict: Mapping[str, Any]) -> dict[str, set[str]]:
-    # component -> module paths the LoRA keys address, checked to exist before loading.
-    targets: dict[str, set[str]] = {}
-    missing: list[str] = []
-    names: dict[str, set[str]] = {}  # component -> its module names, listed once
-    for key in state_dict:
-        component, _, rest = key.partition(".")
-        match = _LORA_SPLIT.match(rest)
-        module = getattr(pipeline, component, None)
-        if match is None or not hasattr(module, "named_modules"):
-            missing.append(key)
-            continue
-        if component not in names:
-            names[component] = {name for name, _ in module.named_modules()}
-        path = match.group(1)
-        if path not in names[component] and path.startswith("text_model."):
-            path = path[
-                len("text_model.") :
-            ]  # transformers 5's CLIPTextModel has no text_model level
-        if path in names[component]:
-            targets.setdefault(component, set()).add(path)
-        else:
-            missing.append(key)
-    known = [f"{c}.{n}" for c, ns in names.items() for n in sorted(ns)]
-    if missing:
-        raise CheckpointMismatchError(
-            f"{len(missing)} of {len(state_dict)} LoRA keys address no module of the "
-            f"pipeline: {format_keys(missing)}{closest_hint(missing, known)}. Nothing was loaded."
-        )
-    return targets
-
-
 def apply_lora(
     pipeline: Any,
     path: str | Path,
@@ -200,14 +167,16 @@ def apply_lora(
     allow_pickle: bool = False,
     adapter_name: str = "igmu_override",
 ) -> OverrideReport:
-    """Load LoRA weights with diffusers' ``load_lora_weights`` and fuse them at ``scale``.
+    """Fuse a LoRA file into every component it addresses, at ``scale``.
 
-    Fusing bakes ``scale * B @ A`` into the base weights and removes the adapter layers,
-    so the audited model is a plain pipeline whose state dict shows the change.
+    Fusing bakes ``scale * (alpha / r) * B @ A`` into the base weights and removes the
+    adapter layers, so the audited model is a plain pipeline whose state dict shows the
+    change (see :mod:`igmu_audit.pipelines.lora` for how denoiser and text-encoder
+    layers are fused).
 
     Args:
         pipeline: a diffusers pipeline with ``load_lora_weights`` (SD, SDXL, SD3, FLUX:
-            LoRA on the denoiser and the text encoders diffusers loads it into).
+            LoRA on the denoiser and on every text encoder).
         path: the LoRA weights file.
         scale: the LoRA multiplier.
         allow_pickle: whether a pickle file may be read (``weights_only=True``).
@@ -235,29 +204,17 @@ def apply_lora(
             f"LoRA file {str(path)!r}: non-tensor entries {format_keys(odd)}"
         )
     state = tensor_items(raw)
-    # lora_state_dict converts kohya / A1111 / PEFT layouts to diffusers' prefixed keys.
-    # SD / SDXL return (state, alphas); SD3 and FLUX return the state alone.
-    converted = pipeline.lora_state_dict(dict(state))
-    if isinstance(converted, tuple):
-        converted = converted[0]
-    targets = _lora_targets(pipeline, converted)
-    pipeline.load_lora_weights(dict(state), adapter_name=adapter_name)
-    for component, paths in targets.items():
-        module = getattr(pipeline, component)
-        injected = {
-            name
-            for name, sub in module.named_modules()
-            if adapter_name in getattr(getattr(sub, "lora_A", None), "keys", list)()
-        }
-        if len(injected) < len(paths):
-            raise CheckpointMismatchError(
-                f"LoRA file {str(path)!r}: only {len(injected)} of {len(paths)} {component} "
-                "modules received LoRA weights"
-            )
-    pipeline.fuse_lora(lora_scale=scale, adapter_names=[adapter_name])
-    pipeline.unload_lora_weights()
+    metadata = safetensors_metadata(path) if not is_pickle(path) else None
+    touched = fuse_lora_state(
+        pipeline,
+        state,
+        scale=scale,
+        metadata=metadata,
+        adapter_name=adapter_name,
+        file=str(path),
+    )
     report = OverrideReport(
-        component="+".join(sorted(targets)),
+        component="+".join(touched),
         file=str(path),
         kind="lora",
         n_keys=len(state),
