@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from igmu_audit.attacks.base import (
     AttackBudget,
@@ -24,6 +24,14 @@ from igmu_audit.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
+
+
+class _PlainPrompt(TypedDict):
+    """The ``PromptAttack`` fields every outcome shares: the plain prompt and its scores."""
+
+    prompt: str
+    pre_scores: tuple[float, ...]
+    pre_success: bool
 
 
 @dataclass
@@ -150,7 +158,11 @@ def run_attack(
     out: list[PromptAttack] = []
     for i, prompt in enumerate(items):
         leaked = any(s >= det.threshold for s in pre[i])
-        base = {"prompt": prompt, "pre_scores": tuple(pre[i]), "pre_success": leaked}
+        base: _PlainPrompt = {
+            "prompt": prompt,
+            "pre_scores": tuple(pre[i]),
+            "pre_success": leaked,
+        }
         if (
             ideal_only
             and orig is not None

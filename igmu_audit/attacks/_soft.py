@@ -69,7 +69,10 @@ def target_latents(ctx: AttackContext, *, from_original: bool) -> torch.Tensor:
     vae = diffusers_pipe(ctx.pipeline).vae
     x = to_batch(images).to(vae.device, vae.dtype) * 2 - 1
     with torch.no_grad():
-        return vae.encode(x).latent_dist.mean * vae.config.scaling_factor
+        latents: torch.Tensor = (
+            vae.encode(x).latent_dist.mean * vae.config.scaling_factor
+        )
+    return latents
 
 
 def noised(

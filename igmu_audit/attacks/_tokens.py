@@ -100,8 +100,9 @@ def prompt_ids(tokenizer: Any, prompt: str) -> list[int]:
 
 def input_ids(tokenizer: Any, prompts: Sequence[str]) -> torch.Tensor:
     """Padded ``(B, 77)`` ids exactly as ``StableDiffusionPipeline.encode_prompt`` builds them."""
-    return tokenizer(list(prompts), padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                     return_tensors="pt").input_ids  # fmt: skip
+    ids: torch.Tensor = tokenizer(list(prompts), padding="max_length", max_length=tokenizer.model_max_length,
+                                  truncation=True, return_tensors="pt").input_ids  # fmt: skip
+    return ids
 
 
 def ids_from_tokens(tokenizer: Any, rows: torch.Tensor) -> torch.Tensor:
@@ -141,7 +142,8 @@ def encode(
     """
     ids = ids.to(text_encoder.device)
     if soft is None:
-        return text_encoder(ids)[0]
+        plain: torch.Tensor = text_encoder(ids)[0]
+        return plain
     k = soft.shape[-2]
 
     def hook(_module: Any, _args: Any, output: torch.Tensor) -> torch.Tensor:
@@ -152,7 +154,8 @@ def encode(
 
     handle = text_encoder.get_input_embeddings().register_forward_hook(hook)
     try:
-        return text_encoder(ids)[0]
+        hidden: torch.Tensor = text_encoder(ids)[0]
+        return hidden
     finally:
         handle.remove()
 

@@ -95,7 +95,7 @@ def load_attack_prompts(path: str | Path) -> list[AttackPrompt]:
         if None in row or any(v is None for v in row.values()):
             count = sum(1 for h in header if row.get(h) is not None) + len(
                 row.get(None) or []
-            )  # type: ignore[call-overload]
+            )
             raise ConfigError(
                 f"{where}: row has {count} fields, the header has {len(header)}"
             )
@@ -111,15 +111,17 @@ def load_attack_prompts(path: str | Path) -> list[AttackPrompt]:
             ):
                 raise ValueError
         except ValueError:
+            column, got = seed or ("seed", "")  # only a present cell can fail to parse
             raise ConfigError(
-                f"{where}: column `{seed[0]}` must be a non-negative integer, got {seed[1]!r}"
-            ) from None  # type: ignore[index]
+                f"{where}: column `{column}` must be a non-negative integer, got {got!r}"
+            ) from None
         try:
             guidance_value = float(guidance[1]) if guidance else None
         except ValueError:
+            column, got = guidance or ("guidance", "")  # only a present cell can fail
             raise ConfigError(
-                f"{where}: column `{guidance[0]}` must be a number, got {guidance[1]!r}"
-            ) from None  # type: ignore[index]
+                f"{where}: column `{column}` must be a number, got {got!r}"
+            ) from None
         case = _cell(row, ("case_number",))
         original = _cell(row, ("original_prompt",))
         rows.append(AttackPrompt(prompt, original[1] if original else None, seed_value, guidance_value,
