@@ -128,7 +128,9 @@ class LatentWatch:
         self.n = n
         self.first_bad: Any = None  # (n,) int tensor: 1-based step, 0 while finite
 
-    def __call__(self, _pipe: Any, step: int, _t: Any, kwargs: dict[str, Any]) -> dict:
+    def __call__(
+        self, _pipe: Any, step: int, _t: Any, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
         import torch
 
         latents = kwargs.get("latents")

@@ -19,9 +19,12 @@ import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from igmu_audit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from igmu_audit.pipelines.loading import LoadedPipeline
 
 _HEAD = "model pipeline_factory"
 
@@ -142,7 +145,9 @@ def build(ref: str, func: Callable[..., Any], base_pipeline: Any) -> Any:
     return pipe
 
 
-def audited_pipeline(ref: str, loaded: Any, spec: Any, device: Any, dtype: Any) -> Any:
+def audited_pipeline(
+    ref: str, loaded: LoadedPipeline | None, spec: Any, device: Any, dtype: Any
+) -> LoadedPipeline:
     """The ``LoadedPipeline`` to audit: the factory's pipeline, fingerprinted.
 
     Args:

@@ -38,7 +38,7 @@ def _size(name: str, value: Any) -> tuple[int, int]:
         or not all(
             isinstance(v, numbers.Integral)
             and not isinstance(v, bool)
-            and 0 < v <= 8192
+            and 0 < int(v) <= 8192
             for v in value
         )
     ):
@@ -56,7 +56,7 @@ def _coords(name: str, value: Any) -> tuple[int, int]:
         or not all(
             isinstance(v, numbers.Integral)
             and not isinstance(v, bool)
-            and 0 <= v <= 8192
+            and 0 <= int(v) <= 8192
             for v in value
         )
     ):
@@ -71,7 +71,7 @@ def _seq_len(name: str, value: Any) -> int:
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Integral)
-        or not 1 <= value <= 512
+        or not 1 <= int(value) <= 512
     ):
         raise ConfigError(
             f"generation_args.{name}: expected an integer in [1, 512] (T5 tokens) "

@@ -64,7 +64,8 @@ def resolve_dtype(value: str | torch.dtype | None) -> torch.dtype:
         raise ConfigError(
             f"torch_dtype: expected 'float32', 'float16' or 'bfloat16', got {value!r}"
         )
-    return getattr(torch, name)
+    dtype: torch.dtype = getattr(torch, name)
+    return dtype
 
 
 def resolve_device(value: str | torch.device) -> torch.device:

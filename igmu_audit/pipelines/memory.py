@@ -53,7 +53,7 @@ def apply_memory_options(
         pipe.enable_attention_slicing()
     if vae_tiling:
         vae = getattr(pipe, "vae", None)
-        if not hasattr(vae, "enable_tiling"):
+        if vae is None or not hasattr(vae, "enable_tiling"):
             raise ConfigError(
                 f"vae_tiling: {cls}'s VAE does not support tiling; set it false"
             )

@@ -21,11 +21,18 @@ if TYPE_CHECKING:
     from igmu_audit.pipelines.cache import ImageCache
     from igmu_audit.pipelines.generation import GeneratedImage, GenerationSettings
 
-_DONE = object()
+
+class _Done:
+    """The producer's last item: generation finished without an error."""
+
+
+_DONE = _Done()
 
 
 def _produce(
-    batches: Iterable[list[GeneratedImage]], out: queue.Queue, stop: threading.Event
+    batches: Iterable[list[GeneratedImage]],
+    out: queue.Queue[list[GeneratedImage] | BaseException | _Done],
+    stop: threading.Event,
 ) -> None:
     try:
         for batch in batches:
@@ -77,7 +84,9 @@ def generate_scored(
     batches = iter_generated(
         model, pairs, settings=settings, cache=cache, progress=progress, desc=desc
     )
-    handoff: queue.Queue = queue.Queue(maxsize=2)
+    handoff: queue.Queue[list[GeneratedImage] | BaseException | _Done] = queue.Queue(
+        maxsize=2
+    )
     stop = threading.Event()
     worker = threading.Thread(
         target=_produce,
@@ -91,7 +100,7 @@ def generate_scored(
     try:
         while True:
             item = handoff.get()
-            if item is _DONE:
+            if isinstance(item, _Done):
                 break
             if isinstance(item, BaseException):
                 raise item

@@ -79,6 +79,8 @@ def build_clip_tokenizer() -> CLIPTokenizer:
     from transformers import CLIPTokenizer
 
     vocab, merges = _vocab_and_merges()
-    tok = CLIPTokenizer(vocab=dict(vocab), merges=list(merges))
+    # transformers annotates `merges` as list[str]; the BPE model it builds takes the
+    # (left, right) pairs that tokenizers itself declares.
+    tok = CLIPTokenizer(vocab=dict(vocab), merges=list(merges))  # type: ignore[arg-type]
     tok.model_max_length = MAX_LENGTH
     return tok
