@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 def _sqrt_psd(matrix: torch.Tensor) -> torch.Tensor:
     """Square root of a symmetric PSD matrix; tiny negative eigenvalues are round-off."""
     eigvals, eigvecs = torch.linalg.eigh(matrix)
-    return (eigvecs * eigvals.clamp(min=0.0).sqrt()) @ eigvecs.T
+    root: torch.Tensor = (eigvecs * eigvals.clamp(min=0.0).sqrt()) @ eigvecs.T
+    return root
 
 
 def _psd_factor(sigma: torch.Tensor) -> torch.Tensor:
@@ -42,7 +43,8 @@ def _trace_sqrt_product(factor1: torch.Tensor, sigma2: torch.Tensor) -> torch.Te
     """``tr((Σ1^½ Σ2 Σ1^½)^½)`` from a factor ``Σ1 = A Aᵀ``: ``Σ sqrt(eig(Aᵀ Σ2 A))``."""
     inner = factor1.T @ sigma2 @ factor1
     inner = (inner + inner.T) / 2.0  # re-symmetrise against round-off before eigvalsh
-    return torch.linalg.eigvalsh(inner).clamp(min=0.0).sqrt().sum()
+    trace: torch.Tensor = torch.linalg.eigvalsh(inner).clamp(min=0.0).sqrt().sum()
+    return trace
 
 
 def _fd(

@@ -160,7 +160,10 @@ def kernel_distance(
         )
     x = features_real.detach().to(torch.float64)
     y = features_fake.detach().to(x.device, torch.float64)
-    kernel = lambda a, b: polynomial_kernel(a, b, degree, gamma, coef)  # noqa: E731
+
+    def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return polynomial_kernel(a, b, degree, gamma, coef)
+
     full = max(n_r, n_f) <= _PRECOMPUTE_LIMIT
     if full:
         k_xx, k_yy, k_xy = kernel(x, x), kernel(y, y), kernel(x, y)

@@ -96,7 +96,8 @@ def lpips_distance(net: str = "alex") -> tuple[str, PairDistanceFn]:
     def fn(images_a: torch.Tensor, images_b: torch.Tensor) -> torch.Tensor:
         dev = next(model.parameters()).device
         out = model(images_a.to(dev) * 2 - 1, images_b.to(dev) * 2 - 1)
-        return out.flatten().to(torch.float64).cpu()
+        distances: torch.Tensor = out.flatten().to(torch.float64).cpu()
+        return distances
 
     return f"LPIPS ({net}, lpips {getattr(lpips, '__version__', '?')})", fn
 
