@@ -14,11 +14,18 @@ Pulled in by ``pytest_plugins`` in ``plugin.py`` (it holds the report hook).
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from igmu_audit.errors import IgmuAuditError
+
+# pytest types ``pytest.fail.Exception`` as Any; it is ``_pytest.outcomes.Failed``, which
+# mypy can check against (the runtime keeps the public name).
+if TYPE_CHECKING:
+    from _pytest.outcomes import Failed as _Failed
+else:
+    _Failed = pytest.fail.Exception
 
 T = TypeVar("T")
 
@@ -26,7 +33,7 @@ T = TypeVar("T")
 _failures_key = pytest.StashKey[dict[int, list[Any]]]()
 
 
-class LoadFailed(pytest.fail.Exception):  # type: ignore[name-defined]
+class LoadFailed(_Failed):
     """An igmu-audit error while loading a model, detector or CLIP model (no traceback).
 
     ``original`` is the error itself (kept for tools; not chained, so not printed twice).

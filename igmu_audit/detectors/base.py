@@ -70,4 +70,5 @@ def as_image_batch(images: Any) -> torch.Tensor:
         )
     if images.dtype == torch.uint8:
         images = images.float() / 255.0
-    return images.float().cpu()
+    batch: torch.Tensor = images.float().cpu()
+    return batch

@@ -20,9 +20,12 @@ import unicodedata
 import warnings
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from igmu_audit.errors import ConfigError, DuplicatePromptsWarning
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 #: Tokenizer attributes of diffusers pipelines (SD / SDXL / SD3 / Flux): every one conditions the image.
 TOKENIZER_NAMES = ("tokenizer", "tokenizer_2", "tokenizer_3")
@@ -189,7 +192,8 @@ def user_stacklevel() -> int:
     """The ``stacklevel`` that points a warning at the first frame outside igmu_audit."""
     import sys
 
-    frame, level = sys._getframe(1), 1
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_globals.get("__name__", "").startswith(
         "igmu_audit"
     ):
