@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install audit test lint report bench clean dist
+.PHONY: install audit test lint report bench clean dist cards
 
 install: $(STAMP)
 
@@ -45,6 +45,11 @@ report: install
 	  $(PY) tools/report/demo.py allure-results; \
 	fi
 	tools/report/build.sh -o allure-report allure-results
+
+## The toy world's detector cards (fixtures/toyworld/cards/), measured on held-out renders;
+## rebuild after the toy classifier changes (docs/detector-cards.md).
+cards: install
+	$(PY) -m igmu_audit.toyworld.detector_cards
 
 bench: install  # the README's performance figures (attacks: see igmu_audit/attacks/README.md)
 	$(PY) benchmarks/bench_generation.py
