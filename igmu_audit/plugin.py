@@ -105,6 +105,30 @@ OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         "record",
         {"metavar": "PATH", "help": "write the run's JSON verdict record (atomically)"},
     ),
+    (
+        "--igmu-backend",
+        "backend",
+        {
+            "metavar": "NAME",
+            "help": "generate locally (default) or on a Ray cluster: local, ray",
+        },
+    ),
+    (
+        "--igmu-ray-address",
+        "ray_address",
+        {
+            "metavar": "ADDR",
+            "help": "Ray cluster address (host:port, ray://host:10001, auto)",
+        },
+    ),
+    (
+        "--igmu-ray-actors",
+        "ray_actors",
+        {
+            "metavar": "N",
+            "help": "Ray generation actors (default: one per GPU / CPU slot)",
+        },
+    ),
 )
 #: run-splitting options that are not audit settings (not in the config schema)
 SHARD_OPTION = ("--igmu-shard", {"dest": "igmu_shard", "default": None, "metavar": "K/N",
@@ -125,7 +149,8 @@ FLAGS = (
 )
 #: run-level knobs also settable as pytest ini keys (``-o igmu_device=cpu`` works)
 INI_KEYS = ("spec", "model", "original", "devices", "seeds", "steps", "guidance_scale",
-            "resolution", "dtype", "batch_size", "cache_dir", "evidence_dir", "detector")  # fmt: skip
+            "resolution", "dtype", "batch_size", "cache_dir", "evidence_dir", "detector",
+            "backend", "ray_address", "ray_actors")  # fmt: skip
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

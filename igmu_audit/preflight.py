@@ -7,6 +7,9 @@ model, detector or CLIP model is loaded): every configured model path, override 
 prompt file, CLIP checkpoint and detector name. Every problem is listed in one
 ``ConfigError``, each naming the setting, where it was set and how to fix it.
 
+With ``backend: ray`` the cluster is joined here too (after a TCP probe of its
+address), so an unreachable cluster is one error at session start, not a hang.
+
 What needs a load to be known (a corrupt weight file, a hub id that is not in the
 cache) still fails at fixture time; ``igmu_audit.load_errors`` makes that one error
 per session too.
@@ -171,7 +174,15 @@ def input_problems(config: Any) -> list[str]:
         *_model_problems(config, "original"),
         *_detector_problems(config),
         *_file_problems(config),
+        *_backend_problems(config),
     ]
+
+
+def _backend_problems(config: Any) -> list[str]:
+    """``backend: ray``: the package and a reachable cluster (``igmu_audit.backends``)."""
+    from igmu_audit.backends import backend_problems
+
+    return backend_problems(config)
 
 
 def check_inputs(config: Any) -> None:

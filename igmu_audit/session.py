@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from igmu_audit.config import AuditConfig, load_config
 
 if TYPE_CHECKING:
+    from igmu_audit.backends import GenerationBackend
     from igmu_audit.pipelines.cache import ImageCache
     from igmu_audit.pipelines.generation import GenerationSettings
     from igmu_audit.pipelines.loading import LoadedPipeline
@@ -53,6 +54,13 @@ class AuditSession:
         from igmu_audit.pipelines.cache import ImageCache
 
         return ImageCache(self.config.cache_dir) if self.config.use_cache else None
+
+    @cached_property
+    def backend(self) -> GenerationBackend:
+        """Where cache misses are generated (``backend``: local or ray; ``igmu_audit.backends``)."""
+        from igmu_audit.backends import make_backend
+
+        return make_backend(self.config)
 
     @cached_property
     def settings(self) -> GenerationSettings:

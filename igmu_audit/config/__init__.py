@@ -71,6 +71,10 @@ class AuditConfig:
     model_card: str | None = None
     blur_sensitive: bool = True
     record: str | None = None
+    backend: str = "local"
+    ray_address: str | None = None
+    ray_actors: int | None = None
+    ray_actor_cpus: int = 1
     task_profiles: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     detector_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     spec_path: str | None = None

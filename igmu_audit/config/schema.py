@@ -52,6 +52,8 @@ _SEED_WHY = "seeds stop at 2**63-1 so the seeds sequential audits add stay below
 _STEPS_WHY = f"no scheduler needs more than {MAX_STEPS} steps; likely a typo"
 _BATCH_WHY = f"at most {MAX_BATCH} images per pipeline call"
 _SIDE_WHY = f"a multiple of 8 of at most {MAX_SIDE} pixels"
+MAX_ACTORS = 4096
+_ACTORS_WHY = f"at most {MAX_ACTORS} actors (one per GPU or CPU slot)"
 
 
 def _bool(where: str, key: str, value: Any) -> bool:
@@ -391,4 +393,28 @@ FIELDS: dict[str, Field] = {
         "blur evidence images of sensitive concepts (nudity) in anything written for humans",
     ),
     "record": Field(_opt_str, None, "write the run's JSON verdict record to this path"),
+    "backend": Field(
+        _choice(("local", "ray")),
+        "local",
+        "where images are generated: local (this process) or ray (actors on a Ray cluster)",
+    ),
+    "ray_address": Field(
+        _opt_str,
+        None,
+        "Ray cluster to generate on: host:port, ray://host:10001 or auto; default "
+        "RAY_ADDRESS, else a Ray instance started for the run",
+    ),
+    "ray_actors": Field(
+        lambda w, k, v: integer(w, k, v, (1, MAX_ACTORS), why=_ACTORS_WHY, text=True),
+        None,
+        "Ray generation actors per pytest process; default: one per GPU of the cluster "
+        "(else per ray_actor_cpus CPUs), shared out among xdist workers",
+        numeric=True,
+    ),
+    "ray_actor_cpus": Field(
+        lambda w, k, v: integer(w, k, v, (1, 1024), text=True),
+        1,
+        "CPUs (and torch threads) each Ray actor reserves",
+        numeric=True,
+    ),
 }

@@ -74,6 +74,8 @@ def _looks_local(value: str) -> bool:
 
 
 def _resolve(value: str, base: Path, *, always: bool) -> str:
+    if "://" in value:  # an fsspec URL (cache_dir: s3://bucket/cache) is not a path
+        return value
     candidate = (base / Path(value).expanduser()).resolve()
     if always or _looks_local(value) or candidate.exists():
         return str(candidate)

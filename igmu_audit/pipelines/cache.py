@@ -12,6 +12,10 @@ the image is not constant. A swapped, truncated, resized or blank PNG is logged 
 regenerated, never scored. (The digests catch accidents and naive tampering; whoever
 can rewrite both files of a shared cache can still forge an entry, so share a cache
 only with writers you trust.)
+
+The root is a folder or an fsspec URL (``s3://``, ``gs://``, ``file://``, ``memory://``);
+``cache_store.py`` says how an entry becomes visible only when complete on a store that
+cannot rename. Verification is the same for both.
 """
 
 from __future__ import annotations
@@ -26,12 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from igmu_audit._atomic import (
-    atomic_write_bytes,
-    probe_writable,
-    remove_stale_temps,
-)
 from igmu_audit.errors import CacheError
+from igmu_audit.pipelines.cache_store import LocalStore, is_url, open_store
 from igmu_audit.pipelines.degenerate import constant_reason
 
 __all__ = [
@@ -89,11 +89,14 @@ def _decode_png(data: bytes) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class CacheEntry:
-    """A cached image: its uint8 pixels, the sidecar fields and the PNG path."""
+    """A cached image: its uint8 pixels, the sidecar fields and the PNG path.
+
+    ``path`` is ``None`` for a remote store (an object-store URL): nothing to open locally.
+    """
 
     pixels: np.ndarray
     meta: dict[str, Any]
-    path: Path
+    path: Path | None
 
 
 def _verify(
@@ -139,35 +142,60 @@ def _verify(
     return pixels
 
 
+def _names(key: str) -> tuple[str, str]:
+    folder = f"images/{key[:2]}"
+    return f"{folder}/{key}.png", f"{folder}/{key}.json"
+
+
 class ImageCache:
     """PNG + JSON sidecar store under ``root/images/<key[:2]>/<key>.{png,json}``.
 
-    Safe to share between processes and machines on a shared filesystem: entries are
-    immutable once written, every write is atomic and every read is verified.
+    Safe to share between processes and machines on a shared filesystem or an object
+    store: entries are immutable once written, every write is atomic (a folder) or
+    committed by its sidecar (a URL), and every read is verified.
     Files get the permissions of the user's umask; temp files that killed writers
     left behind are swept once per folder and process, when the folder is written.
+
+    Attributes:
+        root: the folder (a ``Path``) or the URL (a ``str``).
+        hits / misses: verified reads / absent or refused entries.
+        writes: entries written by this object (each key once per generation).
     """
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        self.root: Path | str = str(root) if is_url(root) else Path(root)
+        self.store = open_store(root)
         self.hits = 0
         self.misses = 0
+        self.writes = 0
         self._writable = False
-        self._swept: set[Path] = set()
-        self._sweep(self.root / "images")
 
     def __repr__(self) -> str:
         return f"ImageCache({str(self.root)!r}, hits={self.hits}, misses={self.misses})"
 
-    def _sweep(self, folder: Path) -> None:
-        if folder not in self._swept:
-            self._swept.add(folder)
-            remove_stale_temps(folder)
+    @property
+    def local_root(self) -> Path | None:
+        """The root as a local folder, or ``None`` for a URL store."""
+        if isinstance(self.store, LocalStore):
+            return self.store.root
+        return self.store.local_path("")
 
     def paths(self, key: str) -> tuple[Path, Path]:
-        """The PNG and sidecar paths for ``key``."""
-        folder = self.root / "images" / key[:2]
-        return folder / f"{key}.png", folder / f"{key}.json"
+        """The PNG and sidecar paths for ``key`` (a folder or ``file://`` cache only)."""
+        png, sidecar = (self.store.local_path(n) for n in _names(key))
+        if png is None or sidecar is None:
+            raise CacheError(
+                f"image cache {self.store.where!r} is remote: its entries have no local path"
+            )
+        return png, sidecar
+
+    def _shown(self, name: str) -> str:
+        local = self.store.local_path(name)
+        return (
+            str(local)
+            if local is not None
+            else f"{self.store.where.rstrip('/')}/{name}"
+        )
 
     def check_writable(self) -> None:
         """Raise ``CacheError`` unless entries can be written under the root.
@@ -180,9 +208,8 @@ class ImageCache:
         """
         if self._writable:
             return
-        folder = self.root / "images"
         try:
-            probe_writable(folder)
+            self.store.probe()
         except OSError as exc:
             raise CacheError(
                 f"image cache {str(self.root)!r} is not writable "
@@ -195,6 +222,8 @@ class ImageCache:
     ) -> CacheEntry | None:
         """The verified entry for ``key``, or ``None``.
 
+        The sidecar (the commit marker) is read first, then the PNG it vouches for.
+
         Args:
             key: the cache key.
             resolution: the (height, width) the caller generates at; an entry of
@@ -204,26 +233,31 @@ class ImageCache:
             The entry, or ``None`` when it is missing or fails verification (a
             warning names the path and what mismatched; the caller regenerates).
         """
-        png, sidecar = self.paths(key)
-        if not (png.is_file() and sidecar.is_file()):
-            self.misses += 1
-            return None
+        png, sidecar = _names(key)
         try:
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
-            pixels = _verify(key, meta, png.read_bytes(), resolution)
+            body = self.store.read(sidecar)
+            data = self.store.read(png) if body is not None else None
+            if body is None or data is None:
+                self.misses += 1
+                return None
+            meta = json.loads(body.decode("utf-8"))
+            pixels = _verify(key, meta, data, resolution)
         except (OSError, ValueError) as exc:
             log.warning(
                 "igmu-audit: ignoring unverifiable cache entry %s (%s); regenerating",
-                png,
+                self._shown(png),
                 exc,
             )
             self.misses += 1
             return None
         self.hits += 1
-        return CacheEntry(pixels, meta, png)
+        return CacheEntry(pixels, meta, self.store.local_path(png))
 
-    def put(self, key: str, pixels: np.ndarray, meta: Mapping[str, Any]) -> Path:
+    def put(self, key: str, pixels: np.ndarray, meta: Mapping[str, Any]) -> Path | None:
         """Store ``pixels`` and ``meta`` under ``key``; the PNG lands before its sidecar.
+
+        Returns:
+            The PNG's local path, or ``None`` for a remote store.
 
         Raises:
             ValueError: not a uint8 (H, W, 3) image, or a constant one.
@@ -236,7 +270,7 @@ class ImageCache:
         reason = constant_reason(pixels)
         if reason is not None:
             raise ValueError(f"cache refuses a degenerate image: {reason}")
-        png, sidecar = self.paths(key)
+        png, sidecar = _names(key)
         data = encode_png(pixels)
         record = {
             **meta,
@@ -251,13 +285,13 @@ class ImageCache:
         }
         body = json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False)
         try:
-            self._sweep(png.parent)
-            atomic_write_bytes(png, data)
+            self.store.write(png, data)
             # The sidecar is the commit marker: an entry without it is invisible to get().
-            atomic_write_bytes(sidecar, body.encode("utf-8"))
+            self.store.write(sidecar, body.encode("utf-8"))
         except OSError as exc:
             raise CacheError(
-                f"could not write cache entry {str(png)!r} "
+                f"could not write cache entry {self._shown(png)!r} "
                 f"({type(exc).__name__}: {exc.strerror or exc}): {_FIX}"
             ) from exc
-        return png
+        self.writes += 1
+        return self.store.local_path(png)

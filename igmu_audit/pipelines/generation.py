@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from igmu_audit.errors import ConfigError
+from igmu_audit.errors import ConfigError, GenerationError
 from igmu_audit.pipelines.cache import ImageCache, cache_key
 from igmu_audit.pipelines.degenerate import (
     LatentWatch,
@@ -43,6 +43,8 @@ from igmu_audit.pipelines.families import (
 
 if TYPE_CHECKING:
     import torch
+
+    from igmu_audit.backends import GenerationBackend
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,15 +248,16 @@ def iter_generated(
     cache: ImageCache | None = None,
     progress: bool = True,
     desc: str = "igmu-audit generating",
+    backend: GenerationBackend | None = None,
 ) -> Iterator[list[GeneratedImage]]:
     """Yield the images of the distinct ``pairs`` batch by batch: cached ones first, then
     each generated batch as soon as it is cached (so a scorer can overlap generation).
 
     On device out-of-memory a batch is retried at half the size (``memory.py``); images
-    do not change, since each has its own generator. Arguments as in ``generate_pairs``.
+    do not change, since each has its own generator. ``backend`` generates the misses
+    (default: the active session's, ``igmu_audit.backends``); the other arguments as in
+    ``generate_pairs``.
     """
-    from igmu_audit.devices import limit_cpu_threads
-    from igmu_audit.pipelines.memory import apply_memory_options, reduced_batch
     from igmu_audit.reporting.progress import meter
 
     settings = settings or GenerationSettings()
@@ -289,35 +292,40 @@ def iter_generated(
         return
     if cache is not None:
         cache.check_writable()  # before the first batch, so none is lost
-    limit_cpu_threads()  # also outside pytest: generation never oversubscribes the CPU
-    apply_memory_options(
-        pipe,
-        cpu_offload=settings.cpu_offload,
-        attention_slicing=settings.attention_slicing,
-        vae_tiling=settings.vae_tiling,
-    )
-    pipe.set_progress_bar_config(disable=True)
-    size, start = settings.batch_size, 0
+    if backend is None:
+        from igmu_audit.backends import active_backend
+
+        backend = active_backend()
+    left = set(range(len(todo)))
     with cost as bar:
-        while start < len(todo):
-            chunk = todo[start : start + size]
-            try:
-                pixels = _checked_batch(model, pipe, [fields[p] for p in chunk])
-            except (RuntimeError, MemoryError) as exc:
-                size = reduced_batch(exc, size, desc)
-                continue
+        # The one seam: the backend generates, this process caches (each entry once).
+        for done in backend.batches(model, [fields[p] for p in todo], settings, desc):
             batch = []
-            for pair, image in zip(chunk, pixels, strict=True):
+            for index, image in zip(done.indices, done.pixels, strict=True):
+                if index not in left:
+                    raise GenerationError(
+                        f"backend {backend.name!r} returned image {index} twice or out of range"
+                    )
+                left.discard(index)
+                pair = todo[index]
                 path = None
                 if cache is not None:
-                    meta = {**fields[pair], "device": device, "versions": _versions()}
+                    meta = {
+                        **fields[pair],
+                        "device": done.device,
+                        "versions": _versions(),
+                    }
                     path = cache.put(keys[pair], image, meta)
                 batch.append(
                     GeneratedImage(pair[0], pair[1], keys[pair], image, path, False)
                 )
-            start += len(chunk)
-            bar.update(len(chunk))
+            bar.update(len(batch))
             yield batch
+    if left:
+        raise GenerationError(
+            f"backend {backend.name!r} returned {len(todo) - len(left)} of {len(todo)} images; "
+            f"none of the missing ones was cached or scored"
+        )
 
 
 def generate_pairs(

@@ -52,11 +52,17 @@ class VerdictCollector:
         workers = (
             int(getattr(self.config.option, "numprocesses", 0) or 0) or worker_count()
         )
+        from igmu_audit.backends import run_block
+        from igmu_audit.plugin import audit_session_key
+
+        session = self.config.stash[audit_session_key]
         return {
             "workers": workers,
             "shard": shard_option(self.config),
             "collected": len(self.collected) if self.collected else None,
             "finished": finished,
+            # the backend this process generated with, else the configured one
+            "backend": run_block(session.config, session.__dict__.get("backend")),
         }
 
     def _write_started(self) -> None:

@@ -174,7 +174,7 @@ class Meter:
 def meter(desc: str, *, todo: int, cached: int, fields: Mapping[str, Any], device: str,
           cache: Any = None, enabled: bool = True) -> Meter:  # fmt: skip
     """A ``Meter`` for one call of ``iter_generated`` (``cache``: its ``ImageCache`` or None)."""
-    root = Path(cache.root) if cache is not None else None
+    root = getattr(cache, "local_root", None)  # a URL cache keeps no rates file
     return Meter(desc, todo=todo, cached=cached, key=rate_key(fields, device),
                  cache_root=root, enabled=enabled)  # fmt: skip
 

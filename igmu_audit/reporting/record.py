@@ -11,7 +11,8 @@ Schema ``igmu-audit/verdict-record/3`` (docs/verdict-record.md is its one descri
      "problems": [{"test_id", "verdict": "error|incomplete", "phase", "exception", "reason", "flags"}],
      "not_applicable": [{"test_id", "reason"}],
      "environment": {"python": ..., "packages": {...}},
-     "run": {"created", "workers", "shard": {"index", "total"} | null, "collected", "finished"}}
+     "run": {"created", "workers", "shard": {"index", "total"} | null, "collected", "finished",
+             "backend": {"name": "local"} | {"name": "ray", "address", "actors", "devices", ...}}}
 
 Everything outside ``run`` depends only on what was audited, so ``-n 0`` and ``-n 4``
 give identical records apart from ``run``. Imports neither numpy nor torch: ``merge``

@@ -11,12 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from igmu_audit.pipelines.cache import (
-    CACHE_FORMAT,
-    ImageCache,
-    atomic_write_bytes,
-    cache_key,
-)
+from igmu_audit._atomic import atomic_write_bytes
+from igmu_audit.pipelines.cache import CACHE_FORMAT, ImageCache, cache_key
 
 
 def image(seed: int) -> np.ndarray:
