@@ -32,7 +32,7 @@ def test_rogan_gladen_clips_and_refuses_a_chance_detector() -> None:
 def test_perfect_detector_leaves_the_rate_and_nearly_the_interval() -> None:
     level = split_confidence(0.95)
     observed = clopper_pearson_interval(6, 96, level)
-    out = corrected_rate(6 / 96, observed, (1000, 1000, 0, 1000), 0.95)
+    out = corrected_rate(6 / 96, observed, (1000, 1000, 0, 1000))
     assert out.value == pytest.approx(6 / 96)
     assert out.raw == pytest.approx(6 / 96)
     # only the calibration's own uncertainty (se >= 0.9955) widens it
@@ -45,7 +45,7 @@ def test_perfect_detector_leaves_the_rate_and_nearly_the_interval() -> None:
 def test_interval_is_the_worst_corner_of_the_box() -> None:
     level = split_confidence(0.95)
     observed = clopper_pearson_interval(12, 100, level)
-    out = corrected_rate(0.12, observed, (80, 100, 5, 100), 0.95)
+    out = corrected_rate(0.12, observed, (80, 100, 5, 100))
     se, sp = out.sensitivity, out.specificity
     assert out.interval.high == pytest.approx(
         rogan_gladen(observed.high, se.low, sp.high)
@@ -59,15 +59,17 @@ def test_interval_is_the_worst_corner_of_the_box() -> None:
 
 def test_detector_no_better_than_chance_somewhere_in_the_box_gives_everything() -> None:
     level = split_confidence(0.95)
-    out = corrected_rate(
-        0.3, clopper_pearson_interval(3, 10, level), (6, 10, 4, 10), 0.95
-    )
+    out = corrected_rate(0.3, clopper_pearson_interval(3, 10, level), (6, 10, 4, 10))
     assert (out.interval.low, out.interval.high) == (0.0, 1.0)
 
 
-def test_observed_interval_at_the_wrong_level_is_refused() -> None:
-    with pytest.raises(ValueError, match="box level"):
-        corrected_rate(0.1, clopper_pearson_interval(1, 10, 0.95), (9, 10, 0, 10), 0.95)
+def test_the_box_level_sets_the_corrected_confidence() -> None:
+    # a sequential look's level carries through: box at 1 - 0.05/6 -> corrected at 1 - 0.05/2
+    box = clopper_pearson_interval(2, 50, 1 - 0.05 / 6)
+    out = corrected_rate(0.04, box, (95, 100, 1, 100))
+    assert out.interval.confidence == pytest.approx(1 - 0.05 / 2)
+    with pytest.raises(ValueError, match="split_confidence"):
+        corrected_rate(0.1, clopper_pearson_interval(1, 10, 0.6), (9, 10, 0, 10))
 
 
 def test_coverage_holds_where_ignoring_calibration_error_does_not() -> None:
@@ -81,7 +83,7 @@ def test_coverage_holds_where_ignoring_calibration_error_does_not() -> None:
         tp, fp = int(rng.binomial(npos, se)), int(rng.binomial(nneg, 1 - sp))
         level = split_confidence(0.95)
         out = corrected_rate(
-            k / n, clopper_pearson_interval(k, n, level), (tp, npos, fp, nneg), 0.95
+            k / n, clopper_pearson_interval(k, n, level), (tp, npos, fp, nneg)
         )
         covered += out.interval.contains(p)
         raw = clopper_pearson_interval(k, n, 0.95)

@@ -106,28 +106,30 @@ class CorrectedRate:
 
 
 def corrected_rate(
-    raw: float,
-    observed: Interval,
-    counts: tuple[int, int, int, int],
-    confidence: float,
+    raw: float, observed: Interval, counts: tuple[int, int, int, int]
 ) -> CorrectedRate:
     """Correct ``raw`` for detector error with the card's calibration ``counts``.
 
+    The sensitivity and specificity intervals are built at ``observed``'s level ``L``,
+    so the corrected interval holds at ``1 - 3 (1 - L)``: pass the raw interval built at
+    ``split_confidence(c)`` to get one at ``c`` (a sequential look's Bonferroni level
+    carries through the same way).
+
     Args:
         raw: the apparent leak rate.
-        observed: the raw rate's interval, built at ``split_confidence(confidence)``.
+        observed: the raw rate's interval at the box level.
         counts: ``(true positives, positives, false positives, negatives)`` on the
             calibration set at the threshold in use (``DetectorCard.counts_at``).
-        confidence: the coverage the corrected interval is for.
 
     Raises:
-        ValueError: ``observed`` was not built at the box level, or bad counts.
+        ValueError: a box level too low for a corrected interval, or bad counts.
     """
-    level = split_confidence(confidence)
-    if abs(observed.confidence - level) > 1e-9:
+    level = observed.confidence
+    confidence = round(1.0 - PARTS * (1.0 - level), 12)
+    if not 0.0 < confidence < 1.0:
         raise ValueError(
-            f"`observed` must be built at the box level {level:.6g} (1 - (1 - {confidence})/3), "
-            f"got {observed.confidence:.6g}"
+            f"`observed` is at level {level:.6g}; the box needs one above {1 - 1 / PARTS:.4g} "
+            "(build it at split_confidence(confidence))"
         )
     tp, npos, fp, nneg = counts
     se_iv = clopper_pearson_interval(tp, npos, level)
