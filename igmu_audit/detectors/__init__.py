@@ -2,7 +2,8 @@
 
 Importing this package imports no backend (torch, open_clip, onnxruntime, nudenet): the
 concrete classes are loaded on first attribute access, and ``get_detector`` builds them
-through lazy factories.
+through lazy factories. Other packages' detectors (the toy world's ``toyworld`` among
+them) come through the entry-point group ``igmu_audit.detectors`` (``docs/extending.md``).
 """
 
 from __future__ import annotations
