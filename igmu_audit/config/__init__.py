@@ -64,6 +64,9 @@ class AuditConfig:
     interval: str = "clustered"
     csdr_aggregation: str = "per-prompt"
     require_original: bool = False
+    detector_card: str | dict[str, str] | None = None
+    require_card: bool = False
+    detector_margin: float = 0.05
     family_wise: bool = False
     allow_pickle: bool = False
     profile: str | None = None

@@ -230,6 +230,24 @@ def parse_prompts(where: str, key: str, value: Any) -> dict[str, str]:
     return {k: _str(where, f"{key}.{k}", v) for k, v in value.items()}
 
 
+def parse_detector_card(
+    where: str, key: str, value: Any
+) -> str | dict[str, str] | None:
+    """A card path, or ``{detector or profile name: card path}`` (paths checked when used)."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping) and value:
+        for name, path in value.items():
+            if (
+                not isinstance(name, str)
+                or not isinstance(path, str)
+                or not path.strip()
+            ):
+                raise fail(where, f"{key}.{name}", "a card file or folder path", path)
+        return {str(n): str(p) for n, p in value.items()}
+    return _str(where, key, value)
+
+
 def parse_clip(where: str, key: str, value: Any) -> str | dict[str, str] | None:
     """A CLIP model name (``toyworld``; checked at session start) or ``{model_name, checkpoint}``."""
     if value is None or (isinstance(value, str) and value.strip()):
@@ -371,6 +389,23 @@ FIELDS: dict[str, Field] = {
         _bool,
         False,
         "leak audits without an original (reference) model are inconclusive instead of flagged 'no reference'",
+    ),
+    "detector_card": Field(
+        parse_detector_card,
+        None,
+        "detector card file (or folder of <concept>.json / <profile>.json cards), or "
+        "{detector or profile: card}; leak rates are then corrected for detector error",
+    ),
+    "require_card": Field(
+        _bool,
+        False,
+        "leak audits whose detector has no valid detector card are inconclusive instead of flagged 'uncalibrated'",
+    ),
+    "detector_margin": Field(
+        lambda w, k, v: number(w, k, v, (0.0, 1.0), text=True),
+        0.05,
+        "threshold sensitivity: the verdict is re-decided at the detector threshold ± this (score units)",
+        numeric=True,
     ),
     "family_wise": Field(
         _bool,

@@ -104,6 +104,13 @@ def resolve_paths(layer: Layer, parsed: dict[str, Any]) -> dict[str, Any]:
             **out["clip"],
             "checkpoint": _resolve(out["clip"]["checkpoint"], layer.base, always=True),
         }
+    if isinstance(out.get("detector_card"), str):
+        out["detector_card"] = _resolve(out["detector_card"], layer.base, always=True)
+    if isinstance(out.get("detector_card"), dict):
+        out["detector_card"] = {
+            k: _resolve(v, layer.base, always=True)
+            for k, v in out["detector_card"].items()
+        }
     if isinstance(out.get("prompts"), dict):
         out["prompts"] = {
             k: _resolve(v, layer.base, always=True) for k, v in out["prompts"].items()
