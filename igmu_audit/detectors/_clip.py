@@ -1,6 +1,7 @@
 """Local-only CLIP plumbing shared by ``clip_zero_shot.py`` and ``clip_head.py``.
 
-Reading checkpoints (safetensors first, pickles only on opt-in), building an open_clip model
+Reading checkpoints (through the project's one pickle policy in
+``igmu_audit.pipelines.checkpoints``), building an open_clip model
 from local weights without ever reaching a hub, CLIP's preprocessing on tensor batches, and
 the hashes that go into detector profiles.
 """
@@ -13,19 +14,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from igmu_audit.errors import (
-    CheckpointMismatchError,
-    ConfigError,
-    DetectorError,
-    UnsafeCheckpointError,
-)
+from igmu_audit.errors import CheckpointMismatchError, ConfigError, DetectorError
 
 if TYPE_CHECKING:
     import torch
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
-_PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt"}
 _DIR_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
 
@@ -53,59 +48,34 @@ def sha256_state_dict(module: Any) -> str:
 def read_state_dict(
     path: str | Path, *, allow_pickle: bool, what: str
 ) -> dict[str, torch.Tensor]:
-    """Read tensors from safetensors, or from a pickle only when the user opted in.
+    """Read detector weights through the project's one pickle policy, as a flat tensor dict.
+
+    The file itself is read by :func:`igmu_audit.pipelines.checkpoints.read_state_dict`
+    (safetensors always, pickles only with ``allow_pickle`` and ``weights_only=True``);
+    this adds the detector layouts: ``{"state_dict": ...}`` unwrapped, a ``module.``
+    prefix (DataParallel) dropped.
 
     Args:
         path: a ``.safetensors`` file, or ``.pt``/``.pth``/``.bin``/``.ckpt`` pickle.
         allow_pickle: read pickles (with ``torch.load(weights_only=True)``).
         what: what the file is, for messages, e.g. ``"classifier head"``.
 
-    Returns:
-        The state dict, unwrapped from ``{"state_dict": ...}`` and without a ``module.`` prefix.
-
     Raises:
-        ConfigError: the file is missing, of an unknown kind, or holds no tensors.
-        UnsafeCheckpointError: a pickle without ``allow_pickle=True``.
+        ConfigError: the file is missing, corrupt, of an unknown kind, or holds no tensors.
+        UnsafeCheckpointError: a pickle without ``allow_pickle=True``, or one holding
+            more than tensors.
     """
     import torch
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{what} file {str(path)!r} does not exist")
-    suffix = path.suffix.lower()
-    if suffix == ".safetensors":
-        from safetensors.torch import load_file
+    from igmu_audit.pipelines.checkpoints import ARGUMENT_OPT_IN
+    from igmu_audit.pipelines.checkpoints import read_state_dict as read_weights
 
-        obj: Any = load_file(str(path), device="cpu")
-    elif suffix in _PICKLE_SUFFIXES:
-        if not allow_pickle:
-            target = path.with_suffix(".safetensors")
-            raise UnsafeCheckpointError(
-                f"{what} {str(path)!r} is a pickle, and unpickling can run arbitrary code. "
-                "If you trust the file, pass allow_pickle=True (it is then read with "
-                'torch.load(weights_only=True)); or convert it once: python -c "import torch; '
-                "from safetensors.torch import save_file; "
-                f"save_file(torch.load('{path}', weights_only=True), '{target}')\""
-            )
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ConfigError(
-                f"{what} {str(path)!r} could not be read with torch.load(weights_only=True) "
-                f"(it must hold only tensors): {type(exc).__name__}: {exc}"
-            ) from exc
-    else:
-        raise ConfigError(
-            f"{what} {str(path)!r}: unknown file kind {suffix!r}; expected .safetensors "
-            f"or a pickle ({', '.join(sorted(_PICKLE_SUFFIXES))})"
-        )
-    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+    obj: Mapping[str, Any] = read_weights(
+        path, allow_pickle=allow_pickle, what=what, opt_in=ARGUMENT_OPT_IN
+    )
+    if isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]
-    if (
-        not isinstance(obj, Mapping)
-        or not obj
-        or not all(isinstance(v, torch.Tensor) for v in obj.values())
-    ):
+    if not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ConfigError(f"{what} {str(path)!r} does not hold a state dict of tensors")
     state = dict(obj)
     if all(k.startswith("module.") for k in state):

@@ -4,6 +4,10 @@ Every public unlearning evaluator loads checkpoints with an unrestricted ``torch
 which runs arbitrary code from the file. An auditor reads files it did not write, so
 pickles (``.pt``, ``.ckpt``, ``.bin``, ``.pth``) are refused unless ``allow_pickle=True``,
 and even then only ``torch.load(weights_only=True)`` is used: never a fallback.
+
+This is the one home of that policy: model overrides, LoRA files and detector weights
+(``igmu_audit.detectors._clip``) all read through :func:`read_state_dict`, and every
+refusal is an ``UnsafeCheckpointError``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ _REEXPORT = (
     "(an interrupted download or copy leaves exactly this)"
 )
 
+#: How a user opts into pickles for a file named in a model spec / a Python argument.
+MODEL_OPT_IN = "set `allow_pickle: true` on the model"
+ARGUMENT_OPT_IN = "pass allow_pickle=True"
+
 _CONVERT_SNIPPET = """\
     import torch, safetensors.torch
     sd = torch.load("{src}", map_location="cpu", weights_only=True)
@@ -54,31 +62,51 @@ def is_weight_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in WEIGHT_SUFFIXES
 
 
-def refusal_message(path: str | Path, *, field: str | None = None) -> str:
+def _where(field: str | None, what: str | None) -> str:
+    # Message prefix naming who asked for the file: a ModelSpec field or a free label.
+    if field:
+        return f"model {field!r}: "
+    return f"{what}: " if what else ""
+
+
+def refusal_message(
+    path: str | Path,
+    *,
+    field: str | None = None,
+    what: str | None = None,
+    opt_in: str = MODEL_OPT_IN,
+) -> str:
     """The text of the ``UnsafeCheckpointError`` for a pickle ``path``.
 
     Args:
         path: the refused file.
         field: the ModelSpec field that named it (``"unet"``, ``"path"``...), if any.
+        what: what the file is when no ModelSpec field named it (``"classifier head"``).
+        opt_in: how this caller's user opts in (:data:`MODEL_OPT_IN`, :data:`ARGUMENT_OPT_IN`).
 
     Returns:
         What file, why it is refused, and the two ways forward.
     """
     path = Path(path)
-    where = f" (model {field!r})" if field else ""
+    where = f" (model {field!r})" if field else (f" ({what})" if what else "")
     dst = path.with_suffix(".safetensors")
     return (
         f"refusing to read pickle checkpoint {str(path)!r}{where}: pickle files can run "
         "arbitrary code when loaded.\n"
-        "  to opt in, set `allow_pickle: true` on the model (it is then read with "
-        "torch.load(weights_only=True), which only accepts tensors and plain containers);\n"
-        "  or convert it once to safetensors:\n"
+        f"  to opt in, {opt_in} (it is then read with torch.load(weights_only=True), "
+        "which only accepts tensors and plain containers), or convert it once to "
+        "safetensors with safetensors.torch.save_file:\n"
         + _CONVERT_SNIPPET.format(src=path, dst=dst)
     )
 
 
 def check_pickle_policy(
-    path: str | Path, *, allow_pickle: bool, field: str | None = None
+    path: str | Path,
+    *,
+    allow_pickle: bool,
+    field: str | None = None,
+    what: str | None = None,
+    opt_in: str = MODEL_OPT_IN,
 ) -> None:
     """Raise ``UnsafeCheckpointError`` if ``path`` is a pickle and pickles are not allowed.
 
@@ -86,16 +114,25 @@ def check_pickle_policy(
         path: a weight file.
         allow_pickle: the user's opt-in.
         field: the ModelSpec field that named it, for the message.
+        what: what the file is, when no ModelSpec field named it.
+        opt_in: how the user opts in, for the message.
 
     Raises:
         UnsafeCheckpointError: ``path`` is a pickle and ``allow_pickle`` is false.
     """
     if is_pickle(path) and not allow_pickle:
-        raise UnsafeCheckpointError(refusal_message(path, field=field))
+        raise UnsafeCheckpointError(
+            refusal_message(path, field=field, what=what, opt_in=opt_in)
+        )
 
 
 def read_state_dict(
-    path: str | Path, *, allow_pickle: bool = False, field: str | None = None
+    path: str | Path,
+    *,
+    allow_pickle: bool = False,
+    field: str | None = None,
+    what: str | None = None,
+    opt_in: str = MODEL_OPT_IN,
 ) -> dict[str, Any]:
     """Read a weight file into a (possibly nested) dict of tensors on CPU.
 
@@ -103,6 +140,8 @@ def read_state_dict(
         path: a ``.safetensors`` file, or a pickle (``.pt``/``.pth``/``.ckpt``/``.bin``).
         allow_pickle: read pickles with ``torch.load(weights_only=True)``.
         field: the ModelSpec field that named the file, for messages.
+        what: what the file is when no ModelSpec field named it (detector weights).
+        opt_in: how the user opts into pickles, for the refusal.
 
     Returns:
         The mapping stored in the file. Safetensors files are flat; pickles may nest
@@ -114,14 +153,14 @@ def read_state_dict(
             ``weights_only=True`` cannot read (it holds more than tensors).
     """
     path = Path(path)
-    where = f"model {field!r}: " if field else ""
+    where = _where(field, what)
     if not path.is_file():
         raise ConfigError(f"{where}weight file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
     if suffix in SAFE_SUFFIXES:
         from safetensors.torch import load_file
 
-        read_safetensors_header(path, field=field)
+        read_safetensors_header(path, field=field, what=what)
         try:
             return dict(load_file(str(path), device="cpu"))
         except Exception as exc:  # SafetensorError, OSError, MemoryError...
@@ -134,8 +173,10 @@ def read_state_dict(
             f"{where}{str(path)!r}: unknown weight format {suffix!r} "
             f"(accepted: {', '.join(WEIGHT_SUFFIXES)})"
         )
-    check_pickle_policy(path, allow_pickle=allow_pickle, field=field)
-    check_pickle_container(path, field=field)
+    check_pickle_policy(
+        path, allow_pickle=allow_pickle, field=field, what=what, opt_in=opt_in
+    )
+    check_pickle_container(path, field=field, what=what)
     import pickle
 
     import torch
@@ -241,7 +282,7 @@ def _check_entry(name: str, info: Any) -> tuple[int, int, str]:
 
 
 def read_safetensors_header(
-    path: str | Path, *, field: str | None = None
+    path: str | Path, *, field: str | None = None, what: str | None = None
 ) -> dict[str, str]:
     """Validate a ``.safetensors`` file from its header alone and return name -> dtype.
 
@@ -253,14 +294,14 @@ def read_safetensors_header(
             the message names the file and what was wrong.
     """
     path = Path(path)
-    where = f"model {field!r}: " if field else ""
+    where = _where(field, what)
     if not path.is_file():
-        what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise ConfigError(f"{where}weight file {str(path)!r} {what}")
+        problem = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError(f"{where}weight file {str(path)!r} {problem}")
     size = path.stat().st_size
     if size < 8:
-        what = "is empty (0 bytes)" if size == 0 else f"is only {size} bytes"
-        raise _header_error(where, path, f"{what}: not a safetensors file")
+        problem = "is empty (0 bytes)" if size == 0 else f"is only {size} bytes"
+        raise _header_error(where, path, f"{problem}: not a safetensors file")
     with path.open("rb") as fh:
         first = fh.read(8)
         (length,) = struct.unpack("<Q", first)
@@ -323,7 +364,9 @@ def read_safetensors_header(
     return dtypes
 
 
-def check_pickle_container(path: str | Path, *, field: str | None = None) -> None:
+def check_pickle_container(
+    path: str | Path, *, field: str | None = None, what: str | None = None
+) -> None:
     """Cheap structural check of a pickle checkpoint before ``torch.load`` sees it.
 
     Raises:
@@ -333,7 +376,7 @@ def check_pickle_container(path: str | Path, *, field: str | None = None) -> Non
     import zipfile
 
     path = Path(path)
-    where = f"model {field!r}: " if field else ""
+    where = _where(field, what)
     with path.open("rb") as fh:
         magic = fh.read(4)
     if not magic:
@@ -357,7 +400,11 @@ def check_pickle_container(path: str | Path, *, field: str | None = None) -> Non
 
 
 def validate_weight_file(
-    path: str | Path, *, allow_pickle: bool, field: str | None = None
+    path: str | Path,
+    *,
+    allow_pickle: bool,
+    field: str | None = None,
+    what: str | None = None,
 ) -> dict[str, str] | None:
     """Every check that needs no tensor read: policy, existence, header / container.
 
@@ -369,18 +416,18 @@ def validate_weight_file(
         UnsafeCheckpointError: a pickle without ``allow_pickle``.
     """
     path = Path(path)
-    where = f"model {field!r}: " if field else ""
+    where = _where(field, what)
     suffix = path.suffix.lower()
     if suffix in SAFE_SUFFIXES:
-        return read_safetensors_header(path, field=field)
+        return read_safetensors_header(path, field=field, what=what)
     if suffix not in PICKLE_SUFFIXES:
         raise ConfigError(
             f"{where}{str(path)!r}: unknown weight format {suffix!r} "
             f"(accepted: {', '.join(WEIGHT_SUFFIXES)})"
         )
-    check_pickle_policy(path, allow_pickle=allow_pickle, field=field)
+    check_pickle_policy(path, allow_pickle=allow_pickle, field=field, what=what)
     if not path.is_file():
-        what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise ConfigError(f"{where}weight file {str(path)!r} {what}")
-    check_pickle_container(path, field=field)
+        problem = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError(f"{where}weight file {str(path)!r} {problem}")
+    check_pickle_container(path, field=field, what=what)
     return None

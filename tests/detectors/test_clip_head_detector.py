@@ -113,7 +113,7 @@ def test_pickle_loads_with_opt_in_and_matches_safetensors(
 def test_pickled_objects_are_not_unpickled(tmp_path: Path) -> None:
     path = tmp_path / "whole_module.pt"
     torch.save(AdvancedClassifierHeadCLIP(), path)
-    with pytest.raises(ConfigError, match="weights_only=True"):
+    with pytest.raises(UnsafeCheckpointError, match="weights_only=True"):
         CLIPHeadDetector(path, feature_extractor=Pooled512(), allow_pickle=True)
 
 
