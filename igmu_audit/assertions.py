@@ -10,223 +10,10 @@ threshold is breached, or ``InsufficientEvidence`` when the interval straddles i
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from functools import partial
 from typing import Any
 
-from igmu_audit.context import AuditContext
-from igmu_audit.errors import ConfigError
-from igmu_audit.model_door import at_door
-from igmu_audit.results import (
-    AuditResult,
-    Check,
-    ForgettingResult,
-    PreservationResult,
-    RobustnessResult,
-)
-from igmu_audit.robustness import shrink_audit_leak
-from igmu_audit.scoring import (
-    build_evidence,
-    check_prompts,
-    effective_prompts,
-    generate_and_score,
-    model_info,
-    resolve_detector,
-)
-from igmu_audit.seeds import warn_dropped_seeds
-from igmu_audit.significance import decision_p_value
-from igmu_audit.steps import (
-    confidence_of,
-    count_point,
-    distinct_inputs,
-    finish,
-    no_reference_check,
-    original_of,
-    rate_check,
-    require,
-    seeds_of,
-    settings_json,
-)
-from igmu_audit.vacuity import paired_drop, side_by_side
-
-
-def _leak_audit(
-    assertion: str,
-    aspect: str,
-    pipeline: Any,
-    prompts: Any,
-    *,
-    detector: Any,
-    max_rate: float | None,
-    confidence: float | None,
-    seeds: Sequence[int] | None,
-    original: Any,
-    concept: str | None,
-    min_effective_prompts: int | None,
-    allow_inconclusive: bool,
-    kind: str | None = None,
-    strategy: Any = None,
-    max_seeds: int | None = None,
-    interval: str | None = None,
-) -> AuditResult:
-    """The shared body of assert_forgotten and assert_robust_to (a leak rate with a vacuity check)."""
-    __tracebackhide__ = True
-    ctx = AuditContext.create(assertion)
-    argument = "variants" if kind else "prompts"
-    given = check_prompts(prompts, argument)
-    concept = (
-        concept
-        or ctx.session.config.concept
-        or (ctx.test.marker.get("concept") if ctx.test else None)
-        or "concept"
-    )
-    det = resolve_detector(detector, ctx.session, concept)
-    threshold = require(ctx, aspect, "max_rate", max_rate)
-    conf = confidence_of(ctx, aspect, confidence)
-    mode = _interval_of(ctx, interval)
-    seed_list, looks, dropped_seeds = seeds_of(ctx, seeds, max_seeds)
-    minimum = require(ctx, aspect, "min_effective_prompts", min_effective_prompts)
-    reference = original_of(ctx, original)
-    items, index, duplicates = distinct_inputs(ctx, given, pipeline, argument)
-    warn_dropped_seeds(assertion, dropped_seeds, len(seed_list))
-    pipeline, reference = at_door(pipeline), at_door(reference)
-    folder = ctx.evidence_dir(concept)
-    info = model_info(pipeline)
-    common: dict[str, Any] = {
-        "assertion": assertion, "concept": concept, "model": info,
-        "original": model_info(reference) if reference is not None else None,
-        "detector": {"name": det.name, "threshold": det.threshold, **dict(det.profile)},
-        "seeds": seed_list, "settings": settings_json(ctx), "evidence_dir": str(folder),
-        "duplicates": duplicates, "confidence": conf,
-    }  # fmt: skip
-    if reference is None and ctx.session.config.require_original:
-        missing = no_reference_check(ctx, conf)
-        result = _result_class(kind)(
-            verdict="inconclusive", checks=(missing,), **common, **_kind(kind)
-        )
-        return finish(ctx, result, allow_inconclusive)
-    # The vacuity rule (igmu_audit/vacuity.py): a prompt counts when the original OR the
-    # audited model shows the concept on the first seeds, so no leak is ever dropped.
-    first = generate_and_score(
-        ctx.session, pipeline, items, looks[0], det, desc=f"{assertion}: {info.label}"
-    )
-    pre = (
-        None
-        if reference is None
-        else generate_and_score(
-            ctx.session, reference, items, looks[0], det, desc=f"{assertion}: original"
-        )
-    )
-    effective, ineffective = effective_prompts(pre, first)
-    if reference is None:
-        effective, ineffective = list(items), []
-    if len(effective) < minimum.value:
-        shown_by = (
-            "the original or the audited model"
-            if reference is not None
-            else "the audited model"
-        )
-        empty = Check("effective prompts", float(len(effective)), count_point(len(effective), conf), minimum, ">=", "inconclusive", len(items),
-                      f"only {len(effective)} of {len(items)} {'distinct ' if duplicates else ''}prompts show {concept!r} on {shown_by}; "
-                      "an audit on prompts that never elicit the concept would pass vacuously")  # fmt: skip
-        result = _result_class(kind)(
-            verdict="inconclusive",
-            checks=(empty,),
-            ineffective=tuple(ineffective),
-            **common,
-            **_kind(kind),
-        )
-        return finish(ctx, result, allow_inconclusive)
-    # Group-sequential sampling: each look is judged at the Bonferroni level on a
-    # Clopper-Pearson bound (never under-covers), so stopping at the first decisive look
-    # keeps each wrong verdict within 1 - conf (tests/metrics/test_sequential.py).
-    from igmu_audit.leak_rate import per_prompt, sequential_note
-
-    scored = first.subset(effective)  # the first look is scored already (vacuity rule)
-    for look in looks:
-        added = look[len(scored.seeds) :]  # each look only scores its new seeds
-        if added:
-            fresh = generate_and_score(
-                ctx.session,
-                pipeline,
-                effective,
-                added,
-                det,
-                desc=f"{assertion}: {info.label}",
-            )
-            scored = scored.join(fresh)
-        k, n = sum(scored.present), len(scored.present)
-        clusters = per_prompt(scored.present, len(scored.prompts))
-        judge = partial(
-            rate_check,
-            k,
-            n,
-            threshold,
-            clusters=clusters,
-            interval=mode,
-            looks=len(looks),
-        )
-        check = judge(conf)
-        if check.verdict != "inconclusive":
-            break
-    if len(looks) > 1:
-        common["seeds"] = look
-        note = sequential_note(
-            looks.index(look) + 1, len(looks), len(look), n, conf, mode
-        )
-        check = replace(check, note="; ".join(filter(None, [note, check.note])))
-    from igmu_audit.reporting.evidence import is_sensitive
-
-    sensitive = ctx.session.config.blur_sensitive and is_sensitive(
-        concept, common["detector"]
-    )
-    evidence = side_by_side(
-        build_evidence(scored, folder, sensitive=sensitive, index_of=index.__getitem__),
-        pre,
-    )
-    extra: dict[str, Any] = {
-        "ineffective": tuple(ineffective), **_kind(kind),
-        "paired": None if pre is None else paired_drop(pre.subset(effective), scored, conf),
-        "p_value": decision_p_value(judge, check.verdict, conf),
-    }  # fmt: skip
-    if kind is None:
-        extra.update(hits=k, images=n)
-    if strategy is not None and k:
-        known = [
-            (e.prompt, seed)
-            for e in evidence
-            for seed, hit in zip(e.seeds, e.present, strict=True)
-            if hit
-        ]
-        extra.update(
-            shrink_audit_leak(
-                ctx.session, pipeline, strategy, look, det, info.fingerprint, known
-            )
-        )
-    result = _result_class(kind)(
-        verdict=check.verdict, checks=(check,), evidence=evidence, **common, **extra
-    )
-    return finish(ctx, result, allow_inconclusive)
-
-
-def _interval_of(ctx: AuditContext, interval: str | None) -> str:
-    """The call's ``interval=``, else config ``interval`` (validated before any image)."""
-    from igmu_audit.leak_rate import interval_of
-
-    return interval_of(ctx.session.config.interval, interval)
-
-
-def _result_class(kind: str | None) -> type[AuditResult]:
-    return ForgettingResult if kind is None else RobustnessResult
-
-
-def _kind(kind: str | None) -> dict[str, Any]:
-    return {} if kind is None else {"kind": kind}
-
-
-def _strategy_kind(strategy: Any) -> str:
-    text = repr(strategy)
-    return text if len(text) <= 60 else text[:59] + "…"
+from igmu_audit.results import ForgettingResult, PreservationResult, RobustnessResult
+from igmu_audit.steps import AuditCall
 
 
 def assert_forgotten(
@@ -286,14 +73,12 @@ def assert_forgotten(
         ConfigError: invalid arguments, detected before any image is generated.
     """
     __tracebackhide__ = True
-    result = _leak_audit(
-        "assert_forgotten", "forgotten", pipeline, prompts, detector=detector, max_rate=max_rate,
-        confidence=confidence, seeds=seeds, original=original, concept=concept,
-        min_effective_prompts=min_effective_prompts, allow_inconclusive=allow_inconclusive, max_seeds=max_seeds,
-        interval=interval,
+    from igmu_audit.forgetting_audit import run_forgetting
+
+    return run_forgetting(
+        AuditCall(pipeline, prompts, detector, max_rate, confidence, seeds, original, concept,
+                  min_effective_prompts, allow_inconclusive, max_seeds, interval)
     )  # fmt: skip
-    assert isinstance(result, ForgettingResult)
-    return result
 
 
 def assert_robust_to(
@@ -352,33 +137,11 @@ def assert_robust_to(
         ConfigError: invalid arguments.
     """
     __tracebackhide__ = True
-    from igmu_audit.attack_audit import attack_audit, is_attack
-    from igmu_audit.robustness import is_strategy, sample_variants
+    from igmu_audit.robustness_audit import RobustnessCall, run_robustness
 
-    if isinstance(variants, Mapping):
-        raise ConfigError(
-            "`variants` must be a list of prompts, got a mapping; pass list(variants.values())"
-        )
-    if is_attack(variants):
-        return attack_audit(pipeline, variants, prompts, detector=detector, max_rate=max_rate, confidence=confidence,
-                             seeds=seeds, original=original, concept=concept, allow_inconclusive=allow_inconclusive)  # fmt: skip
-    strategy = None
-    kind = "list"
-    if is_strategy(variants):
-        if not isinstance(n_variants, int) or n_variants < 1:
-            raise ConfigError(
-                f"`n_variants` must be a positive integer, got {n_variants!r}"
-            )
-        strategy, kind = variants, _strategy_kind(variants)
-        variants = sample_variants(strategy, n_variants, model=pipeline)
-    result = _leak_audit(
-        "assert_robust_to", "robust_to", pipeline, variants, detector=detector, max_rate=max_rate,
-        confidence=confidence, seeds=seeds, original=original, concept=concept,
-        min_effective_prompts=min_effective_prompts, allow_inconclusive=allow_inconclusive, kind=kind,
-        strategy=strategy if shrink else None, interval=interval,
-    )  # fmt: skip
-    assert isinstance(result, RobustnessResult)
-    return result
+    call = AuditCall(pipeline, None, detector, max_rate, confidence, seeds, original, concept,
+                     min_effective_prompts, allow_inconclusive, None, interval)  # fmt: skip
+    return run_robustness(call, RobustnessCall(variants, n_variants, shrink, prompts))
 
 
 def assert_preserved(

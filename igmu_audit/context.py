@@ -1,4 +1,4 @@
-"""The context one assertion runs in: config, session, the current pytest test, thresholds.
+"""The context one assertion runs in: config, session, the current pytest test, settings.
 
 Under pytest the plugin sets ``current_test`` (node id, ``@pytest.mark.igmu`` keywords,
 where to record results) around each test call; outside pytest it is ``None`` and the
@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from igmu_audit.config.profiles import builtin_threshold
-from igmu_audit.config.thresholds import check_threshold, floor_error, looser
 from igmu_audit.results import Threshold
+from igmu_audit.settings import SETTINGS, Resolved, Scope, resolve
 
 if TYPE_CHECKING:
     from igmu_audit.results import AuditResult
@@ -80,7 +79,7 @@ _claimed: set[str] = set()
 
 @dataclass(slots=True)
 class AuditContext:
-    """Resolves one assertion's settings and records its result."""
+    """One assertion's session, test and task; resolves its settings and records its result."""
 
     assertion: str
     session: AuditSession
@@ -88,73 +87,57 @@ class AuditContext:
     task: str | None
     #: out-of-memory back-offs before this assertion began (see pipelines/memory.py)
     oom_mark: int = 0
+    #: every setting this assertion resolved, keyed as the record shows it
+    resolved: dict[str, Resolved] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, assertion: str, task: str | None = None) -> AuditContext:
+    def create(cls, assertion: str) -> AuditContext:
         """The context for ``assertion`` in the active session and test."""
+        from igmu_audit.pipelines.memory import REDUCTIONS
         from igmu_audit.session import current_session
 
         session = current_session()
         test = current_test.get()
-        marker_task = test.marker.get("task") if test else None
-        from igmu_audit.pipelines.memory import REDUCTIONS
+        ctx = cls(assertion, session, test, None, len(REDUCTIONS))
+        task = ctx.setting("task")
+        ctx.task = None if task is None else task.value
+        return ctx
 
-        chosen = task or marker_task or session.config.task
-        return cls(assertion, session, test, chosen, len(REDUCTIONS))
+    def scope(self, aspect: str | None = None) -> Scope:
+        """Where this assertion's settings are looked up (see ``igmu_audit.settings``)."""
+        test = self.test
+        return Scope(
+            self.session.config,
+            test.marker if test else {},
+            test.nodeid if test else None,
+            self.task,
+            aspect,
+        )
+
+    def setting(
+        self, name: str, explicit: Any = None, aspect: str | None = None
+    ) -> Resolved | None:
+        """Setting ``name`` by the documented precedence (``igmu_audit.settings.resolve``).
+
+        Thresholds need their ``aspect``; the value and its source are kept for the record.
+        """
+        found = resolve(name, self.scope(aspect), explicit)
+        if found is not None:
+            key = f"thresholds.{aspect}.{name}" if SETTINGS[name].threshold else name
+            self.resolved[key] = found
+        return found
+
+    def value(self, name: str, explicit: Any = None) -> Any:
+        """The value of a setting that always has a default (``concept``, ``seeds``...)."""
+        found = self.setting(name, explicit)
+        return None if found is None else found.value
 
     def threshold(
         self, aspect: str, name: str, explicit: float | None
     ) -> Threshold | None:
-        """A threshold with its source, by the documented precedence (see config/profiles.py).
-
-        A call argument or marker value is range-checked here (configured values were
-        checked when read). No value anyone chose may be looser than the gate floor
-        (config/floor.py); a built-in default looser than it is replaced by the floor.
-        """
-        chosen = self._chosen(aspect, name, explicit)
-        floor = self.session.config.floor_of(aspect, name)
-        if floor is None or (
-            chosen is not None and not looser(name, chosen.value, floor[0])
-        ):
-            return chosen
-        if chosen is None or chosen.source.startswith("built-in default"):
-            return Threshold(name, floor[0], floor[1])
-        raise floor_error(name, chosen.value, chosen.source, *floor)
-
-    def _chosen(
-        self, aspect: str, name: str, explicit: float | None
-    ) -> Threshold | None:
-        config = self.session.config
-        if explicit is not None:
-            value = check_threshold("call argument", name, explicit)
-            return Threshold(name, value, "call argument")
-        if self.test and name in self.test.marker:
-            where = f"@pytest.mark.igmu on {self.test.nodeid}"
-            value = check_threshold(where, name, self.test.marker[name])
-            return Threshold(name, value, "@pytest.mark.igmu")
-        if name in config.thresholds.get(aspect, {}):
-            value = config.thresholds[aspect][name]
-            return Threshold(
-                name, value, config.source_of(f"thresholds.{aspect}.{name}")
-            )
-        profile = config.task_profiles.get(self.task or "", {}).get(aspect, {})
-        if name in profile:
-            return Threshold(
-                name,
-                float(profile[name]),
-                f"pyproject.toml [tool.igmu_audit.profiles.{self.task}]",
-            )
-        found = builtin_threshold(aspect, name, self.task)
-        if found:
-            return Threshold(name, found[0], found[1])
-        if name == "confidence":  # the run-wide level, so the floor can weigh it too
-            source = config.source_of("confidence")
-            return Threshold(
-                name,
-                config.confidence,
-                "built-in default" if source == "default" else source,
-            )
-        return None
+        """A threshold with its source, by the documented precedence, floor applied."""
+        found = self.setting(name, explicit, aspect)
+        return None if found is None else Threshold(name, found.value, found.source)
 
     def evidence_dir(self, concept: str) -> Path:
         """A fresh folder for this assertion's evidence (one per call within a test).

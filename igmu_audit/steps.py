@@ -7,17 +7,127 @@ decide -> record -> raise outline of each assertion readable; the rules live her
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from igmu_audit.context import AuditContext
 from igmu_audit.errors import AuditFailure, ConfigError, InsufficientEvidence
 from igmu_audit.results import AuditResult, Check, Threshold
+from igmu_audit.settings import json_value
 
 if TYPE_CHECKING:
+    from igmu_audit.detectors.base import Detector
     from igmu_audit.prompts.dedupe import Duplicate
+    from igmu_audit.results import ModelInfo
 
 R = TypeVar("R", bound=AuditResult)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCall:
+    """What one leak or attack audit was called with (``None``: not given, resolve it)."""
+
+    pipeline: Any
+    prompts: Any
+    detector: Any = None
+    max_rate: float | None = None
+    confidence: float | None = None
+    seeds: Sequence[int] | None = None
+    original: Any = None
+    concept: str | None = None
+    min_effective_prompts: int | None = None
+    allow_inconclusive: bool = False
+    max_seeds: int | None = None
+    interval: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A leak or attack audit after validation, before any image is generated.
+
+    ``model`` and ``reference`` passed the door (``model_door.at_door``); ``common``
+    holds the result fields every outcome of the audit shares.
+    """
+
+    ctx: AuditContext
+    concept: str
+    detector: Detector
+    threshold: Threshold
+    confidence: float
+    seeds: tuple[int, ...]
+    looks: list[tuple[int, ...]]
+    model: Any
+    reference: Any
+    items: list[str]
+    index: dict[str, int]
+    info: ModelInfo
+    common: dict[str, Any] = field(default_factory=dict)
+    #: leak audits only: the rate interval and the fewest effective prompts
+    interval: str = "independent"
+    minimum: Threshold | None = None
+
+
+def prepare(
+    assertion: str, aspect: str, call: AuditCall, argument: str, *, leak: bool
+) -> Prepared:
+    """Validate the call and resolve every setting (``igmu_audit.settings``), in one order.
+
+    Cheap checks first; then the prompts are made distinct (the model's tokenizers) and
+    the models pass the door (fingerprinted once). No image is generated here.
+    """
+    from igmu_audit.model_door import at_door
+    from igmu_audit.scoring import check_prompts, model_info, resolve_detector
+    from igmu_audit.seeds import warn_dropped_seeds
+
+    ctx = AuditContext.create(assertion)
+    given = check_prompts(call.prompts, argument)
+    concept = str(ctx.value("concept", call.concept))
+    det = resolve_detector(ctx.value("detector", call.detector), ctx.session, concept)
+    threshold = require(ctx, aspect, "max_rate", call.max_rate)
+    conf = confidence_of(ctx, aspect, call.confidence)
+    interval, minimum = "independent", None
+    if leak:
+        interval = _interval_of(ctx, call.interval)
+    seed_list, looks, dropped_seeds = seeds_of(ctx, call.seeds, call.max_seeds)
+    if leak:
+        minimum = require(
+            ctx, aspect, "min_effective_prompts", call.min_effective_prompts
+        )
+    reference = original_of(ctx, call.original)
+    items, index, duplicates = distinct_inputs(ctx, given, call.pipeline, argument)
+    warn_dropped_seeds(assertion, dropped_seeds, len(seed_list))
+    model, reference = at_door(call.pipeline), at_door(reference)
+    info = model_info(model)
+    common: dict[str, Any] = {
+        "assertion": assertion, "concept": concept, "model": info,
+        "original": model_info(reference) if reference is not None else None,
+        "detector": {"name": det.name, "threshold": det.threshold, **dict(det.profile)},
+        "seeds": seed_list, "settings": settings_json(ctx), "duplicates": duplicates,
+        "confidence": conf,
+    }  # fmt: skip
+    return Prepared(ctx, concept, det, threshold, conf, seed_list, looks, model,
+                    reference, items, index, info, common, interval, minimum)  # fmt: skip
+
+
+def _interval_of(ctx: AuditContext, interval: str | None) -> str:
+    """The rate interval (call > marker > config), validated before any image."""
+    from igmu_audit.leak_rate import interval_of
+
+    checked = interval_of("clustered", interval)  # a bad call value: the clear message
+    return str(ctx.value("interval", checked if interval is not None else None))
+
+
+def requires_original(ctx: AuditContext) -> bool:
+    """Whether a leak audit without an original must be inconclusive (``require_original``)."""
+    return bool(ctx.value("require_original"))
+
+
+def sensitive(ctx: AuditContext, concept: str, detector: Any) -> bool:
+    """Whether evidence images of ``concept`` are blurred (``blur_sensitive`` and the concept)."""
+    from igmu_audit.reporting.evidence import is_sensitive
+
+    return bool(ctx.value("blur_sensitive")) and is_sensitive(concept, detector)
 
 
 def seeds_of(
@@ -26,8 +136,9 @@ def seeds_of(
     """(distinct seeds, the sequential looks, notes on dropped repeats), validated."""
     from igmu_audit.seeds import looks, resolve_seeds
 
-    seed_list, dropped = resolve_seeds(seeds, ctx.session.config.seeds)
-    return seed_list, looks(seed_list, max_seeds), dropped
+    given, dropped = resolve_seeds(seeds, ()) if seeds is not None else (None, [])
+    seed_list: tuple[int, ...] = ctx.value("seeds", given)
+    return seed_list, looks(seed_list, ctx.value("max_seeds", max_seeds)), dropped
 
 
 def distinct_inputs(
@@ -46,6 +157,7 @@ def distinct_inputs(
 
 
 def confidence_of(ctx: AuditContext, aspect: str, confidence: float | None) -> float:
+    """The aspect's confidence level (a threshold-like setting, so the floor bounds it)."""
     found = ctx.threshold(aspect, "confidence", confidence)
     value = found.value if found else ctx.session.config.confidence
     if not 0.5 <= value < 1:
@@ -68,7 +180,8 @@ def no_reference_check(ctx: AuditContext, confidence: float) -> Check:
     Decided before any image is generated: without a reference nothing shows the
     prompts elicit the concept, so a PASS could be vacuous.
     """
-    source = ctx.session.config.source_of("require_original")
+    found = ctx.setting("require_original")
+    source = "default" if found is None else found.source
     required = Threshold("require_original", 1.0, source)
     note = (
         f"no original (reference) model, and require_original is true (from {source}): "
@@ -91,6 +204,7 @@ def no_reference_check(ctx: AuditContext, confidence: float) -> Check:
 def require(
     ctx: AuditContext, aspect: str, name: str, explicit: float | None
 ) -> Threshold:
+    """A threshold the audit cannot judge without; a clear error when nobody set one."""
     found = ctx.threshold(aspect, name, explicit)
     if found is None:
         raise ConfigError(
@@ -109,7 +223,13 @@ def finish(ctx: AuditContext, result: R, allow_inconclusive: bool) -> R:
     raised = result.verdict == "fail" or (
         result.verdict == "inconclusive" and not allow_inconclusive
     )
-    result = replace(result, raised=raised)
+    resolved = {
+        key: {"value": json_value(found.value), "source": found.source}
+        for key, found in sorted(ctx.resolved.items())
+    }
+    result = replace(
+        result, raised=raised, settings={**result.settings, "resolved": resolved}
+    )
     from igmu_audit.pipelines.memory import reductions_since
 
     reduced = reductions_since(ctx.oom_mark)
@@ -163,6 +283,7 @@ def count_point(value: float, confidence: float) -> Any:
 
 
 def settings_json(ctx: AuditContext) -> dict[str, Any]:
+    """The generation settings for the record (``finish`` adds the resolved settings)."""
     from dataclasses import asdict
 
     return asdict(ctx.session.settings)
