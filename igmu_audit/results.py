@@ -184,9 +184,18 @@ class AuditResult:
     @property
     def flags(self) -> tuple[str, ...]:
         """Flags this result contributes to its record entry (docs/verdict-record.md)."""
-        from igmu_audit.reporting.outcome import NO_REFERENCE
+        from igmu_audit.reporting.outcome import (
+            DETECTOR_SENSITIVE,
+            NO_REFERENCE,
+            UNCALIBRATED,
+        )
 
-        return (NO_REFERENCE,) if self.original is None else ()
+        flags = [NO_REFERENCE] if self.original is None else []
+        if self.detector.get("calibrated") is False:  # a leak audit with no valid card
+            flags.append(UNCALIBRATED)
+        if (self.detector.get("sensitivity") or {}).get("sensitive"):
+            flags.append(DETECTOR_SENSITIVE)
+        return tuple(flags)
 
     def headline(self) -> str:
         """The standalone first line: assertion, concept, verdict, measured vs threshold.
@@ -198,6 +207,12 @@ class AuditResult:
             f"{self.assertion}: {self.concept!r} {VERDICT_WORD[self.verdict]}: "
             + "; ".join(c.short() for c in self.checks)
         )
+        sensitivity = self.detector.get("sensitivity") or {}
+        if sensitivity.get("sensitive"):
+            line += (
+                f"; detector-sensitive (the verdict changes within the detector threshold "
+                f"{sensitivity['threshold']:.4g} ± {sensitivity['margin']:.4g})"
+            )
         return f"{line}; {NO_REFERENCE_NOTE}" if self.original is None else line
 
     def detail_lines(self) -> list[str]:
@@ -218,6 +233,7 @@ class AuditResult:
                     ": "
                 )
             )
+            lines += _trust_lines(self.detector)
         original = (
             f"  (original: {self.original})"
             if self.original
@@ -260,6 +276,25 @@ class AuditResult:
             "reference": self.reference,
             "flags": list(self.flags),
         }
+
+
+def _trust_lines(detector: Mapping[str, Any]) -> list[str]:
+    """The detector card and threshold-sensitivity lines of a leak audit's details."""
+    lines = []
+    card = detector.get("card")
+    if card:
+        tpr, fpr = card["rates"]["tpr"], card["rates"]["fpr"]
+        lines.append(
+            f"card        {card.get('path')}: TPR {tpr['value']:.3f} {tpr['interval']}, "
+            f"FPR {fpr['value']:.3f} {fpr['interval']} on {card['calibration_set']['name']} "
+            f"({card['measured']})"
+        )
+    elif detector.get("calibrated") is False:
+        lines.append(f"card        uncalibrated: {detector.get('card_problem')}")
+    sensitivity = detector.get("sensitivity") or {}
+    if sensitivity.get("note"):
+        lines.append(f"            {sensitivity['note']}")
+    return lines
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
