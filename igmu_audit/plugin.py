@@ -291,6 +291,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Restore the enclosing session, so nested in-process runs (pytester) leave no trace."""
     if previous_session_key in config.stash:
         activate(config.stash[previous_session_key])
+    started = (
+        config.stash[audit_session_key].__dict__.get("backend")
+        if audit_session_key in config.stash
+        else None
+    )
+    if started is not None:
+        started.close()  # Ray actors go back to the cluster when the run ends
     reporter = config.pluginmanager.get_plugin("igmu-audit-progress")
     if reporter is not None:
         from igmu_audit.reporting.progress import deactivate

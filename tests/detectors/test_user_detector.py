@@ -18,6 +18,10 @@ from typing import Any
 import pytest
 import torch
 
+# Imported before the in-process pytester runs below snapshot ``sys.modules``: a module
+# those runs import first is dropped afterwards, and a fresh import would then hand later
+# tests other objects than the ones ``igmu_audit`` already handed out.
+import igmu_audit.assertions  # noqa: F401
 from igmu_audit.config import load_config
 from igmu_audit.detectors import (
     Detector,
