@@ -207,9 +207,11 @@ def assert_preserved(
     """
     __tracebackhide__ = True
     from igmu_audit.preservation_audit import PreservationRequest, run_preservation
+    from igmu_audit.preservation_metrics import KEYS
 
-    explicit = {"max_csdr": max_csdr, "max_kid": max_kid, "max_fd": max_fd, "min_accuracy": min_accuracy,
-                "max_accuracy_drop": max_accuracy_drop, "max_perceptual": max_perceptual}  # fmt: skip
+    # one keyword argument per declared metric (tests/test_preservation_metrics.py)
+    given = locals()
+    explicit = {key: given[key] for key in KEYS}
     return run_preservation(
         PreservationRequest(
             pipeline,

@@ -7,12 +7,13 @@ detector-accuracy change (McNemar), the paired perceptual distance; the set dist
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 from igmu_audit.errors import ConfigError
+from igmu_audit.preservation_metrics import BY_KEY
 
 if TYPE_CHECKING:
     import torch
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from igmu_audit.detectors.base import Detector
     from igmu_audit.metrics.functional.intervals import Interval
     from igmu_audit.prompts.dedupe import Distinct
+    from igmu_audit.results import Direction
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +31,11 @@ class Measured:
     name: str
     value: float
     interval: Interval
-    direction: str
+    direction: Direction
     n: int
     extra: Mapping[str, Any]
+    #: the threshold key of its declaration (``preservation_metrics.METRICS``)
+    key: str | None = None
 
     def __post_init__(self) -> None:
         # A verdict judged on an interval that excludes its own estimate can FAIL with the
@@ -51,7 +55,8 @@ class ClipImageFeatures:
         self.name = f"{getattr(clip, 'name', type(clip).__name__)} image features"
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        return self.clip.encode_image(images)
+        encoded: torch.Tensor = self.clip.encode_image(images)
+        return encoded
 
 
 def flatten_prompts(
@@ -123,7 +128,7 @@ def distinct_pairs(
 
     keys_u, keys_o = prompt_keys(models[0]), prompt_keys(models[1])
     same_list = list(prompts[0]) == list(prompts[1])
-    keys = []
+    keys: list[list[tuple[str, Hashable]]] = []
     for p, r, c, wp, wr in zip(*prompts, categories, *where, strict=True):
         keys.append([
             (why_p if same_list else f"{why_p}, reference {why_r}", (c, vp, vr))
@@ -201,10 +206,10 @@ def measure(
                 cs_o[defined], cs_u[defined], confidence=confidence, prompts=kept,
                 aggregation=csdr_aggregation,
             )  # fmt: skip
-            out.append(Measured("CSDR", est.value, est.interval, "<=", est.n,
-                                {"clip": getattr(clip, "name", "clip"), "clip_score_original": float(cs_o.mean()),
-                                 "clip_score_unlearned": float(cs_u.mean()), "aggregation": csdr_aggregation,
-                                 "pairs_without_ratio": int((~defined).sum())}))  # fmt: skip
+            out.append(_measured("max_csdr", est.value, est.interval, est.n,
+                                 {"clip": getattr(clip, "name", "clip"), "clip_score_original": float(cs_o.mean()),
+                                  "clip_score_unlearned": float(cs_u.mean()), "aggregation": csdr_aggregation,
+                                  "pairs_without_ratio": int((~defined).sum())}))  # fmt: skip
     if detectors:
         from igmu_audit.metrics.functional.paired import mcnemar_from_outcomes
 
@@ -216,13 +221,13 @@ def measure(
             correct_o.append(det(images_original[idx]) >= det.threshold)
         cu, co = torch.cat(correct_u), torch.cat(correct_o)
         test = mcnemar_from_outcomes(co, cu, confidence=confidence)
-        out.append(Measured("accuracy drop", test.difference, test.interval, "<=", test.n,
-                            {"accuracy_original": float(co.float().mean()), "accuracy_unlearned": float(cu.float().mean()),
-                             "mcnemar_p": test.p_value, "discordant": [test.b, test.c]}))  # fmt: skip
+        out.append(_measured("max_accuracy_drop", test.difference, test.interval, test.n,
+                             {"accuracy_original": float(co.float().mean()), "accuracy_unlearned": float(cu.float().mean()),
+                              "mcnemar_p": test.p_value, "discordant": [test.b, test.c]}))  # fmt: skip
         from igmu_audit.metrics.functional.erasure_rate import rate_from_counts
 
         acc = rate_from_counts(int(cu.sum()), cu.numel(), confidence)
-        out.append(Measured("accuracy", acc.rate, acc.interval, ">=", acc.n, {}))
+        out.append(_measured("min_accuracy", acc.rate, acc.interval, acc.n, {}))
     if features is not None:
         from igmu_audit.metrics.functional.kid import kernel_distance
         from igmu_audit.metrics.functional.paired import paired_bootstrap_interval
@@ -233,28 +238,43 @@ def measure(
         if wanted("max_kid") or len(prompts) >= 4:
             kid = kernel_distance(fo, fu, subsets=50)
             half = _z(confidence) * kid.std
-            out.append(Measured(f"KID[{space}]", kid.mean, Interval(kid.mean - half, kid.mean + half, confidence, "kid-subsets ±z·std"),
-                                "<=", fu.shape[0], {"subsets": kid.subsets, "subset_size": kid.subset_size}))  # fmt: skip
+            out.append(_measured("max_kid", kid.mean, Interval(kid.mean - half, kid.mean + half, confidence, "kid-subsets ±z·std"),
+                                 fu.shape[0], {"subsets": kid.subsets, "subset_size": kid.subset_size}, space))  # fmt: skip
         if wanted("max_fd"):
             fd, corrected, spread = _fd_interval(fo, fu, confidence, groups)
-            out.append(Measured(f"FD[{space}]", fd, spread, "<=", fu.shape[0],
-                                {"fd_bias_corrected": corrected}))  # fmt: skip
+            out.append(_measured("max_fd", fd, spread, fu.shape[0],
+                                 {"fd_bias_corrected": corrected}, space))  # fmt: skip
         dist = cosine_distance(fu, fo)
         est = paired_bootstrap_interval(
             dist, torch.zeros_like(dist), confidence=confidence,
             clusters=list(groups) if groups is not None else None,
         )  # fmt: skip
         out.append(
-            Measured(
-                f"perceptual[cosine distance in {space}]",
+            _measured(
+                "max_perceptual",
                 est.value,
                 est.interval,
-                "<=",
                 est.n,
                 {},
+                f"cosine distance in {space}",
             )
         )
     return out
+
+
+def _measured(
+    key: str,
+    value: float,
+    interval: Interval,
+    n: int,
+    extra: Mapping[str, Any],
+    space: str | None = None,
+) -> Measured:
+    """A measured value named and directed by its declaration (``preservation_metrics``)."""
+    metric = BY_KEY[key]
+    return Measured(
+        metric.label(space), value, interval, metric.direction, n, extra, key
+    )
 
 
 def _csdr_defined(

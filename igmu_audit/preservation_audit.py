@@ -13,23 +13,13 @@ from typing import Any
 from igmu_audit.context import AuditContext
 from igmu_audit.errors import ConfigError
 from igmu_audit.model_door import at_door
+from igmu_audit.preservation import Measured
+from igmu_audit.preservation_metrics import METRICS, NEEDS_HOW
 from igmu_audit.results import Check, PreservationResult, Threshold, combine, decide
 from igmu_audit.scoring import model_info
 from igmu_audit.seeds import warn_dropped_seeds
 from igmu_audit.significance import own_level
 from igmu_audit.steps import confidence_of, finish, seeds_of, settings_json
-
-#: preservation metric prefix -> (threshold name, whether a built-in default applies)
-_PRESERVED_THRESHOLDS = {
-    "CSDR": "max_csdr",
-    "accuracy drop": "max_accuracy_drop",
-    "accuracy": "min_accuracy",
-    "KID": "max_kid",
-    "FD": "max_fd",
-    "perceptual": "max_perceptual",
-}
-_NEEDS = {"max_csdr": "clip", "max_kid": "features", "max_fd": "features", "max_perceptual": "features",
-          "min_accuracy": "detector", "max_accuracy_drop": "detector"}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +38,65 @@ class PreservationRequest:
     name: str
     reference_prompts: Sequence[str] | Mapping[str, Sequence[str]] | None
     allow_inconclusive: bool
+
+
+#: why an audit that can judge nothing is refused, and how to fix it
+NOTHING = (
+    "assert_preserved measured nothing it could judge: give clip=... (CSDR), features=... "
+    "(KID/FD) or detector=... with prompts as {category: [prompts]} (accuracy), and "
+    "thresholds for them"
+)
+
+
+def _judgeable(
+    ctx: AuditContext,
+    explicit: Mapping[str, float | None],
+    available: Mapping[str, bool],
+) -> dict[str, Threshold]:
+    """The thresholds that can be judged with what was given, decided before any image.
+
+    A threshold someone chose for a metric that cannot be measured is an error; a
+    built-in default for one is dropped. Nothing left to judge is an error too.
+    """
+    out: dict[str, Threshold] = {}
+    for metric in METRICS:
+        found = ctx.threshold("preserved", metric.key, explicit.get(metric.key))
+        if found is None:
+            continue
+        if not available[metric.needs]:
+            if not found.source.startswith("built-in"):
+                raise ConfigError(
+                    f"{metric.key}={found.value} (from {found.source}) cannot be measured "
+                    f"without {NEEDS_HOW[metric.needs]}"
+                )
+            continue
+        out[metric.key] = found
+    if not out:
+        raise ConfigError(NOTHING)
+    return out
+
+
+def _enough_pairs(thresholds: Mapping[str, Threshold], pairs: int) -> None:
+    """FD's interval needs 4 image pairs; say so before generating them."""
+    if "max_fd" in thresholds and pairs < 4:
+        raise ConfigError(
+            f"max_fd needs at least 4 image pairs for an interval, got {pairs}; "
+            "add prompts or seeds"
+        )
+
+
+def _check(m: Measured, threshold: Threshold) -> Check:
+    """One measured metric judged against its threshold."""
+    left_out = int(m.extra.get("pairs_without_ratio", 0))
+    note = (
+        f"{left_out} pair(s) left out: the original's image scores 0 against its prompt"
+        if left_out
+        else ""
+    )
+    verdict = decide(m.interval, threshold.value, m.direction)
+    return Check(
+        m.name, m.value, m.interval, threshold, m.direction, verdict, m.n, note
+    )
 
 
 def run_preservation(request: PreservationRequest) -> PreservationResult:
@@ -90,22 +139,10 @@ def run_preservation(request: PreservationRequest) -> PreservationResult:
     has_categories = all(c is not None for c in categories)
     available = {"clip": clip is not None, "features": features is not None,
                  "detector": detector is not None and has_categories}  # fmt: skip
-    thresholds: dict[str, Threshold] = {}
-    for key, value in explicit.items():
-        found = ctx.threshold("preserved", key, value)
-        if found is None:
-            continue
-        if not available[_NEEDS[key]]:
-            if not found.source.startswith("built-in"):
-                need = {"clip": "clip=<a CLIP model>", "features": "features=<a feature extractor> or clip=...",
-                        "detector": "detector=... and prompts as {category: [prompts]}"}[_NEEDS[key]]  # fmt: skip
-                raise ConfigError(
-                    f"{key}={found.value} (from {found.source}) cannot be measured without {need}"
-                )
-            continue
-        thresholds[key] = found
+    thresholds = _judgeable(ctx, explicit, available)
     conf = confidence_of(ctx, "preserved", confidence)
     seed_list, _, dropped_seeds = seeds_of(ctx, seeds)
+    _enough_pairs(thresholds, len(flat) * len(seed_list))
     detectors = None
     if available["detector"]:
         detectors = category_detectors(
@@ -116,9 +153,9 @@ def run_preservation(request: PreservationRequest) -> PreservationResult:
     found = distinct_pairs(
         (flat, reference), (where, ref_where), categories, (pipeline, original)
     )
-    flat, reference, categories = (
-        [xs[i] for i in found.positions] for xs in (flat, reference, categories)
-    )
+    flat = [flat[i] for i in found.positions]
+    reference = [reference[i] for i in found.positions]
+    categories = [categories[i] for i in found.positions]
     warn_dropped("assert_preserved", found.duplicates, len(flat))
     warn_dropped_seeds("assert_preserved", dropped_seeds, len(seed_list))
     pipeline, original = at_door(pipeline), at_door(original)
@@ -144,34 +181,14 @@ def run_preservation(request: PreservationRequest) -> PreservationResult:
     measured = measure(to_batch(gen_u), to_batch(gen_o), per_image_prompts, per_image_categories, clip=clip,
                        features=features, detectors=detectors, confidence=conf, wanted=lambda k: k in thresholds,
                        groups=[i // len(seed_list) for i in range(len(gen_u))],
-                       csdr_aggregation=ctx.session.config.csdr_aggregation)  # fmt: skip
+                       csdr_aggregation=str(ctx.value("csdr_aggregation")))  # fmt: skip
     checks = []
     for m in measured:
-        key = _PRESERVED_THRESHOLDS[m.name.split("[")[0]]
-        if key in thresholds:
-            verdict = decide(m.interval, thresholds[key].value, m.direction)  # type: ignore[arg-type]
-            left_out = int(m.extra.get("pairs_without_ratio", 0))
-            note = (
-                f"{left_out} pair(s) left out: the original's image scores 0 against its prompt"
-                if left_out
-                else ""
-            )
-            checks.append(
-                Check(
-                    m.name,
-                    m.value,
-                    m.interval,
-                    thresholds[key],
-                    m.direction,
-                    verdict,
-                    m.n,
-                    note,
-                )
-            )  # type: ignore[arg-type]
-    if not checks:
+        if m.key in thresholds:
+            checks.append(_check(m, thresholds[m.key]))
+    if not checks:  # e.g. CSDR without one pair the original draws its prompt on
         raise ConfigError(
-            "assert_preserved measured nothing it could judge: give clip=... (CSDR), features=... (KID/FD) "
-            "or detector=... with prompts as {category: [prompts]} (accuracy), and thresholds for them"
+            f"{NOTHING} (none of {', '.join(thresholds)} could be measured)"
         )
     folder = ctx.evidence_dir(name)
     result = PreservationResult(

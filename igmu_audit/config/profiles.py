@@ -13,10 +13,12 @@ project. Each default is recorded with the source "built-in default (<task>)".
 
 from __future__ import annotations
 
+from igmu_audit.preservation_metrics import DEFAULTS as PRESERVED_DEFAULTS
+
 GLOBAL: dict[str, dict[str, float]] = {
     "forgotten": {"max_rate": 0.05, "min_effective_prompts": 5},
     "robust_to": {"max_rate": 0.10, "min_effective_prompts": 5},
-    "preserved": {"max_csdr": 0.10, "max_accuracy_drop": 0.10},
+    "preserved": dict(PRESERVED_DEFAULTS),  # declared with each metric
 }
 
 BY_TASK: dict[str, dict[str, dict[str, float]]] = {

@@ -29,10 +29,22 @@ from typing import Any
 from igmu_audit.config.thresholds import ASPECTS, THRESHOLD_KEYS, parse_thresholds
 from igmu_audit.config.values import boolean, closest, fail, integer, number, string
 from igmu_audit.errors import ConfigError
+from igmu_audit.pipelines.dtypes import CANONICAL, EXPECTED, canonical_dtype
 
 __all__ = ["ASPECTS", "DTYPES", "FIELDS", "TASKS", "THRESHOLD_KEYS", "Field", "closest"]
 
-DTYPES = ("float32", "float16", "bfloat16")
+DTYPES = CANONICAL
+
+
+def _dtype(where: str, key: str, value: Any) -> str:
+    # The one dtype rule (igmu_audit.pipelines.dtypes): aliases such as fp16 accepted,
+    # stored under the canonical name so records and cache keys see one spelling.
+    try:
+        return canonical_dtype(value, field=key)
+    except ConfigError:
+        raise fail(where, key, EXPECTED, value) from None
+
+
 TASKS = ("object", "style", "concept", "identity")
 MODEL_KEYS = (
     "path", "unet", "text_encoder", "lora", "lora_scale", "allow_pickle", "label",
@@ -58,10 +70,6 @@ _ACTORS_WHY = f"at most {MAX_ACTORS} actors (one per GPU or CPU slot)"
 
 def _bool(where: str, key: str, value: Any) -> bool:
     return boolean(where, key, value)
-
-
-def _str(where: str, key: str, value: Any) -> str:
-    return string(where, key, value)
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str, str, Any], str]:
@@ -174,7 +182,7 @@ def _model_value(where: str, key: str, value: Any) -> Any:
     if name == "lora_scale":
         return number(where, key, value, (-100.0, 100.0))
     if name == "torch_dtype":
-        return _choice(DTYPES)(where, key, value)
+        return _dtype(where, key, value)
     return string(where, key, value)
 
 
@@ -314,7 +322,7 @@ FIELDS: dict[str, Field] = {
         None,
         "image size: 512, '512x768' or [H, W]; default: the model's",
     ),
-    "dtype": Field(_choice(DTYPES), "float32", "weights and compute dtype"),
+    "dtype": Field(_dtype, "float32", "weights and compute dtype"),
     "generation_args": Field(
         _generation_args,
         {},

@@ -17,20 +17,14 @@ from typing import Any
 
 from igmu_audit.config.values import closest, fail, integer, number
 from igmu_audit.errors import ConfigError
+from igmu_audit.preservation_metrics import KEYS as PRESERVED_KEYS
+from igmu_audit.preservation_metrics import METRICS
 
 ASPECTS = ("forgotten", "preserved", "robust_to")
 #: threshold keys each aspect accepts (assertion keyword arguments of the same names)
 THRESHOLD_KEYS: dict[str, tuple[str, ...]] = {
     "forgotten": ("max_rate", "confidence", "min_effective_prompts"),
-    "preserved": (
-        "max_csdr",
-        "max_kid",
-        "max_fd",
-        "min_accuracy",
-        "max_accuracy_drop",
-        "max_perceptual",
-        "confidence",
-    ),
+    "preserved": (*PRESERVED_KEYS, "confidence"),
     "robust_to": ("max_rate", "confidence", "min_effective_prompts"),
 }
 #: most prompts an audit can need (the same bound as the seed count)
@@ -55,12 +49,7 @@ def _count(where: str, key: str, value: Any) -> int:
 
 CHECKS: dict[str, Callable[[str, str, Any], float]] = {
     "max_rate": _share,
-    "max_csdr": _share,
-    "min_accuracy": _share,
-    "max_accuracy_drop": _share,
-    "max_kid": _distance,
-    "max_fd": _distance,
-    "max_perceptual": _distance,
+    **{m.key: _share if m.share else _distance for m in METRICS},
     "confidence": _confidence,
     "min_effective_prompts": _count,
 }

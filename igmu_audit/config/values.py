@@ -99,9 +99,10 @@ def integer(
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise fail(where, key, expected, value)
-    if value < lo or (hi is not None and value > hi):
+    checked = int(value)
+    if checked < lo or (hi is not None and checked > hi):
         raise fail(where, key, expected, value)
-    return int(value)
+    return checked
 
 
 def boolean(where: str, key: str, value: Any) -> bool:

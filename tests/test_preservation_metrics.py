@@ -1,0 +1,115 @@
+"""Preservation metrics are declared once (igmu_audit/preservation_metrics.py) and
+everything else derives from the declaration: thresholds, defaults, the keyword
+arguments, the "can this be measured" check before any image, and the README table."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from igmu_audit import ConfigError, assert_preserved
+from igmu_audit.config.profiles import GLOBAL
+from igmu_audit.config.thresholds import THRESHOLD_KEYS, check_threshold
+from igmu_audit.pipelines import generation
+from igmu_audit.preservation_audit import NOTHING
+from igmu_audit.preservation_metrics import (
+    BY_NAME,
+    DEFAULTS,
+    KEYS,
+    METRICS,
+    metrics_table,
+)
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+PROMPTS = [f"a retained prompt number {i}" for i in range(3)]
+
+
+def test_the_readme_table_is_the_declaration() -> None:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("<!-- preservation-metrics:start")
+    body = text[
+        text.index("\n", start) + 1 : text.index("<!-- preservation-metrics:end")
+    ]
+    assert body.strip() == metrics_table()
+    assert len(metrics_table().splitlines()) == 2 + len(METRICS)
+
+
+def test_thresholds_defaults_and_keywords_derive_from_the_declaration() -> None:
+    assert THRESHOLD_KEYS["preserved"] == (*KEYS, "confidence")
+    assert (
+        GLOBAL["preserved"] == DEFAULTS == {"max_csdr": 0.10, "max_accuracy_drop": 0.10}
+    )
+    params = inspect.signature(assert_preserved).parameters
+    thresholds = [n for n in params if n.startswith(("max_", "min_"))]
+    assert sorted(thresholds) == sorted(KEYS)
+    assert all(params[key].default is None for key in KEYS)
+    for m in METRICS:
+        if m.share:
+            with pytest.raises(ConfigError, match=r"a number in \[0, 1\]"):
+                check_threshold("call argument", m.key, 1.5)
+        else:
+            assert check_threshold("call argument", m.key, 1.5) == 1.5
+
+
+@pytest.fixture
+def generated(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many images the pipelines were asked to draw, batch by batch."""
+    counts: list[int] = []
+    real = generation._run_pipeline
+
+    def counting(pipe: Any, fields: Any) -> Any:
+        counts.append(len(fields))
+        return real(pipe, fields)
+
+    monkeypatch.setattr(generation, "_run_pipeline", counting)
+    return counts
+
+
+def _pngs(session: Any) -> list[Path]:
+    return list(Path(session.config.cache_dir).rglob("*.png"))
+
+
+def test_nothing_judgeable_is_refused_before_any_image(
+    audit_session: Any, tiny_model: Any, generated: list[int]
+) -> None:
+    # only built-in defaults (CSDR, accuracy drop) and neither CLIP nor a detector given
+    with pytest.raises(ConfigError) as info:
+        assert_preserved(tiny_model, tiny_model, PROMPTS)
+    assert str(info.value) == NOTHING
+    with pytest.raises(
+        ConfigError,
+        match=r"^max_kid=0.1 \(from call argument\) cannot be measured without features=",
+    ):
+        assert_preserved(tiny_model, tiny_model, PROMPTS, max_kid=0.1)
+    with pytest.raises(
+        ConfigError, match=r"max_fd needs at least 4 image pairs .* got 2"
+    ):
+        assert_preserved(
+            tiny_model, tiny_model, PROMPTS[:1], features=lambda x: x, max_fd=1.0
+        )
+    assert generated == []
+    assert _pngs(audit_session) == []
+
+
+def test_measured_values_carry_their_declared_name_and_direction(
+    audit_session: Any, tiny_model: Any, generated: list[int]
+) -> None:
+    from igmu_audit.detectors import CustomDetector
+
+    def ones(images: torch.Tensor) -> torch.Tensor:
+        return torch.ones(len(images))
+
+    result = assert_preserved(
+        tiny_model, tiny_model, {"red": PROMPTS}, detector=lambda c: CustomDetector(ones, name=c),
+        min_accuracy=0.2, max_accuracy_drop=0.5,
+    )  # fmt: skip
+    assert [c.metric for c in result.checks] == ["accuracy drop", "accuracy"]
+    for check in result.checks:
+        metric = BY_NAME[check.metric]
+        assert (check.direction, check.threshold.name) == (metric.direction, metric.key)
+    # 3 prompts x 2 seeds; the original is the same model, so its images are cache hits
+    assert sum(generated) == len(PROMPTS) * 2
