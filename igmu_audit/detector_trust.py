@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from igmu_audit.detectors.cards import DetectorCard
-from igmu_audit.errors import ConfigError
 from igmu_audit.results import Check, Threshold, decide
 
 Judge = Callable[[float], Check]
@@ -148,16 +147,20 @@ def trusted_judge(
     *,
     interval: str,
     looks: int,
+    present: Sequence[bool] | None = None,
 ) -> Judge:
     """The rate check at any confidence, on the images' scores at ``detector_threshold``.
 
     Without a card, the raw check (``steps.rate_check``); with one, the corrected check.
+    ``present``: the detector's own presence flags at this threshold (exactly as scored,
+    its float32 comparison included), used instead of comparing ``scores`` again.
     """
     from igmu_audit.leak_rate import per_prompt
     from igmu_audit.metrics.functional.corrected import split_confidence
     from igmu_audit.steps import rate_check
 
-    present = [s >= detector_threshold for s in scores]
+    if present is None:
+        present = [s >= detector_threshold for s in scores]
     clusters = per_prompt(present, prompts)
     raw: Judge = partial(rate_check, sum(present), len(present), threshold,
                          clusters=clusters, interval=interval, looks=looks)  # fmt: skip
@@ -165,11 +168,20 @@ def trusted_judge(
     if card is None:
         return raw
     counts = card.counts_at(detector_threshold)
-    if min(counts[1], counts[3]) < 1:
-        raise ConfigError("detector card holds no positive or no negative scores")
     return lambda confidence: corrected_check(
         raw(split_confidence(confidence)), counts, card
     )
+
+
+def card_block(trust: Trust, detector_threshold: float) -> dict[str, Any]:
+    """What the record's detector block says of the card (known before any image)."""
+    card = trust.card
+    summary = None if card is None else card.summary(detector_threshold)
+    return {
+        "calibrated": card is not None,
+        "card": None if summary is None else {"path": trust.path, **summary},
+        "card_problem": trust.problem,
+    }
 
 
 def trust_record(
@@ -182,24 +194,21 @@ def trust_record(
     confidence: float,
     interval: str,
     looks: int,
+    present: Sequence[bool] | None = None,
 ) -> dict[str, Any]:
     """The detector block's additions: card, correction (raw rate kept), sensitivity."""
     from igmu_audit.detectors.sensitivity import threshold_sensitivity
 
-    def judge_at(t: float) -> Judge:
-        return trusted_judge(
-            trust, scores, prompts, threshold, t, interval=interval, looks=looks
-        )
+    def judge_at(t: float, card: Trust = trust) -> Judge:
+        own = present if t == detector_threshold else None
+        return trusted_judge(card, scores, prompts, threshold, t,
+                             interval=interval, looks=looks, present=own)  # fmt: skip
 
     sensitivity = threshold_sensitivity(
         detector_threshold, trust.margin, lambda t: judge_at(t)(confidence).verdict
     )
     block: dict[str, Any] = {
-        "calibrated": trust.card is not None,
-        "card": None
-        if trust.card is None
-        else {"path": trust.path, **trust.card.summary(detector_threshold)},
-        "card_problem": trust.problem,
+        **card_block(trust, detector_threshold),
         "sensitivity": {**sensitivity.to_json(), "note": sensitivity.note()},
     }
     if trust.card is not None:
@@ -208,17 +217,12 @@ def trust_record(
             split_confidence,
         )
 
-        raw = trusted_judge(
-            replace(trust, card=None), scores, prompts, threshold, detector_threshold,
-            interval=interval, looks=looks,
-        )  # fmt: skip
-        box = raw(split_confidence(confidence))
+        raw = judge_at(detector_threshold, replace(trust, card=None))
+        box, plain = raw(split_confidence(confidence)), raw(confidence)
         counts = trust.card.counts_at(detector_threshold)
         block["correction"] = {
             **corrected_rate(box.value, box.interval, counts).to_json(),
-            "raw_interval": [
-                raw(confidence).interval.low,
-                raw(confidence).interval.high,
-            ],
+            "raw_interval": [plain.interval.low, plain.interval.high],
+            "raw_confidence": plain.interval.confidence,
         }
     return block
