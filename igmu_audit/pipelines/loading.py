@@ -23,6 +23,7 @@ from igmu_audit.pipelines.checkpoints import (
     refusal_message,
     validate_weight_file,
 )
+from igmu_audit.pipelines.dtypes import to_torch_dtype
 from igmu_audit.pipelines.loaded import LoadedPipeline
 from igmu_audit.pipelines.spec import DTYPES, ModelSpec, looks_like_hub_id
 from igmu_audit.pipelines.weight_files import check_overrides
@@ -50,22 +51,7 @@ def resolve_dtype(value: str | torch.dtype | None) -> torch.dtype:
     Raises:
         ConfigError: not one of float32 / float16 / bfloat16 (or their aliases).
     """
-    import torch
-
-    if value is None:
-        return torch.float32
-    if isinstance(value, torch.dtype):
-        name = str(value).removeprefix("torch.")
-    elif isinstance(value, str):
-        name = DTYPES.get(value.lower().removeprefix("torch."), "")
-    else:
-        name = ""
-    if name not in ("float32", "float16", "bfloat16"):
-        raise ConfigError(
-            f"torch_dtype: expected 'float32', 'float16' or 'bfloat16', got {value!r}"
-        )
-    dtype: torch.dtype = getattr(torch, name)
-    return dtype
+    return to_torch_dtype(value, field="torch_dtype")
 
 
 def resolve_device(value: str | torch.device) -> torch.device:

@@ -391,14 +391,26 @@ def _fuse_text_encoder(
         module, _peft_state(layers, multiplier, ""), adapter_name=adapter
     )
     targets = {layer.module for layer in layers}
-    unexpected = [k for k in result.unexpected_keys if "lora_" in k]
-    missing = [k for k in result.missing_keys if "lora_" in k and adapter in k]
+    # set_peft_model_state_dict returns load_state_dict's (missing, unexpected) keys.
+    unexpected = [k for k in getattr(result, "unexpected_keys", ()) if "lora_" in k]
+    missing = [
+        k for k in getattr(result, "missing_keys", ()) if "lora_" in k and adapter in k
+    ]
     if injected != targets or unexpected or missing:
         _unload(module, injected, merge=False, adapter=adapter)
+        problems = [
+            f"{label}: {format_keys(keys)}"
+            for label, keys in (
+                ("modules peft did not wrap", sorted(targets - injected)),
+                ("modules wrapped without a LoRA layer", sorted(injected - targets)),
+                ("keys that matched no LoRA parameter", unexpected),
+                ("LoRA parameters left without weights", missing),
+            )
+            if keys
+        ]
         raise CheckpointMismatchError(
             f"{what}: {len(injected & targets)} of {len(targets)} modules received LoRA "
-            f"weights (unmatched: {format_keys(sorted(targets - injected) + unexpected)}; "
-            f"extra: {format_keys(sorted(injected - targets) + missing)}). Nothing was loaded."
+            f"weights ({'; '.join(problems)}). Nothing was loaded."
         )
     with torch.no_grad():
         _unload(module, injected, merge=True, adapter=adapter)

@@ -17,13 +17,10 @@ from typing import Any
 
 from igmu_audit.errors import ConfigError
 from igmu_audit.pipelines.checkpoints import WEIGHT_SUFFIXES
+from igmu_audit.pipelines.dtypes import ALIASES, canonical_dtype
 
 #: Accepted ``torch_dtype`` names (and common aliases) -> canonical torch name.
-DTYPES = {
-    "float32": "float32", "fp32": "float32", "float": "float32",
-    "float16": "float16", "fp16": "float16", "half": "float16",
-    "bfloat16": "bfloat16", "bf16": "bfloat16",
-}  # fmt: skip
+DTYPES = ALIASES
 #: Components an override file may replace (``families.OVERRIDE_COMPONENTS``).
 COMPONENT_FIELDS = (
     "unet", "transformer", "text_encoder", "text_encoder_2", "text_encoder_3",
@@ -136,16 +133,8 @@ class ModelSpec:
         if not isinstance(self.allow_pickle, bool):
             raise _fail("allow_pickle", "true or false", self.allow_pickle)
         if self.torch_dtype is not None:
-            if (
-                not isinstance(self.torch_dtype, str)
-                or self.torch_dtype.lower() not in DTYPES
-            ):
-                raise _fail(
-                    "torch_dtype",
-                    "one of 'float32', 'float16', 'bfloat16'",
-                    self.torch_dtype,
-                )
-            setattr_(self, "torch_dtype", DTYPES[self.torch_dtype.lower()])
+            canonical = canonical_dtype(self.torch_dtype, field="ModelSpec.torch_dtype")
+            setattr_(self, "torch_dtype", canonical)
         factory = self.pipeline_factory
         if factory is not None and (
             not isinstance(factory, str) or not _FACTORY.match(factory.strip())

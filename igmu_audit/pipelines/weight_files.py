@@ -186,7 +186,8 @@ def validate_override(
     absent = [
         (name, shard)
         for name, shard in source.weight_map
-        if headers.get(shard) is not None and name not in headers[shard]
+        # a pickle shard has no header (None) to check against
+        if (names := headers.get(shard)) is not None and name not in names
     ]
     if absent:
         shown = ", ".join(f"{n!r} (in {s!r})" for n, s in absent[:_SHOWN])

@@ -98,8 +98,8 @@ def test_thresholds_merge_per_key_with_their_sources(tmp_path: Path) -> None:
             r"pyproject.toml \[tool.igmu_audit\] steps: expected a number but got the string 'many'",
         ),
         (
-            'dtype = "fp16"',
-            r"dtype: expected one of float32, float16, bfloat16 but got 'fp16'",
+            'dtype = "float64"',
+            r"dtype: expected one of float32, float16, bfloat16 \(or fp32, fp16, half, bf16\) but got 'float64'",
         ),
         ("seeds = [1, 1]", r"seeds: expected distinct seeds"),
         (
