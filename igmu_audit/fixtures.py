@@ -14,6 +14,7 @@ import pytest
 from igmu_audit.config import AuditConfig
 from igmu_audit.load_errors import load_once
 from igmu_audit.session import AuditSession, Role
+from igmu_audit.stash import audit_session_key
 
 if TYPE_CHECKING:
     from igmu_audit.detectors.base import Detector
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 
 
 def _session(request: pytest.FixtureRequest) -> AuditSession:
-    from igmu_audit.plugin import audit_session_key
-
     return request.config.stash[audit_session_key]
 
 

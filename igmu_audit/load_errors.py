@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from igmu_audit.errors import IgmuAuditError
+from igmu_audit.stash import load_failures_key
 
 # pytest types ``pytest.fail.Exception`` as Any; it is ``_pytest.outcomes.Failed``, which
 # mypy can check against (the runtime keeps the public name).
@@ -28,9 +29,6 @@ else:
     _Failed = pytest.fail.Exception
 
 T = TypeVar("T")
-
-#: id(exception) -> [the exception, the first test that reported it (or ""), what failed]
-_failures_key = pytest.StashKey[dict[int, list[Any]]]()
 
 
 class LoadFailed(_Failed):
@@ -43,7 +41,7 @@ class LoadFailed(_Failed):
 
 
 def _failures(config: pytest.Config) -> dict[int, list[Any]]:
-    return config.stash.setdefault(_failures_key, {})
+    return config.stash.setdefault(load_failures_key, {})
 
 
 def load_once(request: pytest.FixtureRequest, what: str, load: Callable[[], T]) -> T:

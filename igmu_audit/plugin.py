@@ -16,12 +16,9 @@ from igmu_audit.config import load_config
 from igmu_audit.context import TestContext, current_test
 from igmu_audit.errors import ConfigError
 from igmu_audit.session import AuditSession, activate
+from igmu_audit.stash import audit_session_key, previous_session_key, test_context_key
 
 pytest_plugins = ["igmu_audit.load_errors", "igmu_audit.fixtures"]
-
-audit_session_key = pytest.StashKey[AuditSession]()
-previous_session_key = pytest.StashKey["AuditSession | None"]()
-test_context_key = pytest.StashKey[TestContext]()
 
 #: (flag, schema key, argparse keywords); one table drives the options and their mapping
 OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -224,7 +221,12 @@ def pytest_configure(config: pytest.Config) -> None:
         from igmu_audit.reporting.collector import VerdictCollector
 
         config.pluginmanager.register(VerdictCollector(config), "igmu-audit-verdicts")
-    _load_hypothesis_profile(config, audit_config.profile)
+    from igmu_audit.prompts.profiles import load_profile
+
+    load_profile(
+        audit_config.profile,
+        hypothesis_profile=config.getoption("hypothesis_profile", None),
+    )
     if config.getoption("allure_report_dir", None):
         config.pluginmanager.import_plugin("igmu_audit.reporting.allure_plugin")
     from igmu_audit.reporting import progress
@@ -244,27 +246,6 @@ def _refuse_record(config: pytest.Config, reason: str) -> None:
         from igmu_audit.reporting.preflight import refusal_record
 
         refusal_record(Path(config.invocation_params.dir) / path, reason)
-
-
-def _load_hypothesis_profile(config: pytest.Config, profile: str | None) -> None:
-    """Derandomise Hypothesis on CI (``igmu-ci``) unless the user chose a profile themselves."""
-    import os
-
-    wanted = (
-        "igmu-ci"
-        if profile in {"ci", "igmu-ci"} or (profile is None and os.environ.get("CI"))
-        else None
-    )
-    if profile in {"dev", "igmu-dev"}:
-        wanted = "igmu-dev"
-    if wanted is None or config.getoption("hypothesis_profile", None):
-        return
-    from hypothesis import settings
-
-    from igmu_audit.prompts.strategies import register_profiles
-
-    register_profiles()
-    settings.load_profile(wanted)
 
 
 @pytest.hookimpl(trylast=True)
@@ -316,7 +297,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Check ``@pytest.mark.igmu`` keywords against the schema before the test runs."""
-    from igmu_audit.config.schema import TASKS, THRESHOLD_KEYS, closest
+    from igmu_audit.config.schema import TASKS, closest
+    from igmu_audit.settings import marker_keys
 
     marker = item.get_closest_marker("igmu")
     if marker is None:
@@ -325,13 +307,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         raise pytest.UsageError(
             f"{item.nodeid}: @pytest.mark.igmu takes keywords only, got {marker.args!r}"
         )
-    accepted = (
-        "task",
-        "concept",
-        "severity",
-        "model_card",
-        *sorted({k for keys in THRESHOLD_KEYS.values() for k in keys}),
-    )
+    accepted = marker_keys()  # one row per setting in igmu_audit/settings.py
     for key, value in marker.kwargs.items():
         if key not in accepted:
             raise pytest.UsageError(

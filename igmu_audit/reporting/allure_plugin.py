@@ -8,16 +8,16 @@ what the workers put in their reports) writes ``environment.properties`` at the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from igmu_audit.reporting.allure import attach_results, write_environment
-
-_labelled_key = pytest.StashKey[bool]()
+from igmu_audit.reporting.allure import attach_results
+from igmu_audit.reporting.allure_environment import write_environment
+from igmu_audit.reporting.testreport import DEVICE
+from igmu_audit.stash import allure_labelled_key, audit_session_key, test_context_key
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -26,17 +26,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 class AllureAuditReporter:
-    """Attaches evidence per test; the controller writes environment.properties once."""
+    """Attaches evidence per test; the controller writes environment.properties once.
+
+    It parses no report itself: the results and devices come from the controller's
+    collector (``reporting/collector.py``), the one reader of what the tests reported.
+    """
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.results: list[dict[str, Any]] = []
-        self.devices: set[str] = set()
 
     def _device(self) -> str:
         """This process's device, with the GPU's name when there is one."""
-        from igmu_audit.plugin import audit_session_key
-
         device = self.config.stash[audit_session_key].device
         if device.startswith("cuda"):
             import torch
@@ -75,16 +75,15 @@ class AllureAuditReporter:
         Outermost (tryfirst), so allure-pytest has set its status, which an
         inconclusive or errored audit then overrules (``allure_gate.label_outcome``).
         """
-        from igmu_audit.plugin import audit_session_key, test_context_key
         from igmu_audit.reporting.allure_gate import label_outcome
         from igmu_audit.reporting.testreport import is_audit_test
 
         report = yield
         context = item.stash.get(test_context_key, None)
         results = context.results if context is not None and call.when == "call" else []
-        labelled = item.stash.get(_labelled_key, False)
+        labelled = item.stash.get(allure_labelled_key, False)
         if not labelled and (results or (report.failed and is_audit_test(item))):
-            item.stash[_labelled_key] = True
+            item.stash[allure_labelled_key] = True
             label_outcome(item, results, report)
         if call.when == "call" and context is not None and context.results:
             audit_config = self.config.stash[audit_session_key].config
@@ -96,25 +95,19 @@ class AllureAuditReporter:
                         f"igmu-audit: Allure attachments failed: {exc!r}"
                     )
                 )
-            report.user_properties.append(("igmu_device", self._device()))
+            report.user_properties.append((DEVICE, self._device()))
         return report
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Gather model fingerprints and devices from every call report (also xdist workers')."""
-        if report.when != "call":
-            return
-        for name, value in report.user_properties:
-            if name == "igmu_results":
-                self.results.extend(json.loads(str(value)))
-            elif name == "igmu_device":
-                self.devices.add(str(value))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Write environment.properties in the controller only (workers share the folder)."""
         alluredir = self.config.getoption("allure_report_dir", None)
         if alluredir and not hasattr(self.config, "workerinput"):
-            write_environment(alluredir, self.results, self.devices)
+            collector = self.config.pluginmanager.get_plugin("igmu-audit-verdicts")
+            ledger = getattr(collector, "ledger", None)
+            results = ledger.audits if ledger is not None else []
+            devices = ledger.devices if ledger is not None else set()
+            write_environment(alluredir, results, devices)
             self._write_gate(Path(self.config.invocation_params.dir) / alluredir)
 
     def _write_gate(self, alluredir: Path) -> None:

@@ -20,6 +20,7 @@ import pytest
 from igmu_audit.reporting import outcome
 from igmu_audit.reporting.record import build_record, problem, write_record
 from igmu_audit.reporting.testreport import Ledger, is_audit_test
+from igmu_audit.stash import audit_session_key
 
 STARTED = (
     "the run has not finished: this record was written when it started, and a run "
@@ -41,8 +42,6 @@ class VerdictCollector:
 
     @property
     def _audit_config(self) -> Any:
-        from igmu_audit.plugin import audit_session_key
-
         return self.config.stash[audit_session_key].config
 
     def _run_block(self, *, finished: bool) -> dict[str, Any]:
@@ -53,7 +52,6 @@ class VerdictCollector:
             int(getattr(self.config.option, "numprocesses", 0) or 0) or worker_count()
         )
         from igmu_audit.backends import run_block
-        from igmu_audit.plugin import audit_session_key
 
         session = self.config.stash[audit_session_key]
         return {

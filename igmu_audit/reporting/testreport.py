@@ -29,6 +29,8 @@ AUDIT_TEST = "igmu_audit_test"
 RESULTS = "igmu_results"
 EXCEPTION = "igmu_exception"
 NOT_APPLICABLE = "igmu_not_applicable"
+#: the device a test's audits ran on (added by the Allure hooks, read by the Ledger)
+DEVICE = "igmu_device"
 _MAX_MESSAGE = 2000
 
 
@@ -132,6 +134,8 @@ class Ledger:
     def __init__(self) -> None:
         self.tests: dict[str, _Test] = {}
         self.collect_errors: list[dict[str, Any]] = []
+        #: every device a test reported running its audits on (also xdist workers')
+        self.devices: set[str] = set()
 
     @property
     def audits(self) -> list[dict[str, Any]]:
@@ -154,6 +158,8 @@ class Ledger:
         for name, value in report.user_properties:
             if name == RESULTS:
                 test.results.extend(json.loads(str(value)))
+            elif name == DEVICE:
+                self.devices.add(str(value))
         if NOT_APPLICABLE in props:
             test.not_applicable = str(props[NOT_APPLICABLE])
         if report.failed:
