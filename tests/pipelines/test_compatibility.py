@@ -204,6 +204,31 @@ def _erase_anything(tmp: Path, base: Any) -> dict:
     return {"lora": str(tmp / "lora" / "pytorch_lora_weights.safetensors")}
 
 
+def _kohya_te_lora(tmp: Path, base: Any) -> dict:
+    """A1111 / kohya text-encoder LoRA (``lora_te_*`` with ``.alpha``), SD 1.x: the encoder alone."""
+    from helpers.lora_files import encoder_layers, kohya
+
+    layers = encoder_layers(base.text_encoder, 2, seed=4)
+    save_file(kohya(layers, "lora_te_", 4.0), str(tmp / "te-kohya.safetensors"))
+    return {"lora": str(tmp / "te-kohya.safetensors"), "lora_scale": 0.8}
+
+
+def _encoders_lora(*encoders: str) -> Callable[[Path, Any], dict]:
+    def write(tmp: Path, base: Any) -> dict:
+        from helpers.lora_files import encoder_layers
+
+        state = {
+            f"{name}.{key}": value
+            for i, name in enumerate(encoders)
+            for key, value in encoder_layers(getattr(base, name), 2, seed=i).items()
+        }
+        save_file(state, str(tmp / "te-lora.safetensors"), metadata={"format": "pt"})
+        return {"lora": str(tmp / "te-lora.safetensors")}
+
+    write.__doc__ = f"PEFT LoRA in diffusers' layout on {', '.join(encoders)} only"
+    return write
+
+
 #: method -> (family, artefact writer, the component the audit must see changed)
 METHODS: dict[str, tuple[str, Callable[[Path, Any], dict], str]] = {
     "ESD-u": ("sd", esd_u, "override:unet"),
@@ -226,6 +251,22 @@ METHODS: dict[str, tuple[str, Callable[[Path, Any], dict], str]] = {
     "ESD-x SDXL": ("sdxl", _sdxl_esd, "override:unet"),
     "UCE SD3": ("sd3", _sd3_uce, "override:transformer"),
     "EraseAnything FLUX LoRA": ("flux", _erase_anything, "override:lora"),
+    "Text-encoder LoRA (kohya)": ("sd", _kohya_te_lora, "override:lora"),
+    "Text-encoder LoRA SDXL": (
+        "sdxl",
+        _encoders_lora("text_encoder", "text_encoder_2"),
+        "override:lora",
+    ),
+    "Text-encoder LoRA SD3": (
+        "sd3",
+        _encoders_lora("text_encoder", "text_encoder_2", "text_encoder_3"),
+        "override:lora",
+    ),
+    "Text-encoder LoRA FLUX": (
+        "flux",
+        _encoders_lora("text_encoder", "text_encoder_2"),
+        "override:lora",
+    ),
 }
 
 

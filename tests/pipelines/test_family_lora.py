@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from helpers.lora_files import encoder_layers, kohya
 from helpers.tiny_families import BUILDERS, save_family
 from helpers.tiny_sd import build_tiny_pipeline
 from safetensors.torch import load_file, save_file
@@ -25,13 +26,6 @@ from igmu_audit.pipelines.generation import GenerationSettings, generate
 from igmu_audit.pipelines.loading import ModelSpec, load_pipeline
 
 _ATTN = ["to_q", "to_k", "to_v"]
-#: Per encoder, the projections of its first layer a text-encoder LoRA trains.
-_ENCODER_TARGETS = (
-    "layers.0.self_attn.q_proj",
-    "layers.0.mlp.fc1",
-    "block.0.layer.0.SelfAttention.q",
-    "block.0.layer.0.SelfAttention.v",
-)
 #: Text encoders each family's LoRA file carries (all of the family's encoders).
 _ENCODERS = {
     "sd": ("text_encoder",),
@@ -54,24 +48,6 @@ def _denoiser_layers(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return get_peft_model_state_dict(module)
 
 
-def _encoder_layers(
-    encoder: torch.nn.Module, rank: int, seed: int
-) -> dict[str, torch.Tensor]:
-    """Random ``lora_A`` / ``lora_B`` for the encoder's first-layer projections (PEFT keys)."""
-    gen = torch.Generator().manual_seed(seed)
-    out: dict[str, torch.Tensor] = {}
-    for name, module in encoder.named_modules():
-        if name.endswith(_ENCODER_TARGETS) and isinstance(module, torch.nn.Linear):
-            out[f"{name}.lora_A.weight"] = torch.randn(
-                rank, module.in_features, generator=gen
-            )
-            out[f"{name}.lora_B.weight"] = torch.randn(
-                module.out_features, rank, generator=gen
-            )
-    assert out, f"no LoRA targets in {type(encoder).__name__}"
-    return out
-
-
 def write_lora(
     name: str, folder: Path, *, encoders: bool = True, alpha: float | None = None
 ) -> tuple[Path, dict[str, dict[str, torch.Tensor]]]:
@@ -88,7 +64,7 @@ def write_lora(
     layers = {denoiser: _denoiser_layers(getattr(pipe, denoiser))}
     if encoders:
         for i, encoder in enumerate(_ENCODERS[name]):
-            layers[encoder] = _encoder_layers(getattr(pipe, encoder), 2, seed=10 + i)
+            layers[encoder] = encoder_layers(getattr(pipe, encoder), 2, seed=10 + i)
     kwargs: dict[str, Any] = {}
     accepted = inspect.signature(type(pipe).save_lora_weights).parameters
     for component, state in layers.items():
@@ -174,27 +150,13 @@ def test_sd_text_encoder_lora_fuses_scale_times_alpha_over_r(
     _images_differ(base, model, "sd")
 
 
-def _kohya(
-    layers: dict[str, torch.Tensor], prefix: str, alpha: float
-) -> dict[str, torch.Tensor]:
-    # kohya / A1111 naming: lora_te_<path with _>.lora_down.weight / lora_up / alpha
-    out: dict[str, torch.Tensor] = {}
-    for key, value in layers.items():
-        module, _, role = key.rpartition(".lora_")
-        name = prefix + ("text_model." + module).replace(".", "_")
-        kind = "lora_down" if role.startswith("A") else "lora_up"
-        out[f"{name}.{kind}.weight"] = value
-        out[f"{name}.alpha"] = torch.tensor(alpha)
-    return out
-
-
 def test_kohya_text_encoder_lora_with_alphas_lands_exactly(
     tiny_sd_dir: Path, tmp_path: Path
 ) -> None:
     pipe = build_tiny_pipeline(0)
-    layers = _encoder_layers(pipe.text_encoder, 4, seed=7)
+    layers = encoder_layers(pipe.text_encoder, 4, seed=7)
     file = tmp_path / "kohya.safetensors"
-    save_file(_kohya(layers, "lora_te_", 1.0), str(file))
+    save_file(kohya(layers, "lora_te_", 1.0), str(file))
     base = load_pipeline(tiny_sd_dir)
     model = load_pipeline(ModelSpec(path=str(tiny_sd_dir), lora=str(file)))
     (report,) = model.overrides
@@ -227,7 +189,7 @@ def test_a_text_encoder_lora_of_the_wrong_width_is_refused_before_loading(
 
     pipe = build_tiny_pipeline(0)
     before = {k: v.clone() for k, v in pipe.text_encoder.state_dict().items()}
-    layers = _encoder_layers(pipe.text_encoder, 2, seed=1)
+    layers = encoder_layers(pipe.text_encoder, 2, seed=1)
     key = next(k for k in layers if k.endswith("q_proj.lora_B.weight"))
     layers[key] = torch.randn(31, 2)
     file = tmp_path / "wide.safetensors"
