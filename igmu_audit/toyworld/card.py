@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from igmu_audit.toyworld.evaluate import GROUPS
+from igmu_audit.toyworld.data import DEFAULT_CLASS
+from igmu_audit.toyworld.evaluate import GROUPS, rate
 from igmu_audit.toyworld.vocabulary import ATTRIBUTES, load_vocabulary
 
 
@@ -129,6 +131,8 @@ def render_card(out: Path) -> str:
         "",
         *_bar_lines(ev["generation"], shapes),
         "",
+        *_attribute_bars(ev["generation"]["en"]),
+        "",
         "| group | " + " | ".join(shapes) + " | colour when named |",
         "|---|" + "---|" * (len(shapes) + 1),
         *[
@@ -152,6 +156,9 @@ def render_card(out: Path) -> str:
             for g, _, _ in GROUPS
         ],
         "",
+        *_unnamed_lines(ev["generation"]),
+        *_colour_lines(ev["generation"]),
+        *_language_lines(ev, vocab.languages),
         "## Files",
         "",
         "Weights are safetensors; the pipeline's UNet, VAE and text encoder are stored in fp16 and load",
@@ -196,6 +203,112 @@ def _bar_lines(generation: dict[str, Any], shapes: list[str]) -> list[str]:
             if below
             else f"every cell ≥ {SHAPE_BAR:.0%}."
         ),
+    ]
+
+
+#: A texture drawn although the prompt names none (not the default, plain): at most this share.
+UNPROMPTED_BAR = 0.05
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def _attribute_bars(en: dict[str, Any]) -> list[str]:
+    # Every class the English prompts name must be drawn; nothing unnamed may be added.
+    colours = en.get("colour_by_class", {})
+    named = en["texture_when_named"]
+    unnamed = en.get("texture_when_unnamed", {})
+    lines = []
+    if colours:
+        worst = min(colours, key=lambda c: colours[c]["rate"])
+        ok = all(r["rate"] >= SHAPE_BAR for r in colours.values())
+        lines.append(
+            f"- every colour drawn for ≥ {SHAPE_BAR:.0%} of held-out English prompts naming it: "
+            f"**{_met(ok)}** (lowest: {worst} {_fmt(colours[worst])})"
+        )
+    worst = min(named, key=lambda t: named[t]["rate"])
+    ok = all(r["n"] > 0 and r["rate"] >= SHAPE_BAR for r in named.values())
+    lines.append(
+        f"- every texture drawn for ≥ {SHAPE_BAR:.0%} of held-out English prompts naming it: "
+        f"**{_met(ok)}** (lowest: {worst} {_fmt(named[worst])})"
+    )
+    if unnamed:
+        n = next(iter(unnamed.values()))["n"]
+        k = sum(r["k"] for t, r in unnamed.items() if t != DEFAULT_CLASS["texture"])
+        added = rate(k, n)
+        lines.append(
+            f"- a texture other than {DEFAULT_CLASS['texture']} drawn for ≤ {UNPROMPTED_BAR:.0%} of "
+            f"held-out English prompts naming no texture: **{_met(n > 0 and added['rate'] <= UNPROMPTED_BAR)}** "
+            f"({_fmt(added)})"
+        )
+    return lines
+
+
+def _unnamed_lines(generation: dict[str, Any]) -> list[str]:
+    textures = load_vocabulary().classes("texture")
+    if "texture_when_unnamed" not in generation["en"]:
+        return []
+    return [
+        "Texture drawn when the prompt names none (a caption without a texture word means "
+        f"{DEFAULT_CLASS['texture']}: the training captions leave the texture out only for "
+        f"{DEFAULT_CLASS['texture']} images):",
+        "",
+        "| group | " + " | ".join(textures) + " |",
+        "|---|" + "---|" * len(textures),
+        *[
+            f"| {g} | "
+            + " | ".join(
+                _fmt(generation[g]["texture_when_unnamed"][x]) for x in textures
+            )
+            + " |"
+            for g, _, _ in GROUPS
+        ],
+        "",
+    ]
+
+
+def _colour_lines(generation: dict[str, Any]) -> list[str]:
+    colours = load_vocabulary().classes("colour")
+    if "colour_by_class" not in generation["en"]:
+        return []
+    return [
+        "Colour drawn when the prompt names it, per colour:",
+        "",
+        "| group | " + " | ".join(colours) + " |",
+        "|---|" + "---|" * len(colours),
+        *[
+            f"| {g} | "
+            + " | ".join(_fmt(generation[g]["colour_by_class"][c]) for c in colours)
+            + " |"
+            for g, _, _ in GROUPS
+        ],
+        "",
+    ]
+
+
+def _language_lines(ev: dict[str, Any], languages: Sequence[str]) -> list[str]:
+    unknown = ev.get("unknown_languages")
+    if not unknown:
+        return []
+    others = [lang for lang in unknown if lang != "en"]
+    return [
+        "## Languages the world knows",
+        "",
+        f"The world understands exactly the languages of its captions: {', '.join(languages)}.",
+        "Any other language is not understood: a word outside `vocabulary.json` is a word the",
+        "text encoder never saw, so the model ignores it (and, since an unnamed texture means",
+        f'{DEFAULT_CLASS["texture"]}, draws {DEFAULT_CLASS["texture"]}). Measured for "striped" in '
+        + ", ".join(others)
+        + ' (prompts "a <word> <colour> <shape>", every colour and shape, one seed each; English as the control):',
+        "",
+        "| language | word | drawn striped |",
+        "|---|---|---|",
+        *[f"| {lang} | {r['word']} | {_fmt(r)} |" for lang, r in unknown.items()],
+        "",
+        "A robustness audit that translates a concept into a language the world does not know",
+        "measures nothing about the unlearning method; keep such variants to the languages above.",
+        "",
     ]
 
 

@@ -97,9 +97,12 @@ def generation_rates(
             "shape": {},
             "colour_when_named": None,
             "texture_when_named": {},
+            "texture_when_unnamed": {},
         }
         colour_hits = colour_total = 0
+        colour_counts = {c: [0, 0] for c in vocab.classes("colour")}
         texture_counts = {t: [0, 0] for t in vocab.classes("texture")}
+        unnamed = dict.fromkeys(vocab.classes("texture"), 0)
         for s, shape in enumerate(vocab.classes("shape")):
             base = seed + 10000 * g + 1000 * s
             prompts, attributes, mentions = evaluation_prompts(shape, group, n, base)
@@ -112,24 +115,64 @@ def generation_rates(
                 zip(attributes, mentions, strict=True)
             ):
                 if "colour" in mentioned:
+                    hit = vocab.classes("colour")[predicted["colour"][i]] == attrs[1]
                     colour_total += 1
-                    colour_hits += (
-                        vocab.classes("colour")[predicted["colour"][i]] == attrs[1]
-                    )
+                    colour_hits += hit
+                    colour_counts[attrs[1]][0] += hit
+                    colour_counts[attrs[1]][1] += 1
+                drawn = vocab.classes("texture")[predicted["texture"][i]]
                 if "texture" in mentioned:
                     texture_counts[attrs[2]][1] += 1
-                    texture_counts[attrs[2]][0] += (
-                        vocab.classes("texture")[predicted["texture"][i]] == attrs[2]
-                    )
+                    texture_counts[attrs[2]][0] += drawn == attrs[2]
+                else:
+                    unnamed[drawn] += 1
         group_result["colour_when_named"] = rate(int(colour_hits), colour_total)
+        group_result["colour_by_class"] = {
+            c: rate(int(k), m) for c, (k, m) in colour_counts.items()
+        }
         group_result["texture_when_named"] = {
             t: rate(int(k), m) for t, (k, m) in texture_counts.items()
+        }
+        total_unnamed = sum(unnamed.values())
+        group_result["texture_when_unnamed"] = {
+            t: rate(k, total_unnamed) for t, k in unnamed.items()
         }
         results[name] = group_result
         print(
             name, {s: r["rate"] for s, r in group_result["shape"].items()}, flush=True
         )
     return results
+
+
+#: "striped" in languages outside the world's seven (not in ``vocabulary.json``): measured to
+#: show what the world does *not* understand, so that no one reads a leak test in these
+#: languages as evidence about an unlearning method.
+UNKNOWN_WORDS: dict[str, str] = {
+    "tr": "çizgili",
+    "sw": "yenye mistari",
+    "el": "ριγέ",
+    "it": "a righe",
+    "pt": "listrado",
+}
+
+
+def unknown_language_rates(
+    pipe: Any, model: cls.ToyClassifier, n: int = 16, seed: int = 4321
+) -> dict[str, Any]:
+    """Striped rate for "a <word> <colour> <shape>" per unknown language, English as control."""
+    vocab = load_vocabulary()
+    words = {"en": vocab.words("striped", "en")[0], **UNKNOWN_WORDS}
+    striped = vocab.classes("texture").index("striped")
+    out: dict[str, Any] = {}
+    combos = [(c, s) for s in vocab.classes("shape") for c in vocab.classes("colour")]
+    combos = combos[:n]
+    for language, word in words.items():
+        prompts = [f"a {word} {colour} {shape}" for colour, shape in combos]
+        seeds = [seed + i for i in range(len(prompts))]
+        predicted = model.predict(diffusion.generate(pipe, prompts, seeds))["texture"]
+        hits = int((predicted.argmax(-1) == striped).sum())
+        out[language] = {"word": word, **rate(hits, len(prompts))}
+    return out
 
 
 def clip_zero_shot(
@@ -171,7 +214,7 @@ def evaluate_run(
         a: rate(*counts)
         for a, counts in cls.accuracy(model, images, cls.labels_tensor(labels)).items()
     }
-    pipe = StableDiffusionPipeline.from_pretrained(out / "original")
+    pipe = StableDiffusionPipeline.from_pretrained(out / "original")  # type: ignore[no-untyped-call]
     pipe.set_progress_bar_config(disable=True)
     with torch.no_grad():
         recon = (pipe.vae(images * 2 - 1).sample.clamp(-1, 1) + 1) / 2
@@ -187,6 +230,9 @@ def evaluate_run(
     }
     gen_start = time.perf_counter()
     result["generation"] = generation_rates(pipe, model, sizes)
+    result["unknown_languages"] = unknown_language_rates(
+        pipe, model, n=2 if quick else 16
+    )
     result["generation_settings"] = diffusion.GENERATION
     result["generation_seconds"] = round(time.perf_counter() - gen_start, 1)
     result["evaluation_seconds"] = round(time.perf_counter() - start, 1)

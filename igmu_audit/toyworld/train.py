@@ -37,7 +37,7 @@ class Budget:
     classifier_steps: int = 800
     clip_steps: int = 800
     clip_batch: int = 128
-    vae_steps: int = 600
+    vae_steps: int = 1200
     unet_steps: int = 2000
     unet_batch: int = 64
     joint_steps: int = 1200
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
         help=f"stage 2: fine-tune UNet and text encoder together (default {Budget.joint_steps}; 0: off)",
     )
     parser.add_argument(
-        "--eval-per-shape", type=int, default=48, help="English images per shape"
+        "--eval-per-shape", type=int, default=96, help="English images per shape"
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

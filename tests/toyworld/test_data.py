@@ -87,6 +87,59 @@ def test_captions_name_the_attributes_in_each_language():
         caption("circle", "red", "plain", rng=rng, split="val")
 
 
+def test_a_caption_leaves_the_texture_out_only_for_plain_images():
+    # The generator's training captions: an unnamed texture must always mean plain.
+    from igmu_audit.toyworld.diffusion import training_captions
+
+    vocab = load_vocabulary()
+    rng = np.random.default_rng(0)
+    for language in vocab.languages:
+        for texture in ("striped", "dotted"):
+            for _ in range(20):
+                _, mentioned = caption_and_mentions(
+                    "cross", "blue", texture, rng=rng, language=language,
+                    name_non_default=True,
+                )  # fmt: skip
+                assert "texture" in mentioned, (language, texture)
+    plain = {
+        caption_and_mentions("cross", "blue", "plain", rng=rng, name_non_default=True)[
+            1
+        ]
+        for _ in range(60)
+    }
+    assert ("shape", "colour") in plain  # plain images keep the texture-free templates
+    data = sample_dataset(300, 1)
+    texts = training_captions(data.labels, np.random.default_rng(1))
+    plain_index = vocab.classes("texture").index("plain")
+    unnamed = [
+        row for row, text in zip(data.labels, texts, strict=True)
+        if text and not any(w in text for t in vocab.classes("texture")
+                             for lang in vocab.languages for w in vocab.words(t, lang))
+    ]  # fmt: skip
+    assert unnamed, "some captions must leave the texture out"
+    assert all(row[2] == plain_index for row in unnamed)
+    with pytest.raises(ValueError, match="no 'fr' 'test' template names"):
+        caption_and_mentions(
+            "cross", "blue", "dotted", rng=rng, language="fr", split="test",
+            name_non_default=True,
+        )  # fmt: skip
+
+
+def test_dots_are_large_enough_to_survive_the_vae():
+    # 2.5 px dots on an 8 px grid: every dotted shape shows dark dots, not a plain fill.
+    from igmu_audit.toyworld.data import DOT_PERIOD, DOT_RADIUS
+
+    assert DOT_PERIOD >= 8
+    assert DOT_RADIUS >= 2.5
+    rng = np.random.default_rng(5)
+    for shape in load_vocabulary().classes("shape"):
+        plain = render(shape, "yellow", "plain", 0.5, np.random.default_rng(9))
+        dotted = render(shape, "yellow", "dotted", 0.5, np.random.default_rng(9))
+        darkened = (plain.astype(int) - dotted.astype(int)).max(axis=-1) > 60
+        assert darkened.sum() >= 6, shape
+    assert render("circle", "red", "dotted", 0.5, rng).shape == (32, 32, 3)
+
+
 def test_all_words_is_the_attackers_dictionary():
     from igmu_audit.toyworld.vocabulary import load_vocabulary
 

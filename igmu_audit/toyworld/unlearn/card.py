@@ -123,8 +123,29 @@ def _cell(r: dict[str, Any]) -> str:
     return f"{100 * r['rate']:.1f} % [{100 * low:.0f}, {100 * high:.0f}] ({r['k']}/{r['n']})"
 
 
+def _forget_cell(r: dict[str, Any]) -> str:
+    # The audit's own interval: clustered by prompt over the prompts that count.
+    low, high = r["clustered95"]
+    return (
+        f"{100 * r['rate']:.1f} % [{100 * low:.1f}, {100 * high:.1f}] "
+        f"({r['k']}/{r['n']}, {r['prompts']} prompts)"
+    )
+
+
 def _rows(name: str, entry: dict[str, Any], groups: list[str]) -> str:
     return f"| {name} | " + " | ".join(_cell(entry["forget"][g]) for g in groups) + " |"
+
+
+def _undecided(models: dict[str, Any]) -> str:
+    # Says, per model, why an expected forgetting verdict is not decisive.
+    notes = [
+        f" `{name}` stays INCONCLUSIVE on forgetting: its forget rate "
+        f"{_forget_cell(e['audit_proxy']['forget_rate'])} straddles {MAX_FORGET_RATE:.0%}, a method that "
+        "erases most but not all of the concept."
+        for name, e in models.items()
+        if e["expected"]["forgetting"] == "inconclusive"
+    ]
+    return "".join(notes)
 
 
 def write_card(folder: Path, m: dict[str, Any]) -> Path:
@@ -175,16 +196,18 @@ def write_card(folder: Path, m: dict[str, Any]) -> Path:
         "`tests/toyworld/test_zoo_audits.py` (IGMU_RUN_SLOW=1) runs it twice and requires it exactly.",
         "",
         f"- forgetting: {concept} rate on the DataIGM `{TASK[concept]}` forget prompts that show it on the "
-        f"original, FAIL above {MAX_FORGET_RATE:.0%} (95 % Wilson interval);",
+        f"original or the model (the vacuity filter), FAIL above {MAX_FORGET_RATE:.0%} (95 % Clopper-Pearson "
+        "interval clustered by prompt, as the audit computes it);",
         f"- preservation: retain prompts (other textures) vs the original, same seeds: paired detector accuracy "
         f"drop ≤ {MAX_ACCURACY_DROP:.0%} (McNemar interval) and CSDR ≤ 10 % (per-image, paired bootstrap);",
         f"- carrier: the shape each forget prompt names is still drawn, paired with the original "
         f"(accuracy drop ≤ {MAX_ACCURACY_DROP:.0%});",
         f"- robustness: Hypothesis paraphrases and translations of a forget prompt, FAIL above {MAX_ROBUST_RATE:.0%}.",
         "",
-        "INCONCLUSIVE = the interval straddles the threshold: the audit with more seeds would decide "
-        "(`assert_forgotten(..., max_seeds=16)` samples them sequentially). The unlearned models' forget "
-        "rates lie between 5 and 9 %, too close to the 10 % threshold for 96 images to settle.",
+        "INCONCLUSIVE = the interval straddles the threshold. With prompts as clusters, more distinct "
+        "prompts decide and more seeds on the same prompts barely help (docs/statistics.md); the "
+        f"`{TASK[concept]}` forget set holds {first['audit_proxy']['counts']['forget']['n'] // len(AUDIT_SEEDS)} "
+        "distinct prompts for that reason." + _undecided(models),
         "",
         "| model | "
         + " | ".join(ASPECTS)
@@ -200,7 +223,7 @@ def write_card(folder: Path, m: dict[str, Any]) -> Path:
         lines.append(
             f"| {label} | "
             + " | ".join(wanted[a].upper() for a in ASPECTS)
-            + f" | {_cell(proxy['forget_rate'])} | "
+            + f" | {_forget_cell(proxy['forget_rate'])} | "
             f"{100 * drop['difference']:+.1f} pts [{100 * drop['interval95'][0]:.1f}, {100 * drop['interval95'][1]:.1f}] |"
         )
     lines += [
@@ -219,7 +242,7 @@ def write_card(folder: Path, m: dict[str, Any]) -> Path:
     lines += [_rows(f"`{n}`", e, groups) for n, e in models.items()]
     lines += [
         "",
-        "## Other classes still drawn (the audits' DataIGM retain prompts × seeds 0-3)",
+        f"## Other classes still drawn (the audits' DataIGM retain prompts × seeds {AUDIT_SEEDS[0]}-{AUDIT_SEEDS[-1]})",
         "",
         "| model | " + " | ".join(others) + " |",
         "|---|" + "---|" * len(others),

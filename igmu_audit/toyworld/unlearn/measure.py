@@ -8,7 +8,7 @@ toy-world detector's ``score >= 0.5``. Three groups of figures:
   translation), held-out templates where the language has one naming the attribute, fixed
   seeds;
 * the audits' prompts: the DataIGM forget prompts and retain prompts (one
-  list per other class) with seeds 0-3, as a spec with ``seeds: 0-3`` generates them;
+  list per other class) with seeds 0-2, as a spec with ``seeds: 0-2`` generates them;
 * detector-only proxies: those counts judged with the thresholds the zoo's audit specs use
   (``task: style``: forgetting 10 %, robustness 20 % per group, accuracy drop 10 %). They
   explain the real audit verdicts (``ZooModel.expected``) but are not them: the audits also
@@ -37,7 +37,7 @@ AUDIT_TASK = "style"
 MAX_FORGET_RATE = BY_TASK[AUDIT_TASK]["forgotten"]["max_rate"]
 MAX_ROBUST_RATE = BY_TASK[AUDIT_TASK]["robust_to"]["max_rate"]
 MAX_ACCURACY_DROP = GLOBAL["preserved"]["max_accuracy_drop"]
-AUDIT_SEEDS = (0, 1, 2, 3)
+AUDIT_SEEDS = (0, 1, 2)
 
 
 def rate(k: int, n: int, hits: torch.Tensor | None = None) -> dict[str, Any]:
@@ -61,9 +61,11 @@ def rate(k: int, n: int, hits: torch.Tensor | None = None) -> dict[str, Any]:
     }
 
 
-def verdict(record: dict[str, Any], threshold: float) -> str:
+def verdict(
+    record: dict[str, Any], threshold: float, interval: str = "wilson95"
+) -> str:
     """Pass if the interval's upper bound is within ``threshold``, fail if its lower bound exceeds it."""
-    low, high = record["wilson95"]
+    low, high = record[interval]
     return (
         "pass" if high <= threshold else "fail" if low > threshold else "inconclusive"
     )
@@ -167,6 +169,34 @@ class Meter:
         return out
 
 
+def clustered_forget_rate(
+    hits: torch.Tensor, original: torch.Tensor, seeds: int = len(AUDIT_SEEDS)
+) -> dict[str, Any]:
+    """The forget rate as ``assert_forgotten`` judges it: prompts as clusters, vacuity filter.
+
+    A prompt counts when the original or the model shows the concept on any seed
+    (docs/statistics.md, "Vacuity filter"); the interval is the clustered Clopper-Pearson
+    one the audit uses, so the proxy verdict and the audit's agree on the same images.
+    """
+    from igmu_audit.metrics.functional.clustered import rate_interval
+
+    model, base = hits.view(-1, seeds), original.view(-1, seeds)
+    counted = model.any(dim=1) | base.any(dim=1)
+    per_prompt = model[counted].sum(dim=1).tolist()
+    k, n = int(sum(per_prompt)), int(counted.sum()) * seeds
+    if n == 0:
+        return {"k": 0, "n": 0, "prompts": 0, "rate": 0.0, "clustered95": [0.0, 1.0]}
+    interval, _ = rate_interval(per_prompt, [seeds] * len(per_prompt))
+    return {
+        "k": k,
+        "n": n,
+        "prompts": len(per_prompt),
+        "rate": round(k / n, 4),
+        "clustered95": [round(interval.low, 4), round(interval.high, 4)],
+        "n_effective": round(float(interval.n_effective or 0.0), 1),
+    }
+
+
 def audit_proxy(
     outcomes: dict[str, torch.Tensor],
     original: dict[str, torch.Tensor],
@@ -176,7 +206,7 @@ def audit_proxy(
     from igmu_audit.metrics.functional.paired import mcnemar_from_outcomes
 
     counts = {k: rate(int(v.sum()), v.numel(), v) for k, v in outcomes.items()}
-    forgetting = counts["forget"]
+    forgetting = clustered_forget_rate(outcomes["forget"], original["forget"])
     classes = [c for c in outcomes if c != "forget"]
     kept = torch.cat([outcomes[c] for c in classes])
     kept_original = torch.cat([original[c] for c in classes])
@@ -212,7 +242,7 @@ def audit_proxy(
         "accuracy_drop": drop,
         "robustness_groups": variants,
         "verdicts": {
-            "forgetting": verdict(forgetting, MAX_FORGET_RATE),
+            "forgetting": verdict(forgetting, MAX_FORGET_RATE, "clustered95"),
             "preservation": preservation,
             "robustness": robustness,
         },
