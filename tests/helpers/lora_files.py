@@ -19,13 +19,17 @@ ENCODER_TARGETS = (
 
 
 def encoder_layers(
-    encoder: torch.nn.Module, rank: int, seed: int
+    encoder: torch.nn.Module,
+    rank: int,
+    seed: int,
+    targets: tuple[str, ...] = ENCODER_TARGETS,
 ) -> dict[str, torch.Tensor]:
-    """Random ``lora_A`` / ``lora_B`` for the encoder's first-layer projections (PEFT keys)."""
+    """Random ``lora_A`` / ``lora_B`` for the Linear modules whose names end with one of
+    ``targets`` (default: a text encoder's first-layer projections), in PEFT keys."""
     gen = torch.Generator().manual_seed(seed)
     out: dict[str, torch.Tensor] = {}
     for name, module in encoder.named_modules():
-        if name.endswith(ENCODER_TARGETS) and isinstance(module, torch.nn.Linear):
+        if name.endswith(targets) and isinstance(module, torch.nn.Linear):
             out[f"{name}.lora_A.weight"] = torch.randn(
                 rank, module.in_features, generator=gen
             )
@@ -38,14 +42,17 @@ def encoder_layers(
 
 
 def kohya(
-    layers: dict[str, torch.Tensor], prefix: str, alpha: float
+    layers: dict[str, torch.Tensor],
+    prefix: str,
+    alpha: float,
+    root: str = "text_model.",
 ) -> dict[str, torch.Tensor]:
-    """``layers`` in kohya / A1111 naming: ``lora_te_<path_with_underscores>.lora_down.weight``,
-    ``.lora_up.weight`` and ``.alpha`` (CLIP paths under ``text_model``)."""
+    """``layers`` in kohya / A1111 naming: ``<prefix><root+path, dots as _>.lora_down.weight``,
+    ``.lora_up.weight`` and ``.alpha`` (CLIP paths under ``text_model``; ``root=""`` for a UNet)."""
     out: dict[str, torch.Tensor] = {}
     for key, value in layers.items():
         module, _, role = key.rpartition(".lora_")
-        name = prefix + ("text_model." + module).replace(".", "_")
+        name = prefix + (root + module).replace(".", "_")
         kind = "lora_down" if role.startswith("A") else "lora_up"
         out[f"{name}.{kind}.weight"] = value
         out[f"{name}.alpha"] = torch.tensor(alpha)

@@ -150,22 +150,56 @@ def test_sd_text_encoder_lora_fuses_scale_times_alpha_over_r(
     _images_differ(base, model, "sd")
 
 
-def test_kohya_text_encoder_lora_with_alphas_lands_exactly(
+_UNET_TARGETS = ("attn1.to_q", "attn2.to_k", "attn2.to_out.0")
+
+
+def _kohya_file(
+    pipe: Any, folder: Path, te_prefixes: dict[str, str]
+) -> tuple[Path, dict[str, dict[str, torch.Tensor]]]:
+    """kohya / A1111 layout: UNet (alpha 3, rank 2) and text encoders (alpha 1, rank 4)."""
+    layers = {"unet": encoder_layers(pipe.unet, 2, seed=8, targets=_UNET_TARGETS)}
+    state = kohya(layers["unet"], "lora_unet_", 3.0, root="")
+    for i, (encoder, prefix) in enumerate(te_prefixes.items()):
+        layers[encoder] = encoder_layers(getattr(pipe, encoder), 4, seed=7 + i)
+        state.update(kohya(layers[encoder], prefix, 1.0))
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(folder / "kohya.safetensors"))
+    return folder / "kohya.safetensors", layers
+
+
+def test_kohya_lora_with_alphas_lands_exactly_in_unet_and_text_encoder(
     tiny_sd_dir: Path, tmp_path: Path
 ) -> None:
-    pipe = build_tiny_pipeline(0)
-    layers = encoder_layers(pipe.text_encoder, 4, seed=7)
-    file = tmp_path / "kohya.safetensors"
-    save_file(kohya(layers, "lora_te_", 1.0), str(file))
-    base = load_pipeline(tiny_sd_dir)
-    model = load_pipeline(ModelSpec(path=str(tiny_sd_dir), lora=str(file)))
-    (report,) = model.overrides
-    assert report.component == "text_encoder"
-    before = base.pipeline.text_encoder.state_dict()
-    _assert_fused(
-        base, model, "text_encoder", _expected(before, layers, scale=1.0, alpha=1.0)
+    file, layers = _kohya_file(
+        build_tiny_pipeline(0), tmp_path, {"text_encoder": "lora_te_"}
     )
+    base = load_pipeline(tiny_sd_dir)
+    model = load_pipeline(
+        ModelSpec(path=str(tiny_sd_dir), lora=str(file), lora_scale=0.5)
+    )
+    (report,) = model.overrides
+    assert report.component == "text_encoder+unet"
+    for component, alpha in (("unet", 3.0), ("text_encoder", 1.0)):
+        before = getattr(base.pipeline, component).state_dict()
+        expected = _expected(before, layers[component], scale=0.5, alpha=alpha)
+        _assert_fused(base, model, component, expected)
     _images_differ(base, model, "sd")
+
+
+@pytest.mark.slow
+def test_sdxl_kohya_lora_reaches_both_encoders(tmp_path: Path) -> None:
+    base_dir = save_family("sdxl", tmp_path / "base")
+    prefixes = {"text_encoder": "lora_te1_", "text_encoder_2": "lora_te2_"}
+    file, layers = _kohya_file(BUILDERS["sdxl"](0), tmp_path / "lora", prefixes)
+    base = load_pipeline(base_dir)
+    model = load_pipeline(ModelSpec(path=str(base_dir), lora=str(file)))
+    assert set(model.overrides[0].component.split("+")) == set(layers)
+    for component in layers:
+        alpha = 3.0 if component == "unet" else 1.0
+        before = getattr(base.pipeline, component).state_dict()
+        expected = _expected(before, layers[component], scale=1.0, alpha=alpha)
+        _assert_fused(base, model, component, expected)
+    _images_differ(base, model, "sdxl")
 
 
 def test_a_text_encoder_lora_key_addressing_no_module_names_it(
