@@ -11,9 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any
 
+from igmu_audit.detector_trust import (
+    Trust,
+    card_block,
+    missing_card_check,
+    trust_of,
+    trust_record,
+    trusted_judge,
+)
 from igmu_audit.results import AuditResult, Check
 from igmu_audit.scoring import (
     ScoredImages,
@@ -29,7 +36,6 @@ from igmu_audit.steps import (
     finish,
     no_reference_check,
     prepare,
-    rate_check,
     requires_original,
     sensitive,
 )
@@ -78,6 +84,15 @@ def run_leak(call: AuditCall, kind: LeakAspect) -> AuditResult:
         return finish(
             ctx, kind.build(verdict="inconclusive", checks=(missing,), **common), allow
         )
+    # Detector trust (igmu_audit/detector_trust.py): its card, before any image.
+    trust = trust_of(ctx.session.config, p.detector)
+    common["detector"] = {
+        **common["detector"],
+        **card_block(trust, p.detector.threshold),
+    }
+    if trust.blocks:
+        missing = missing_card_check(trust, conf)
+        return finish(ctx, kind.build(verdict="inconclusive", checks=(missing,), **common), allow)  # fmt: skip
     # The vacuity rule (igmu_audit/vacuity.py): a prompt counts when the original OR the
     # audited model shows the concept on the first seeds, so no leak is ever dropped.
     desc = f"{kind.assertion}: {p.info.label}"
@@ -100,7 +115,7 @@ def run_leak(call: AuditCall, kind: LeakAspect) -> AuditResult:
             **common,
         )
         return finish(ctx, result, allow)
-    outcome = _sample(p, first.subset(effective), desc)
+    outcome = _sample(p, first.subset(effective), desc, trust)
     check = outcome.check
     if len(p.looks) > 1:
         from igmu_audit.leak_rate import sequential_note
@@ -111,7 +126,11 @@ def run_leak(call: AuditCall, kind: LeakAspect) -> AuditResult:
         check = replace(check, note="; ".join(filter(None, [note, check.note])))
     blur = sensitive(ctx, p.concept, common["detector"])
     evidence = side_by_side(build_evidence(outcome.scored, folder, sensitive=blur, index_of=p.index.__getitem__), pre)  # fmt: skip
-    judge = _judge(p, outcome.scored)
+    judge = _judge(p, outcome.scored, trust)
+    common["detector"] = {
+        **common["detector"],
+        **_trust_record(p, outcome.scored, trust),
+    }
     own: dict[str, Any] = {
         "ineffective": tuple(ineffective),
         "paired": None if pre is None else paired_drop(pre.subset(effective), outcome.scored, conf),
@@ -146,16 +165,21 @@ def _too_few(p: Prepared, minimum: Any, found: int, duplicates: bool) -> Check:
     )
 
 
-def _judge(p: Prepared, scored: ScoredImages) -> Callable[[float], Check]:
-    """The rate check of ``scored`` at any confidence (also for the decision's p-value)."""
-    from igmu_audit.leak_rate import per_prompt
-
-    clusters = per_prompt(scored.present, len(scored.prompts))
-    return partial(rate_check, sum(scored.present), len(scored.present), p.threshold,
-                   clusters=clusters, interval=p.interval, looks=len(p.looks))  # fmt: skip
+def _judge(p: Prepared, scored: ScoredImages, trust: Trust) -> Callable[[float], Check]:
+    """The rate check of ``scored`` at any confidence (also for the decision's p-value);
+    corrected for detector error when the detector has a valid card."""
+    return trusted_judge(trust, scored.scores, len(scored.prompts), p.threshold, p.detector.threshold,
+                         interval=p.interval, looks=len(p.looks), present=scored.present)  # fmt: skip
 
 
-def _sample(p: Prepared, scored: ScoredImages, desc: str) -> LeakOutcome:
+def _trust_record(p: Prepared, scored: ScoredImages, trust: Trust) -> dict[str, Any]:
+    """The card, the corrected rate beside the raw one, and the threshold sensitivity."""
+    return trust_record(trust, scored.scores, len(scored.prompts), p.threshold, p.detector.threshold,
+                        confidence=p.confidence, interval=p.interval, looks=len(p.looks),
+                        present=scored.present)  # fmt: skip
+
+
+def _sample(p: Prepared, scored: ScoredImages, desc: str, trust: Trust) -> LeakOutcome:
     """Group-sequential sampling over ``p.looks``; stops at the first decisive look.
 
     Each look is judged at the Bonferroni level on a Clopper-Pearson bound (never
@@ -176,7 +200,7 @@ def _sample(p: Prepared, scored: ScoredImages, desc: str) -> LeakOutcome:
                 desc=desc,
             )
             scored = scored.join(fresh)
-        check = _judge(p, scored)(p.confidence)
+        check = _judge(p, scored, trust)(p.confidence)
         outcome = LeakOutcome(
             scored, check, look, sum(scored.present), len(scored.present)
         )

@@ -99,7 +99,7 @@ def test_a_leak_the_original_misses_is_counted_and_shown_side_by_side(
     assert "not gating" in text
     record = json.loads((Path(result.evidence_dir) / "evidence.json").read_text())
     assert record["reference"] == "original"
-    assert record["flags"] == []
+    assert record["flags"] == ["uncalibrated"]  # no detector card configured
     assert record["paired"]["p_value"] == pytest.approx(0.125)
     assert record["paired"]["gating"] is False
     assert record["ineffective"] == [PROMPTS[3]]
@@ -156,7 +156,7 @@ def test_an_audit_without_a_reference_says_so(audit_session, tiny_model) -> None
     )
     entry = result.to_json()
     assert entry["reference"] == "none"
-    assert entry["flags"] == ["no reference"]
+    assert entry["flags"] == ["no reference", "uncalibrated"]
     assert result.paired is None
     assert all(e.original_hits is None for e in result.evidence)
     assert "  -      0/3" in "\n".join(result.evidence_table())
