@@ -265,4 +265,5 @@ def json_value(value: Any) -> Any:
         return value
     if isinstance(value, (list, tuple)):
         return [json_value(v) for v in value]
-    return str(getattr(value, "name", None) or type(value).__name__)
+    named = getattr(value, "name", None) or getattr(value, "__name__", None)
+    return str(named or type(value).__name__)

@@ -46,9 +46,6 @@ ASPECTS = {
     "assert_preserved": "preservation",
     "assert_robust_to": "robustness",
 }
-#: CatIGMU tasks whose breaches are critical by default
-CRITICAL_TASKS = frozenset({"concept", "identity"})
-SEVERITIES = ("blocker", "critical", "normal", "minor", "trivial")
 #: images in the worst-images grid
 GRID_IMAGES = 8
 
@@ -66,39 +63,44 @@ class Plain:
 
 
 def _setting(name: str, marker: Mapping[str, Any], config: AuditConfig) -> Any:
-    """A reporting setting: the test's marker first, then the config if it has the key."""
-    if marker.get(name) is not None:
-        return marker[name]
-    return getattr(config, name, None)
+    """A reporting setting by the one precedence (``igmu_audit.settings``): marker > config > default."""
+    from igmu_audit.settings import Scope, resolve
+
+    found = resolve(name, Scope(config, marker))
+    return None if found is None else found.value
 
 
 def task_category(marker: Mapping[str, Any], config: AuditConfig) -> str:
     """The CatIGMU task category: the marker's, else the config's, else ``"unspecified"``."""
-    return str(marker.get("task") or config.task or "unspecified")
+    return str(_setting("task", marker, config) or "unspecified")
 
 
 def severity_for(task: str, marker: Mapping[str, Any], config: AuditConfig) -> str:
     """The Allure severity of a breach (see the module docstring for the default)."""
-    chosen = _setting("severity", marker, config)
-    if chosen is None:
-        return "critical" if task in CRITICAL_TASKS else "normal"
-    value = str(getattr(chosen, "value", chosen)).lower()
-    if value not in SEVERITIES:
-        raise ValueError(
-            f"igmu-audit: severity must be one of {', '.join(SEVERITIES)}, got {chosen!r}"
-        )
-    return value
+    from igmu_audit.settings import Scope, resolve
+
+    known = None if task == "unspecified" else task
+    found = resolve("severity", Scope(config, marker, task=known))
+    return "normal" if found is None else str(found.value)
 
 
 def story_for(
     results: Sequence[AuditResult], marker: Mapping[str, Any], config: AuditConfig
 ) -> str:
-    """The unlearned concept (a preservation result's ``concept`` is only its retain set's name)."""
-    named = marker.get("concept") or config.concept
-    if named:
-        return str(named)
+    """The unlearned concept (a preservation result's ``concept`` is only its retain set's name).
+
+    An audited concept was resolved by the assertion (call > marker > config); without
+    one, the marker's or config's concept, else the retain set's name.
+    """
+    from igmu_audit.settings import DEFAULT, Scope, resolve
+
     audited = [r.concept for r in results if r.assertion != "assert_preserved"]
-    return audited[0] if audited else results[0].concept
+    if audited:
+        return audited[0]
+    named = resolve("concept", Scope(config, marker))
+    if named is not None and named.source != DEFAULT:
+        return str(named.value)
+    return results[0].concept
 
 
 def seeds_text(seeds: Sequence[int]) -> str:
