@@ -55,10 +55,11 @@ def register_clip_model(
         name: e.g. ``"my-clip"``.
         factory: ``() -> model`` with ``name``, ``encode_image`` and ``encode_text``;
             called once, on first use.
-        overwrite: replace an earlier in-process registration of ``name``.
+        overwrite: replace a provider already known under ``name`` (registered in
+            process or an installed entry point); without it that is an error.
 
     Raises:
-        ConfigError: an invalid name or factory, or a name taken in process.
+        ConfigError: an invalid name or factory, or a name already known.
     """
     _CLIPS.register(name, factory, overwrite=overwrite)
 

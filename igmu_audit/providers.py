@@ -106,11 +106,13 @@ class Registry:
     ) -> None:
         """Register ``factory`` (called once, with no arguments) under ``name`` in this process.
 
-        In-process registrations win over entry points of the same name.
+        Replacing a name that is already known (registered in process or declared by an
+        entry point) takes ``overwrite=True``: a conftest never silently swaps the model
+        or lexicon an installed package provides.
 
         Raises:
-            ConfigError: an invalid name, a factory that is not callable, or a name
-                already registered in process while ``overwrite`` is false.
+            ConfigError: an invalid name, a factory that is not callable, or a known
+                name while ``overwrite`` is false.
         """
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise ConfigError(
@@ -122,10 +124,9 @@ class Registry:
                 f"the factory for {self.kind} {name!r} must be callable, got {factory!r}"
             )
         with self._lock:
-            if name in self._registered and not overwrite:
+            if not overwrite and (name in self._registered or name in self._discover()):
                 raise ConfigError(
-                    f"a {self.kind} named {name!r} is already registered in this "
-                    "process; pass overwrite=True to replace it"
+                    f"{self.origin(name)} already exists; pass overwrite=True to replace it"
                 )
             self._registered[name] = factory
             self._built.pop(name, None)

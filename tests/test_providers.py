@@ -84,7 +84,10 @@ def test_registration_refuses_bad_names_bad_factories_and_silent_replacement() -
         registry.register("x", 3)  # type: ignore[arg-type]
     registry.register("x", _Calls(1))
     assert registry.build("x") == 1
-    with pytest.raises(ConfigError, match=r"already registered.*overwrite=True"):
+    with pytest.raises(
+        ConfigError,
+        match=r"widget 'x' \(registered in process\) already exists; pass overwrite=True",
+    ):
         registry.register("x", _Calls(2))
     registry.register("x", _Calls(2), overwrite=True)
     assert registry.build("x") == 2  # the cached 1 was dropped
@@ -164,7 +167,7 @@ def test_entry_points_load_lazily_and_a_broken_one_names_its_distribution(
     monkeypatch.delitem(sys.modules, "acme_widgets")
 
 
-def test_the_first_distribution_on_the_path_wins_and_registrations_win_over_both(
+def test_the_first_distribution_on_the_path_wins_and_only_overwrite_replaces_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _distribution(tmp_path / "a", "first-dist", "[igmu_audit.test-w]\nx = first:x\n")
@@ -173,7 +176,9 @@ def test_the_first_distribution_on_the_path_wins_and_registrations_win_over_both
     monkeypatch.syspath_prepend(str(tmp_path / "a"))
     registry = Registry("igmu_audit.test-w", "widget")
     assert "distribution first-dist 1.0" in registry.origin("x")
-    registry.register("x", _Calls("mine"))
+    with pytest.raises(ConfigError, match=r"first-dist 1.0\) already exists"):
+        registry.register("x", _Calls("mine"))
+    registry.register("x", _Calls("mine"), overwrite=True)
     assert registry.build("x") == "mine"
 
 

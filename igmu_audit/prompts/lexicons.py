@@ -194,10 +194,11 @@ def register_lexicons(
     Args:
         name: the provider's name, e.g. ``"my-concepts"``.
         provider: ``() -> {concept: Lexicon}``, called once, on first use.
-        overwrite: replace an earlier in-process registration of ``name``.
+        overwrite: replace a provider already known under ``name`` (registered in
+            process or an installed entry point); without it that is an error.
 
     Raises:
-        ConfigError: an invalid name or provider, or a name taken in process.
+        ConfigError: an invalid name or provider, or a name already known.
     """
     _PROVIDERS.register(name, provider, overwrite=overwrite)
     _forget()
