@@ -85,7 +85,10 @@ def detector_options(name: str) -> tuple[str, Options | None]:
         # ``module:Class`` is read from source like a built-in; anything else is
         # checked when ``get_detector`` loads it.
         if ep.attr and "." not in ep.attr:
-            return detector, options_from_source(ep.module, ep.attr)
+            try:
+                return detector, options_from_source(ep.module, ep.attr)
+            except Exception:  # a broken provider: get_detector names it when loading
+                return detector, None
         return detector, None
     raise KeyError(name)
 

@@ -207,3 +207,19 @@ def test_import_loads_no_backend() -> None:
         timeout=60,
     )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_broken_entry_point_is_deferred_when_options_are_read_and_named_when_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_distribution(
+        tmp_path, "[igmu_audit.detectors]\nghost = no_such_pkg_xyz.detector:Ghost\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert registry.detector_options("ghost") == ("ghost", None)
+    with pytest.raises(
+        ConfigError,
+        match=r"entry point 'ghost'.*fake-igmu-plugin 1.0\) failed to load: "
+        r"ModuleNotFoundError",
+    ):
+        get_detector("ghost")
