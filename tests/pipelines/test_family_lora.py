@@ -36,7 +36,7 @@ _ENCODERS = {
 _DENOISER = {"sd": "unet", "sdxl": "unet", "sd3": "transformer", "flux": "transformer"}
 
 
-def _denoiser_layers(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+def _denoiser_layers(module: Any) -> dict[str, torch.Tensor]:
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
@@ -44,8 +44,9 @@ def _denoiser_layers(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     config = LoraConfig(
         r=2, lora_alpha=2, init_lora_weights=False, target_modules=_ATTN
     )
-    module.add_adapter(config)
-    return get_peft_model_state_dict(module)
+    module.add_adapter(config)  # diffusers' ModelMixin: peft directly, no version gate
+    layers: dict[str, torch.Tensor] = get_peft_model_state_dict(module)
+    return layers
 
 
 def write_lora(
@@ -57,7 +58,7 @@ def write_lora(
         The file, and per component the PEFT layers it holds (keys without prefix).
         ``alpha`` goes into the text encoders' ``lora_adapter_metadata``.
     """
-    from diffusers.utils import convert_state_dict_to_diffusers
+    from diffusers.utils.state_dict_utils import convert_state_dict_to_diffusers
 
     pipe = build_tiny_pipeline(0) if name == "sd" else BUILDERS[name](0)
     denoiser = _DENOISER[name]
@@ -273,7 +274,7 @@ def _metadata(file: Path) -> str:
     from safetensors import safe_open
 
     with safe_open(str(file), framework="pt") as handle:
-        return (handle.metadata() or {}).get("lora_adapter_metadata", "")
+        return str((handle.metadata() or {}).get("lora_adapter_metadata", ""))
 
 
 @pytest.mark.slow
