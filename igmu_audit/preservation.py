@@ -164,25 +164,41 @@ def _z(confidence: float) -> float:
     return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
+@dataclass(frozen=True, slots=True)
+class MeasurePlan:
+    """What preservation is measured with, and how.
+
+    Attributes:
+        clip: a CLIP model (CSDR), or ``None``.
+        features: a named feature extractor (KID, FD, perceptual), or ``None``.
+        detectors: one detector per retain category (accuracy), or ``None``.
+        confidence: every interval's confidence level.
+        wanted: whether a threshold key is judged (FD is only computed when wanted).
+        groups: the prompt of each image pair; intervals then resample whole prompts
+            (seeds of one prompt are not independent) and CSDR can be aggregated per prompt.
+        csdr_aggregation: ``per-image`` or ``per-prompt``.
+    """
+
+    clip: Any
+    features: Any
+    detectors: Mapping[str, Detector] | None
+    confidence: float
+    wanted: Callable[[str], bool]
+    groups: Sequence[int] | None = None
+    csdr_aggregation: str = "per-image"
+
+
 def measure(
     images_unlearned: torch.Tensor,
     images_original: torch.Tensor,
     prompts: Sequence[str],
     categories: Sequence[str | None],
-    *,
-    clip: Any,
-    features: Any,
-    detectors: Mapping[str, Detector] | None,
-    confidence: float,
-    wanted: Callable[[str], bool],
-    groups: Sequence[int] | None = None,
-    csdr_aggregation: str = "per-image",
+    plan: MeasurePlan,
 ) -> list[Measured]:
-    """Compute every preservation metric that can be computed with what was given.
-
-    ``groups``: the prompt of each image pair; intervals then resample whole prompts
-    (seeds of one prompt are not independent) and CSDR can be aggregated per prompt.
-    """
+    """Compute every preservation metric that can be computed with what ``plan`` gives."""
+    clip, features, detectors = plan.clip, plan.features, plan.detectors
+    confidence, wanted, groups = plan.confidence, plan.wanted, plan.groups
+    csdr_aggregation = plan.csdr_aggregation
     import torch
 
     from igmu_audit.metrics.functional.intervals import Interval

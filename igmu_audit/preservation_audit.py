@@ -114,6 +114,7 @@ def run_preservation(request: PreservationRequest) -> PreservationResult:
     from igmu_audit.pipelines.generation import generate, to_batch
     from igmu_audit.preservation import (
         ClipImageFeatures,
+        MeasurePlan,
         category_detectors,
         check_pairing,
         distinct_pairs,
@@ -178,10 +179,12 @@ def run_preservation(request: PreservationRequest) -> PreservationResult:
     )
     per_image_prompts = [im.prompt for im in gen_o]
     per_image_categories = [categories[i // len(seed_list)] for i in range(len(gen_u))]
-    measured = measure(to_batch(gen_u), to_batch(gen_o), per_image_prompts, per_image_categories, clip=clip,
-                       features=features, detectors=detectors, confidence=conf, wanted=lambda k: k in thresholds,
-                       groups=[i // len(seed_list) for i in range(len(gen_u))],
-                       csdr_aggregation=str(ctx.value("csdr_aggregation")))  # fmt: skip
+    plan = MeasurePlan(clip, features, detectors, conf, lambda key: key in thresholds,
+                       [i // len(seed_list) for i in range(len(gen_u))],
+                       str(ctx.value("csdr_aggregation")))  # fmt: skip
+    measured = measure(
+        to_batch(gen_u), to_batch(gen_o), per_image_prompts, per_image_categories, plan
+    )
     checks = []
     for m in measured:
         if m.key in thresholds:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from igmu_audit.preservation import measure
+from igmu_audit.preservation import MeasurePlan, measure
 
 
 class AxisClip:
@@ -32,8 +32,8 @@ def test_pairs_where_the_original_scores_zero_are_left_out_and_counted() -> None
     original[3, 0, 0, 0] = 1.0  # orthogonal to its prompt: CLIP score 0, no CSDR ratio
     unlearned = original.clone()
     unlearned[0, 0, 0, 0] = 0.5  # cos 45 degrees: this pair's CSDR is 1 - cos(pi/4)
-    (csdr,) = measure(unlearned, original, ["p"] * 4, [None] * 4, clip=AxisClip(), features=None,
-                      detectors=None, confidence=0.95, wanted=lambda name: True)  # fmt: skip
+    plan = MeasurePlan(AxisClip(), None, None, 0.95, lambda name: True)
+    (csdr,) = measure(unlearned, original, ["p"] * 4, [None] * 4, plan)
     assert csdr.name == "CSDR"
     assert csdr.n == 3
     assert csdr.extra["pairs_without_ratio"] == 1
@@ -43,5 +43,5 @@ def test_pairs_where_the_original_scores_zero_are_left_out_and_counted() -> None
 def test_no_defined_pair_means_no_csdr() -> None:
     original = torch.zeros(2, 3, 8, 8)
     original[:, 0, 0, 0] = 1.0
-    assert measure(original, original, ["p"] * 2, [None] * 2, clip=AxisClip(), features=None,
-                   detectors=None, confidence=0.95, wanted=lambda name: True) == []  # fmt: skip
+    plan = MeasurePlan(AxisClip(), None, None, 0.95, lambda name: True)
+    assert measure(original, original, ["p"] * 2, [None] * 2, plan) == []
