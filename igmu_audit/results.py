@@ -285,9 +285,9 @@ def _trust_lines(detector: Mapping[str, Any]) -> list[str]:
     if card:
         tpr, fpr = card["rates"]["tpr"], card["rates"]["fpr"]
         lines.append(
-            f"card        {card.get('path')}: TPR {tpr['value']:.3f} {tpr['interval']}, "
-            f"FPR {fpr['value']:.3f} {fpr['interval']} on {card['calibration_set']['name']} "
-            f"({card['measured']})"
+            f"card        {card.get('path')}: TPR {tpr['value']:.3f} [{tpr['interval'][0]:.3f}, "
+            f"{tpr['interval'][1]:.3f}], FPR {fpr['value']:.3f} [{fpr['interval'][0]:.3f}, "
+            f"{fpr['interval'][1]:.3f}] on {card['calibration_set']['name']} ({card['measured']})"
         )
     elif detector.get("calibrated") is False:
         lines.append(f"card        uncalibrated: {detector.get('card_problem')}")
