@@ -76,6 +76,9 @@ class GenerationBackend(Protocol):
     def describe(self) -> dict[str, Any]:
         """The record's ``run.backend`` block (JSON types only)."""
 
+    def close(self) -> None:
+        """Release what the backend holds (Ray actors); called when the session ends."""
+
 
 def make_backend(config: Any) -> GenerationBackend:
     """The backend an ``AuditConfig`` asks for (``backend``, ``ray_*`` settings).

@@ -81,3 +81,6 @@ class LocalBackend:
     def describe(self) -> dict[str, Any]:
         """``{"name": "local"}``: the workers and devices are in the rest of ``run``."""
         return {"name": "local"}
+
+    def close(self) -> None:
+        """Nothing to release: the pipeline belongs to the session."""

@@ -20,6 +20,7 @@ cached nor scored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
@@ -49,7 +50,9 @@ START_TIMEOUT_S = 600.0
 
 def _mismatch(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> str:
     keys = sorted(k for k in {*mine, *theirs} if mine.get(k) != theirs.get(k))
-    return ", ".join(f"{k}: actor {mine.get(k)!r} != driver {theirs.get(k)!r}" for k in keys)
+    return ", ".join(
+        f"{k}: actor {mine.get(k)!r} != driver {theirs.get(k)!r}" for k in keys
+    )
 
 
 class GenerationActor:
@@ -131,7 +134,9 @@ class GenerationActor:
             warnings.simplefilter("ignore", memory.BatchSizeReduced)  # the driver warns
             parts = [
                 b.pixels
-                for b in run_batches(model, fields, settings.batch_size, desc, self.where)
+                for b in run_batches(
+                    model, fields, settings.batch_size, desc, self.where
+                )
             ]
         return np.concatenate(parts), self.where, list(memory.REDUCTIONS[mark:])
 
@@ -198,8 +203,12 @@ class RayBackend:
         }
         if resources.get("GPU", 0):
             options["num_gpus"] = 1
-        remote = ray.remote(GenerationActor)
-        pool = [remote.options(**options).remote(self.actor_cpus) for _ in range(planned)]
+        remote: Any = ray.remote(
+            GenerationActor
+        )  # ray's stubs type the class, not its handle
+        pool: list[Any] = [
+            remote.options(**options).remote(self.actor_cpus) for _ in range(planned)
+        ]
         try:
             infos = ray.get([a.info.remote() for a in pool], timeout=START_TIMEOUT_S)
         except ray.exceptions.GetTimeoutError:
@@ -211,6 +220,14 @@ class RayBackend:
                 "ray_actors / ray_actor_cpus or add nodes"
             ) from None
         self._pool, self._devices = pool, [str(i["device"]) for i in infos]
+
+    def close(self) -> None:
+        """Kill this process's actors (they also die with it); the next use starts anew."""
+        import ray
+
+        for actor in self._pool:
+            ray.kill(actor, no_restart=True)
+        self._pool, self._devices = [], []
 
     def describe(self) -> dict[str, Any]:
         """Address, actor count and each actor's device (planned when none started)."""
@@ -240,7 +257,10 @@ class RayBackend:
         spec, dtype, fingerprint = _shippable(model)
         pool = self.pool
         size = settings.batch_size
-        chunks = [tuple(range(i, min(i + size, len(fields)))) for i in range(0, len(fields), size)]
+        chunks = [
+            tuple(range(i, min(i + size, len(fields))))
+            for i in range(0, len(fields), size)
+        ]
         load = [0] * len(pool)
         pending: dict[Any, tuple[int, int]] = {}
         sent = 0
@@ -249,7 +269,9 @@ class RayBackend:
                 while sent < len(chunks) and len(pending) < IN_FLIGHT * len(pool):
                     actor = min(range(len(pool)), key=load.__getitem__)
                     batch = [dict(fields[i]) for i in chunks[sent]]
-                    ref = pool[actor].generate.remote(spec, dtype, fingerprint, batch, settings, desc)
+                    ref = pool[actor].generate.remote(
+                        spec, dtype, fingerprint, batch, settings, desc
+                    )
                     pending[ref], sent = (sent, actor), sent + 1
                     load[actor] += 1
                 (ref,), _ = ray.wait(list(pending), num_returns=1)
@@ -260,12 +282,14 @@ class RayBackend:
                 yield GeneratedBatch(chunks[chunk], pixels, f"ray:{device}")
         finally:
             for ref in pending:  # the consumer stopped early: drop what is still queued
-                try:
+                with contextlib.suppress(
+                    Exception
+                ):  # a finished task cannot be cancelled
                     ray.cancel(ref)
-                except Exception:  # best effort: an already finished task cannot be cancelled
-                    pass
 
-    def _result(self, ref: Any, actor: int) -> tuple[np.ndarray, str, list[dict[str, Any]]]:
+    def _result(
+        self, ref: Any, actor: int
+    ) -> tuple[np.ndarray, str, list[dict[str, Any]]]:
         import ray
 
         try:

@@ -85,7 +85,9 @@ def ray_problems(config: Any) -> list[str]:
         connect(address)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
         shown = address if address is not None else "a local Ray instance"
-        return [f"{_where(config)} {shown!r}: cannot join ({type(exc).__name__}: {exc}); {fix}"]
+        return [
+            f"{_where(config)} {shown!r}: cannot join ({type(exc).__name__}: {exc}); {fix}"
+        ]
     return []
 
 
@@ -97,7 +99,9 @@ def planned_actors(config: Any, resources: dict[str, float], workers: int) -> in
     gpus = int(resources.get("GPU", 0))
     if gpus:
         return max(1, gpus // max(1, workers))
-    cpus = int(resources.get("CPU", 1)) // max(1, int(getattr(config, "ray_actor_cpus", 1)))
+    cpus = int(resources.get("CPU", 1)) // max(
+        1, int(getattr(config, "ray_actor_cpus", 1))
+    )
     return max(1, cpus // max(1, workers))
 
 

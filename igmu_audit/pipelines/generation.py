@@ -336,6 +336,7 @@ def generate_pairs(
     cache: ImageCache | None = None,
     progress: bool = True,
     desc: str = "igmu-audit generating",
+    backend: GenerationBackend | None = None,
 ) -> list[GeneratedImage]:
     """Generate one image per (prompt, seed) pair, reading and filling the cache.
 
@@ -346,6 +347,8 @@ def generate_pairs(
         cache: the image cache, or ``None`` to always generate and keep nothing.
         progress: show a tqdm bar for the images that must be generated.
         desc: the progress bar's label.
+        backend: where misses are generated; default the active session's
+            (``local``, or ``ray`` with ``--igmu-backend ray``).
 
     Returns:
         One ``GeneratedImage`` per pair, in the order given.
@@ -354,7 +357,13 @@ def generate_pairs(
     done = {
         (im.prompt, im.seed): im
         for batch in iter_generated(
-            model, pairs, settings=settings, cache=cache, progress=progress, desc=desc
+            model,
+            pairs,
+            settings=settings,
+            cache=cache,
+            progress=progress,
+            desc=desc,
+            backend=backend,
         )
         for im in batch
     }
@@ -370,6 +379,7 @@ def generate(
     cache: ImageCache | None = None,
     progress: bool = True,
     desc: str = "igmu-audit generating",
+    backend: GenerationBackend | None = None,
 ) -> list[GeneratedImage]:
     """Generate every prompt with every seed (prompt-major order); see ``generate_pairs``.
 
@@ -385,6 +395,7 @@ def generate(
         cache=cache,
         progress=progress,
         desc=desc,
+        backend=backend,
     )
 
 
