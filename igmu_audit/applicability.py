@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-import pytest
+# pytest.skip.Exception is this class; importing it by name keeps the base typed.
+from _pytest.outcomes import Skipped
 
 
-class NotApplicable(pytest.skip.Exception):  # type: ignore[name-defined]
+class NotApplicable(Skipped):
     """Raised by ``not_applicable``: the test skips and the record says why."""
 
 

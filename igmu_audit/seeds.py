@@ -17,7 +17,7 @@ def resolve_seeds(
     given: Any, default: tuple[int, ...]
 ) -> tuple[tuple[int, ...], list[str]]:
     """(distinct seeds, one note per dropped repeat); ``default`` when ``given`` is None."""
-    from igmu_audit.config.schema import parse_seeds
+    from igmu_audit.config.parsers import parse_seeds
 
     if given is None:
         return default, []
