@@ -128,11 +128,31 @@ def parameters(result: AuditResult, prefix: str) -> dict[str, str]:
     params[f"{prefix}seeds"] = seeds_text(result.seeds)
     if result.detector:
         params[f"{prefix}detector"] = str(result.detector.get("name", "?"))
+        params.update(_card_parameters(result.detector, prefix))
     params[f"{prefix}model"] = f"{result.model.label} {result.model.fingerprint}"
     if result.original is not None:
         params[f"{prefix}original"] = (
             f"{result.original.label} {result.original.fingerprint}"
         )
+    return params
+
+
+def _card_parameters(detector: Mapping[str, Any], prefix: str) -> dict[str, str]:
+    """The detector card (or ``uncalibrated``) and the raw rate beside the corrected one."""
+    card = detector.get("card")
+    if card:
+        tpr, fpr = card["rates"]["tpr"], card["rates"]["fpr"]
+        text = (f"TPR {tpr['value']:.3f}, FPR {fpr['value']:.3f} at {card['rates_at']:g} on "
+                f"{card['calibration_set']['name']} ({card['measured']})")  # fmt: skip
+    elif detector.get("calibrated") is False:
+        text = f"uncalibrated: {detector.get('card_problem')}"
+    else:
+        return {}
+    params = {f"{prefix}detector card": text}
+    correction = detector.get("correction")
+    if correction:
+        low, high = correction["raw_interval"]
+        params[f"{prefix}raw rate"] = f"{correction['raw']:.4g} [{low:.4g}, {high:.4g}]"
     return params
 
 

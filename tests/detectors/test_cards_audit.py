@@ -12,6 +12,7 @@ import pytest
 from igmu_audit import assert_forgotten
 from igmu_audit._paths import fixtures_dir
 from igmu_audit.errors import AuditFailure, InsufficientEvidence
+from igmu_audit.reporting.allure import parameters
 
 TOY = fixtures_dir() / "toyworld"
 CARDS = TOY / "cards"
@@ -84,6 +85,11 @@ def test_the_shipped_card_corrects_the_rate_and_keeps_the_raw_one(
     assert "corrected for detector error" in check.note
     assert "uncalibrated" not in entry["flags"]
     assert "card        " in "\n".join(result.explain())
+    params = parameters(result, "")  # the Allure result's parameters
+    assert params["detector card"].startswith(
+        "TPR 1.000, FPR 0.000 at 0.5 on toyworld held-out"
+    )
+    assert params["raw rate"].startswith(f"{correction['raw']:.4g} [")
 
 
 def test_require_card_without_a_card_is_inconclusive_before_any_image(
@@ -108,6 +114,9 @@ def test_require_card_without_a_card_is_inconclusive_before_any_image(
     assert "require_card is true (from audit.yaml)" in text
     assert "python -m igmu_audit.detectors calibrate" in text
     assert "uncalibrated" in result.to_json()["flags"]
+    assert parameters(result, "")["detector card"].startswith(
+        "uncalibrated: no detector card for 'toyworld'"
+    )
 
 
 def test_a_verdict_that_flips_within_the_margin_is_detector_sensitive(
