@@ -97,10 +97,20 @@ def make_backend(config: Any) -> GenerationBackend:
 
 
 def active_backend() -> GenerationBackend:
-    """The active session's backend (the pytest run's, or one from the cwd's config)."""
-    from igmu_audit.session import current_session
+    """The active session's backend, or ``local`` when no session is active.
 
-    backend: GenerationBackend = current_session().backend
+    Assertions always have a session (the pytest run's, or one built from the cwd's
+    config), so ``backend: ray`` applies to them; a bare ``generate(...)`` call outside
+    any session generates locally rather than reading a config it was not given.
+    """
+    from igmu_audit import session
+
+    active = session._current
+    if active is None:
+        from igmu_audit.backends.local import LocalBackend
+
+        return LocalBackend()
+    backend: GenerationBackend = active.backend
     return backend
 
 

@@ -44,7 +44,12 @@ def connect(address: str | None) -> str:
         if address is None:
             kwargs["include_dashboard"] = False  # a fresh local instance: no web UI
         ray.init(address=address, **kwargs)
-    return str(ray.get_runtime_context().gcs_address)
+    gcs = str(ray.get_runtime_context().gcs_address)
+    if address is None:
+        # xdist workers start after this (the controller's preflight): they join this
+        # instance instead of each starting their own.
+        os.environ["RAY_ADDRESS"] = gcs
+    return gcs
 
 
 def _unreachable(address: str) -> str | None:

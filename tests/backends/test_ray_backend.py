@@ -40,16 +40,18 @@ PAIRS = [(f"a shape number {i}", seed) for i in range(3) for seed in (0, 1)]
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     """A real two-CPU Ray cluster; yields its address for backends and subprocesses."""
-    import os
-
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the actors' processes
-    ray.init(
-        num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="igmu_audit"
-    )
-    try:
-        yield str(ray.get_runtime_context().gcs_address)
-    finally:
-        ray.shutdown()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OMP_NUM_THREADS", "1")  # inherited by the actors' processes
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            namespace="igmu_audit",
+        )
+        try:
+            yield str(ray.get_runtime_context().gcs_address)
+        finally:
+            ray.shutdown()
 
 
 @pytest.fixture
