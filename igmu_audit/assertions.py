@@ -2,9 +2,15 @@
 measure -> decide -> record -> raise.
 
 Plain functions: they work in scripts and notebooks; under pytest the plugin adds the
-configured models, the test's marker thresholds, evidence folders and reporting. Each
-returns its result object and raises ``AuditFailure`` (an ``AssertionError``) when a
-threshold is breached, or ``InsufficientEvidence`` when the interval straddles it.
+configured models, the test's ``@pytest.mark.igmu`` settings, evidence folders and
+reporting. Each returns its result object and raises ``AuditFailure`` (an
+``AssertionError``) when a threshold is breached, or ``InsufficientEvidence`` when the
+interval straddles it.
+
+This is the thin public door: every argument left ``None`` is resolved by one rule
+(``igmu_audit/settings.py``: call > marker > config > task profile > default), and the
+work lives in one module per aspect (``forgetting_audit``, ``robustness_audit``,
+``attack_audit``, ``preservation_audit``) over the shared steps (``steps``, ``leak_audit``).
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ def assert_forgotten(
         confidence: the interval's confidence level (default 0.95).
         seeds: seeds per prompt (default: config ``seeds``).
         original: the original model for the vacuity check (default: the configured one).
-        concept: the concept's name for messages and evidence (default: config).
+        concept: the concept's name for messages and evidence (default: marker, config).
         min_effective_prompts: fewest prompts that must elicit the concept on the original
             or this model (counted on the first seeds).
         allow_inconclusive: return instead of raising when the interval straddles the threshold.
