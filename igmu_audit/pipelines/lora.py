@@ -105,11 +105,6 @@ def _fuse_text_encoder(
     from peft import inject_adapter_in_model, set_peft_model_state_dict
     from peft.tuners.tuners_utils import BaseTunerLayer
 
-    if any(layer.magnitude is not None for layer in layers):
-        raise CheckpointMismatchError(
-            f"{what}: DoRA (lora_magnitude_vector) on a text encoder is not supported; "
-            "merge the DoRA into the encoder's weights and give it as a text-encoder override"
-        )
     bias = any(layer.up_bias is not None for layer in layers)
     for layer in layers:
         if bias and layer.up_bias is None:
@@ -258,6 +253,17 @@ def fuse_lora_state(
     by_component: dict[str, list[LoraLayer]] = {}
     for layer in layers.values():
         by_component.setdefault(layer.component, []).append(layer)
+    dora = [
+        f"{layer.component}.{layer.module}"
+        for layer in layers.values()
+        if layer.component in TEXT_ENCODERS and layer.magnitude is not None
+    ]
+    if dora:  # checked before any component is fused: all or nothing
+        raise CheckpointMismatchError(
+            f"LoRA file {file!r}: DoRA (lora_magnitude_vector) on a text encoder is not "
+            f"supported ({format_keys(dora)}); merge the DoRA into the encoder's weights "
+            "and give it as a text_encoder override"
+        )
     denoisers = {c: g for c, g in by_component.items() if c not in TEXT_ENCODERS}
     if denoisers:
         _fuse_denoisers(
