@@ -137,8 +137,7 @@ class InceptionFeatures:
         with warnings.catch_warnings():
             # torch >= 2.10 deprecates TorchScript loading; this file ships only as TorchScript.
             warnings.simplefilter("ignore", FutureWarning)
-            # torch.jit.load carries no annotations (mypy: untyped call); its result is a Module.
-            self.model = torch.jit.load(str(path), map_location=self.device).eval()  # type: ignore[no-untyped-call]
+            self.model = torch.jit.load(str(path), map_location=self.device).eval()
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
