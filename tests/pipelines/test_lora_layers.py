@@ -46,9 +46,10 @@ def _save(
     return path
 
 
-def _delta(before: Any, after: Any, module: str) -> torch.Tensor:
+def _delta(before: dict[str, torch.Tensor], after: Any, module: str) -> torch.Tensor:
     key = f"{module}.weight"
-    return after.text_encoder.state_dict()[key] - before[key]
+    weights: dict[str, torch.Tensor] = after.text_encoder.state_dict()
+    return weights[key] - before[key]
 
 
 def _product(layers: dict[str, torch.Tensor], module: str) -> torch.Tensor:
