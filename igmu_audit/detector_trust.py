@@ -74,6 +74,29 @@ def card_path(setting: str | Mapping[str, str] | None, detector: Any) -> Path | 
 
 
 def trust_of(config: Any, detector: Any) -> Trust:
+    """The detector's trust under ``config`` alone (no call or marker values)."""
+    return _trust(
+        detector,
+        config.detector_card,
+        Threshold(
+            "require_card", float(config.require_card), config.source_of("require_card")
+        ),
+        float(config.detector_margin),
+    )
+
+
+def trust_in(ctx: Any, detector: Any) -> Trust:
+    """The detector's trust in an audit: the settings resolved for it (marker > config)."""
+    required = ctx.setting("require_card")
+    return _trust(
+        detector,
+        ctx.value("detector_card"),
+        Threshold("require_card", float(bool(required.value)), required.source),
+        float(ctx.value("detector_margin")),
+    )
+
+
+def _trust(detector: Any, setting: Any, required: Threshold, margin: float) -> Trust:
     """Resolve, load and check the detector's card; a bad card is never used silently.
 
     An unreadable or malformed card is a ``ConfigError`` (the user asked for it); a card
@@ -82,23 +105,19 @@ def trust_of(config: Any, detector: Any) -> Trust:
     """
     from igmu_audit.detectors.card_files import load_card
 
-    path = card_path(config.detector_card, detector)
-    base = {
-        "required": bool(config.require_card),
-        "source": config.source_of("require_card"),
-        "margin": float(config.detector_margin),
-    }
+    path = card_path(setting, detector)
+    need, source = bool(required.value), required.source
     if path is None:
         problem = f"no detector card for {detector.name!r} (set detector_card:)"
-        return Trust(None, None, problem, **base)
+        return Trust(None, None, problem, need, source, margin)
     card = load_card(path)
     mismatches = card.mismatches(detector)
     if mismatches:
         problem = f"detector card {path} is invalid for this detector: " + "; ".join(
             mismatches
         )
-        return Trust(None, str(path), problem, **base)
-    return Trust(card, str(path), None, **base)
+        return Trust(None, str(path), problem, need, source, margin)
+    return Trust(card, str(path), None, need, source, margin)
 
 
 def missing_card_check(trust: Trust, confidence: float) -> Check:

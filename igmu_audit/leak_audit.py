@@ -17,7 +17,7 @@ from igmu_audit.detector_trust import (
     Trust,
     card_block,
     missing_card_check,
-    trust_of,
+    trust_in,
     trust_record,
     trusted_judge,
 )
@@ -85,7 +85,7 @@ def run_leak(call: AuditCall, kind: LeakAspect) -> AuditResult:
             ctx, kind.build(verdict="inconclusive", checks=(missing,), **common), allow
         )
     # Detector trust (igmu_audit/detector_trust.py): its card, before any image.
-    trust = trust_of(ctx.session.config, p.detector)
+    trust = trust_in(ctx, p.detector)
     common["detector"] = {
         **common["detector"],
         **card_block(trust, p.detector.threshold),
