@@ -13,11 +13,11 @@ The alpha of each layer (kohya ``.alpha`` entries, diffusers' network alphas, or
 
 Denoiser layers keep diffusers' own path (``load_lora_weights`` + ``fuse_lora``). Text
 encoder layers are fused here with peft directly: diffusers loads them through
-transformers' peft integration, whose version gate can refuse a peft that works (5.24
-wants peft >= 0.22, newer than any release). peft's ``inject_adapter_in_model`` +
-``set_peft_model_state_dict`` + merge is what that integration runs underneath, so this
-path stays correct when the gate opens, and the audited encoder is a plain module whose
-weights changed.
+transformers' peft integration, whose version gate can refuse a peft that works
+(transformers 5.24 wants peft >= 0.22; the newest release was 0.21.2 when this was
+written). peft's ``inject_adapter_in_model`` + ``set_peft_model_state_dict`` + merge is
+what that integration runs underneath, so this path stays correct when the gate opens,
+and the audited encoder is a plain module whose weights changed.
 """
 
 from __future__ import annotations
