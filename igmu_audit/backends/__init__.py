@@ -32,6 +32,7 @@ __all__ = [
     "GenerationBackend",
     "active_backend",
     "backend_problems",
+    "each_once",
     "make_backend",
     "run_block",
 ]
@@ -94,6 +95,37 @@ def make_backend(config: Any) -> GenerationBackend:
     from igmu_audit.backends.local import LocalBackend
 
     return LocalBackend()
+
+
+def each_once(
+    backend: GenerationBackend,
+    model: Any,
+    fields: Sequence[Mapping[str, Any]],
+    settings: GenerationSettings,
+    desc: str,
+) -> Iterator[GeneratedBatch]:
+    """``backend.batches(...)``, refusing a backend that skips or repeats an image.
+
+    Raises:
+        GenerationError: an index returned twice or out of range, or images missing at
+            the end (none of the missing ones was cached or scored).
+    """
+    from igmu_audit.errors import GenerationError
+
+    left = set(range(len(fields)))
+    for done in backend.batches(model, fields, settings, desc):
+        if not set(done.indices) <= left or len(set(done.indices)) != len(done.indices):
+            raise GenerationError(
+                f"backend {backend.name!r} returned images {list(done.indices)} twice or "
+                f"out of range (of {len(fields)})"
+            )
+        left -= set(done.indices)
+        yield done
+    if left:
+        raise GenerationError(
+            f"backend {backend.name!r} returned {len(fields) - len(left)} of {len(fields)} "
+            "images; none of the missing ones was cached or scored"
+        )
 
 
 def active_backend() -> GenerationBackend:

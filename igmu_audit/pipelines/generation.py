@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from igmu_audit.errors import ConfigError, GenerationError
+from igmu_audit.errors import ConfigError
 from igmu_audit.pipelines.cache import ImageCache, cache_key
 from igmu_audit.pipelines.degenerate import (
     LatentWatch,
@@ -292,40 +292,23 @@ def iter_generated(
         return
     if cache is not None:
         cache.check_writable()  # before the first batch, so none is lost
-    if backend is None:
-        from igmu_audit.backends import active_backend
+    from igmu_audit.backends import active_backend, each_once
 
-        backend = active_backend()
-    left = set(range(len(todo)))
+    backend = backend or active_backend()
     with cost as bar:
         # The one seam: the backend generates, this process caches (each entry once).
-        for done in backend.batches(model, [fields[p] for p in todo], settings, desc):
+        for done in each_once(backend, model, [fields[p] for p in todo], settings, desc):  # fmt: skip
             batch = []
             for index, image in zip(done.indices, done.pixels, strict=True):
-                if index not in left:
-                    raise GenerationError(
-                        f"backend {backend.name!r} returned image {index} twice or out of range"
-                    )
-                left.discard(index)
-                pair = todo[index]
-                path = None
+                pair, path = todo[index], None
                 if cache is not None:
-                    meta = {
-                        **fields[pair],
-                        "device": done.device,
-                        "versions": _versions(),
-                    }
+                    meta = dict(fields[pair], device=done.device, versions=_versions())
                     path = cache.put(keys[pair], image, meta)
                 batch.append(
                     GeneratedImage(pair[0], pair[1], keys[pair], image, path, False)
                 )
             bar.update(len(batch))
             yield batch
-    if left:
-        raise GenerationError(
-            f"backend {backend.name!r} returned {len(todo) - len(left)} of {len(todo)} images; "
-            f"none of the missing ones was cached or scored"
-        )
 
 
 def generate_pairs(
