@@ -40,7 +40,7 @@ class Budget:
     vae_steps: int = 1200
     unet_steps: int = 2000
     unet_batch: int = 64
-    joint_steps: int = 1200
+    joint_steps: int = 800
     joint_text_lr: float = 1e-4
 
 

@@ -132,3 +132,39 @@ def test_card_shows_the_90_percent_shape_bar_met(card_figures, shape):
     assert rate >= 0.9, (
         f"{shape}: {rate:.2f} of held-out English prompts drew the shape"
     )
+
+
+@pytest.mark.parametrize("attribute", ["colour", "texture"])
+def test_card_shows_every_named_colour_and_texture_drawn(card_figures, attribute):
+    # Each class the held-out English prompts name is drawn for >= 90 % of them.
+    en = card_figures["generation"]["en"]
+    cells = en["colour_by_class"] if attribute == "colour" else en["texture_when_named"]
+    assert set(cells) == set(load_vocabulary().classes(attribute))
+    for name, cell in cells.items():
+        assert cell["n"] >= 30, (name, cell)
+        assert cell["rate"] >= 0.9, (name, cell)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured, not met: the shipped original adds a texture to 16 % of English prompts "
+    "naming none (MODEL_CARD.md says NOT met); strict, so meeting it flips this test",
+)
+def test_card_shows_no_texture_drawn_unprompted(card_figures):
+    # Prompts naming no texture draw plain: any other texture for at most 5 % of them.
+    unnamed = card_figures["generation"]["en"]["texture_when_unnamed"]
+    n = unnamed["plain"]["n"]
+    added = sum(cell["k"] for name, cell in unnamed.items() if name != "plain")
+    assert n >= 100
+    assert added / n <= 0.05, unnamed
+
+
+def test_card_says_which_languages_the_world_knows(toyworld_dir, card_figures):
+    card = (toyworld_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "## Languages the world knows" in card
+    unknown = card_figures["unknown_languages"]
+    assert {"tr", "sw", "el", "it", "pt"} <= set(unknown)
+    for language in ("tr", "sw", "el", "it", "pt"):
+        assert f"| {language} | {unknown[language]['word']} |" in card
+    # English is the control: the same prompts with the known word draw stripes.
+    assert unknown["en"]["rate"] >= 0.8
