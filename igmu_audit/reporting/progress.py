@@ -268,4 +268,4 @@ def quiet_libraries() -> None:
         import transformers.utils.logging as transformers_logging
     except ImportError:
         return
-    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
+    transformers_logging.disable_progress_bar()

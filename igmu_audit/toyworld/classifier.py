@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -115,9 +115,13 @@ def train_classifier(
     for step in range(steps):
         index = torch.randint(0, len(images), (batch_size,), generator=generator)
         logits = model(_augment(images[index], generator))
-        loss = sum(
-            nn.functional.cross_entropy(logits[a], labels[index, k])
-            for k, a in enumerate(ATTRIBUTES)
+        # sum() of tensors is a tensor (mypy types its empty case as the int 0)
+        loss = cast(
+            "torch.Tensor",
+            sum(
+                nn.functional.cross_entropy(logits[a], labels[index, k])
+                for k, a in enumerate(ATTRIBUTES)
+            ),
         )
         optimiser.zero_grad(set_to_none=True)
         loss.backward()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from igmu_audit.toyworld.vocabulary import ATTRIBUTES, load_vocabulary
 
@@ -46,7 +47,9 @@ def _check_split(split: str) -> int:
     return _SPLITS.index(split)
 
 
-def _shape_mask(shape: str, x: np.ndarray, y: np.ndarray, size: float) -> np.ndarray:
+def _shape_mask(
+    shape: str, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], size: float
+) -> npt.NDArray[np.bool_]:
     # x, y are pixel offsets from the centre in the shape's own (rotated) frame.
     if shape == "circle":
         return x**2 + y**2 <= size**2
@@ -135,7 +138,8 @@ def render(
         axis=(1, 3)
     )
     pooled = pooled + rng.normal(0.0, 0.015, size=pooled.shape)
-    return np.round(np.clip(pooled, 0.0, 1.0) * 255.0).astype(np.uint8)
+    image: np.ndarray = np.round(np.clip(pooled, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return image
 
 
 def caption_and_mentions(
@@ -258,7 +262,10 @@ def sample_dataset(n: int, seed: int, split: str = "train") -> ToyDataset:
         names = [
             vocab.classes(a)[int(j)] for a, j in zip(ATTRIBUTES, labels[i], strict=True)
         ]
-        images[i] = render(*names, background=float(rng.uniform(0.3, 0.8)), rng=rng)
+        shape, colour, texture = names
+        images[i] = render(
+            shape, colour, texture, background=float(rng.uniform(0.3, 0.8)), rng=rng
+        )
     return ToyDataset(images=images, labels=labels)
 
 

@@ -10,7 +10,7 @@ classifier-free guidance works.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -88,7 +88,8 @@ def text_encoder_from_clip(clip: ToyClip) -> CLIPTextModel:
 
     encoder = CLIPTextModel(CLIPTextConfig(**text_config()))
     encoder.load_state_dict(clip.model.text_model.state_dict())
-    return encoder.eval()
+    evaluated: CLIPTextModel = encoder.eval()
+    return evaluated
 
 
 def train_vae(
@@ -178,7 +179,8 @@ def encode_prompts(
         truncation=True,
         return_tensors="pt",
     ).input_ids
-    return text_encoder(ids)[0]
+    hidden: torch.Tensor = text_encoder(ids)[0]
+    return hidden
 
 
 def train_unet(
@@ -211,7 +213,7 @@ def train_unet(
     noise_scheduler = DDPMScheduler(**_SCHEDULE)
     mean, std = encode_latents(vae, images)
     scale = vae.config.scaling_factor
-    groups = [{"params": list(unet.parameters()), "lr": lr}]
+    groups: list[dict[str, Any]] = [{"params": list(unet.parameters()), "lr": lr}]
     if joint:
         groups.append({"params": list(text_encoder.parameters()), "lr": text_lr})
     optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
@@ -252,7 +254,8 @@ def train_unet(
         if progress is not None:
             progress(step, loss.item())
     text_encoder.eval().requires_grad_(False)
-    return ema[0], ema[1]
+    # ModuleList items type as Module; the deep copy keeps each one's class.
+    return ema[0], cast("CLIPTextModel", ema[1])
 
 
 def assemble_pipeline(

@@ -214,7 +214,7 @@ def evaluate_run(
         a: rate(*counts)
         for a, counts in cls.accuracy(model, images, cls.labels_tensor(labels)).items()
     }
-    pipe = StableDiffusionPipeline.from_pretrained(out / "original")  # type: ignore[no-untyped-call]
+    pipe = StableDiffusionPipeline.from_pretrained(out / "original")
     pipe.set_progress_bar_config(disable=True)
     with torch.no_grad():
         recon = (pipe.vae(images * 2 - 1).sample.clamp(-1, 1) + 1) / 2

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -30,8 +31,8 @@ from igmu_audit.toyworld.unlearn.zoo import (
 
 def _bars(
     quick: bool,
-) -> tuple[Callable[[ZooModel], Callable[[int, float], None] | None], list[tqdm]]:
-    opened: list[tqdm] = []
+) -> tuple[Callable[[ZooModel], Callable[[int, float], None] | None], list[tqdm[Any]]]:
+    opened: list[tqdm[Any]] = []
 
     def factory(model: ZooModel) -> Callable[[int, float], None] | None:
         steps = model.settings.get("steps")

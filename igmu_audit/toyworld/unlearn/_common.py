@@ -8,7 +8,7 @@ training prompts and the audits' prompts come from one lexicon.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -110,22 +110,25 @@ def retain_prompts(concept: str, n: int, *, seed: int, empty: int = 0) -> list[s
 
 @torch.no_grad()
 def encode_texts(
-    text_encoder: nn.Module, tokenizer: object, texts: Sequence[str]
+    text_encoder: nn.Module, tokenizer: Any, texts: Sequence[str]
 ) -> torch.Tensor:
     """Hidden states (N, 77, D) exactly as ``StableDiffusionPipeline`` encodes prompts."""
     ids = token_ids(tokenizer, texts)
-    return text_encoder(ids)[0].float()
+    hidden: torch.Tensor = text_encoder(ids)[0].float()
+    return hidden
 
 
-def token_ids(tokenizer: object, texts: Sequence[str]) -> torch.Tensor:
-    """Padded CLIP token ids (N, 77), as the pipeline tokenises."""
-    return tokenizer(  # type: ignore[operator]
+def token_ids(tokenizer: Any, texts: Sequence[str]) -> torch.Tensor:
+    """Padded CLIP token ids (N, 77), as the pipeline tokenises (``tokenizer``: a
+    transformers CLIP tokenizer, which carries no usable call signature)."""
+    ids: torch.Tensor = tokenizer(
         list(texts),
         padding="max_length",
         max_length=MAX_LENGTH,
         truncation=True,
         return_tensors="pt",
     ).input_ids
+    return ids
 
 
 def paired_prompts(

@@ -97,8 +97,10 @@ def trajectories(
     batch_size: int = 64,
 ) -> torch.Tensor:
     """DDIM latents before every step, under classifier-free guidance: (steps, N, C, H, W)."""
-    size = unet.config.sample_size
-    shape = (len(states), unet.config.in_channels, size, size)
+    # the diffusers UNet's config (nn.Module types attributes as Tensor | Module)
+    config: Any = unet.config
+    size = config.sample_size
+    shape = (len(states), config.in_channels, size, size)
     latents = torch.randn(shape, generator=generator) * scheduler.init_noise_sigma
     pool = []
     for start in range(0, len(states), batch_size):

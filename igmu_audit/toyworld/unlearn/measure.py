@@ -160,7 +160,9 @@ class Meter:
         from igmu_audit.prompts.splits import load_dataigm
 
         split = load_dataigm()[task]
-        lists = {"forget": (self.concept, split.forget_prompts())}
+        lists: dict[str, tuple[str, Sequence[str]]] = {
+            "forget": (self.concept, split.forget_prompts())
+        }
         lists.update({c: (c, prompts) for c, prompts in split.retain.items()})
         out = {}
         for key, (concept, prompts) in lists.items():
@@ -211,7 +213,7 @@ def audit_proxy(
     kept = torch.cat([outcomes[c] for c in classes])
     kept_original = torch.cat([original[c] for c in classes])
     test = mcnemar_from_outcomes(kept_original, kept)
-    drop = {
+    drop: dict[str, Any] = {
         "difference": round(float(test.difference), 4),
         "interval95": [
             round(float(test.interval.low), 4),

@@ -97,7 +97,8 @@ def closed_form(
         right + config.erase_scale * c_e.T @ c_e + config.preserve_scale * c_p.T @ c_p
     )
     # W = left @ right⁻¹, solved rather than inverted (right is symmetric positive definite).
-    return torch.linalg.solve(right, left.T).T.to(weight.dtype)
+    edited: torch.Tensor = torch.linalg.solve(right, left.T).T.to(weight.dtype)
+    return edited
 
 
 def uce_edit(
