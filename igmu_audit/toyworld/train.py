@@ -56,7 +56,7 @@ QUICK = Budget(
 )
 
 
-def _bar(name: str, total: int) -> tuple[tqdm, Callable[[int, float], None]]:
+def _bar(name: str, total: int) -> tuple[tqdm[Any], Callable[[int, float], None]]:
     bar = tqdm(total=total, desc=name, mininterval=5.0, dynamic_ncols=False)
 
     def progress(step: int, loss: float) -> None:

@@ -48,7 +48,9 @@ def load_model(original: Path, model: ZooModel | None, folder: Path) -> Any:
     """A zoo model (or the original for ``None``) through ``load_pipeline``, as users load one."""
     from igmu_audit.pipelines.loading import ModelSpec, load_pipeline
 
-    overrides = {} if model is None else {model.component: str(folder / model.filename)}
+    overrides: dict[str, Any] = (
+        {} if model is None else {model.component: str(folder / model.filename)}
+    )
     return load_pipeline(ModelSpec(path=str(original), **overrides))
 
 
