@@ -25,15 +25,18 @@ $(STAMP): pyproject.toml constraints.txt
 audit: install
 	$(PY) audits/run.py audits/specs/toyworld-*.yaml --expected audits/specs/expected.yaml
 
-## The project's own checks: lint, then the test suite.
+## The project's own checks: lint, types (mypy --strict on igmu_audit/, settings in
+## pyproject.toml), then the test suite.
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 ## Compliance report: the toy audits (or, until the toy world is trained, example audits of the
 ## tiny test pipeline) with --alluredir, then one offline HTML file: allure-report/index.html.
