@@ -31,7 +31,8 @@ def targets(pytest_config: pytest.Config, config: Any) -> list[Target]:
     if config.model is not None or config.record:
         out.append(Target("evidence", Path(config.evidence_dir), _setting(config, "evidence_dir", "--igmu-evidence-dir"),
                           "point --igmu-evidence-dir (or igmu_evidence_dir / `evidence_dir:`) at a writable folder"))  # fmt: skip
-        if config.use_cache and "://" not in str(config.cache_dir):  # URLs: cache_store.py
+        # A URL cache (fsspec) is checked by pipelines/cache_store.py, not as a folder.
+        if config.use_cache and "://" not in str(config.cache_dir):
             out.append(Target("image cache", Path(config.cache_dir), _setting(config, "cache_dir", "--igmu-cache-dir"),
                               "point --igmu-cache-dir (or igmu_cache_dir / `cache_dir:`) at a writable folder, or pass --igmu-no-cache"))  # fmt: skip
     return out + allure_targets(pytest_config)
