@@ -3,7 +3,7 @@
 A key is an object: two modules that each create "the session key" hold different keys
 and read each other's stash as empty. One home also keeps the reporting hooks from
 importing ``plugin.py`` for its keys, which made the plugin and the collector import
-each other (the import graph is a DAG; tests/plugin/test_import_graph.py checks it).
+each other (the import graph is a DAG; tests/plugin/test_reporting_import_cycles.py checks it).
 """
 
 from __future__ import annotations
