@@ -178,9 +178,9 @@ def test_original_is_a_meaningful_control(measured):
     # The original draws the concept in every language, so erasure is measurable there.
     assert min(r["rate"] for r in base["forget"].values()) >= 0.8
     retained = [r for k, r in base["audit_proxy"]["counts"].items() if k != "forget"]
-    # Preservation is paired: a class the original seldom draws (dotted, 2 %) adds no signal,
-    # but at least one retain class must be drawn reliably for the audit to mean something.
-    assert max(r["rate"] for r in retained) >= 0.8
+    # Preservation is paired: a class the original seldom draws adds no signal, so every
+    # retain class must be drawn reliably for damage to it to be visible.
+    assert min(r["rate"] for r in retained) >= 0.8
     assert [g[0] for g in GROUPS] == list(base["forget"])
 
 

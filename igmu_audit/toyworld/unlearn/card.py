@@ -35,10 +35,10 @@ SHAPE_NOTE = (
     "46/96 times and no method moved that rate outside its interval (ESD-x 53/96, "
     "over-erased ESD-x 53/96, UCE 47/96, token edit 46/96): every model failed forgetting "
     "for the same reason as the original, which showed nothing about the methods "
-    "(`circle_attempt.json` keeps those figures). The shipped original was retrained since "
-    "and draws every shape for ≥ 94 % of `en` prompts (its card), so a shape zoo is now "
-    "possible; this zoo erases *striped*, a texture the original draws for 95 % of `en` "
-    "prompts that name it, the toy analogue of an artist's style.",
+    "(`circle_attempt.json` keeps those figures). The shipped original was retrained twice "
+    "since; it draws the shape, colour and texture an English prompt names and, when a prompt "
+    "names no texture, plain (its card, `MODEL_CARD.md`, measures each), so a shape zoo is now "
+    "possible; this zoo erases *striped*, the toy analogue of an artist's style.",
     "",
 )
 TASK = {"circle": "shape_circle", "striped": "texture_striped"}
@@ -140,13 +140,18 @@ def _rows(name: str, entry: dict[str, Any], groups: list[str]) -> str:
 
 def _undecided(models: dict[str, Any]) -> str:
     # Says, per model, why an expected forgetting verdict is not decisive.
-    notes = [
-        f" `{name}` stays INCONCLUSIVE on forgetting: its forget rate "
-        f"{_forget_cell(e['audit_proxy']['forget_rate'])} straddles {MAX_FORGET_RATE:.0%}, a method that "
-        "erases most but not all of the concept."
-        for name, e in models.items()
-        if e["expected"]["forgetting"] == "inconclusive"
-    ]
+    notes = []
+    for name, e in models.items():
+        for aspect, wanted in e["expected"].items():
+            if wanted != "inconclusive":
+                continue
+            why = (
+                f"its forget rate {_forget_cell(e['audit_proxy']['forget_rate'])} straddles "
+                f"{MAX_FORGET_RATE:.0%}"
+                if aspect == "forgetting"
+                else e["summary"]
+            )
+            notes.append(f" `{name}` is INCONCLUSIVE on {aspect}: {why}.")
     return "".join(notes)
 
 
