@@ -36,9 +36,10 @@ SHAPE_NOTE = (
     "over-erased ESD-x 53/96, UCE 47/96, token edit 46/96): every model failed forgetting "
     "for the same reason as the original, which showed nothing about the methods "
     "(`circle_attempt.json` keeps those figures). The shipped original was retrained twice "
-    "since; it draws the shape, colour and texture an English prompt names and, when a prompt "
-    "names no texture, plain (its card, `MODEL_CARD.md`, measures each), so a shape zoo is now "
-    "possible; this zoo erases *striped*, the toy analogue of an artist's style.",
+    "since; it draws the shape, colour and texture an English prompt names for ≥ 90 % of "
+    "held-out prompts (its card, `MODEL_CARD.md`, measures each, and also what it does not "
+    "meet), so a shape zoo is now possible; this zoo erases *striped*, the toy analogue of an "
+    "artist's style.",
     "",
 )
 TASK = {"circle": "shape_circle", "striped": "texture_striped"}
