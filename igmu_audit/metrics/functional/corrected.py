@@ -43,8 +43,8 @@ def rogan_gladen(q: float, sensitivity: float, specificity: float) -> float:
             better than chance, so no rate can be recovered).
 
     Example:
-        >>> rogan_gladen(0.1, 0.8, 0.95)
-        0.06666666666666665
+        >>> round(rogan_gladen(0.1, 0.8, 0.95), 6)
+        0.066667
     """
     for name, v in (
         ("q", q),
