@@ -203,24 +203,35 @@ def card_block(trust: Trust, detector_threshold: float) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class DetectorScores:
+    """The detector's per-image scores for one audit, with what re-judging them needs.
+
+    ``prompts`` is how many prompts the images came from; ``present`` marks the images
+    that exist (``None``: all), used only at the detector's own threshold.
+    """
+
+    scores: Sequence[float]
+    prompts: int
+    present: Sequence[bool] | None = None
+
+
 def trust_record(
     trust: Trust,
-    scores: Sequence[float],
-    prompts: int,
+    scored: DetectorScores,
     threshold: Threshold,
     detector_threshold: float,
     *,
     confidence: float,
     interval: str,
     looks: int,
-    present: Sequence[bool] | None = None,
 ) -> dict[str, Any]:
     """The detector block's additions: card, correction (raw rate kept), sensitivity."""
     from igmu_audit.detectors.sensitivity import threshold_sensitivity
 
     def judge_at(t: float, card: Trust = trust) -> Judge:
-        own = present if t == detector_threshold else None
-        return trusted_judge(card, scores, prompts, threshold, t,
+        own = scored.present if t == detector_threshold else None
+        return trusted_judge(card, scored.scores, scored.prompts, threshold, t,
                              interval=interval, looks=looks, present=own)  # fmt: skip
 
     sensitivity = threshold_sensitivity(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from igmu_audit.detector_trust import (
+    DetectorScores,
     Trust,
     card_block,
     missing_card_check,
@@ -174,9 +175,9 @@ def _judge(p: Prepared, scored: ScoredImages, trust: Trust) -> Callable[[float],
 
 def _trust_record(p: Prepared, scored: ScoredImages, trust: Trust) -> dict[str, Any]:
     """The card, the corrected rate beside the raw one, and the threshold sensitivity."""
-    return trust_record(trust, scored.scores, len(scored.prompts), p.threshold, p.detector.threshold,
-                        confidence=p.confidence, interval=p.interval, looks=len(p.looks),
-                        present=scored.present)  # fmt: skip
+    scores = DetectorScores(scored.scores, len(scored.prompts), scored.present)
+    return trust_record(trust, scores, p.threshold, p.detector.threshold,
+                        confidence=p.confidence, interval=p.interval, looks=len(p.looks))  # fmt: skip
 
 
 def _sample(p: Prepared, scored: ScoredImages, desc: str, trust: Trust) -> LeakOutcome:

@@ -120,17 +120,24 @@ def prompt_seed(seed: int, prompt: str) -> int:
     return (seed * 1_000_003 + zlib.crc32(prompt.encode())) % (2**63)
 
 
+@dataclass(frozen=True)
+class AttackInputs:
+    """What an attack's ``run`` was given (models, prompts, judge, seeds), passed on as one."""
+
+    pipeline: Any
+    prompts: Sequence[str]
+    detector: Any
+    seeds: Sequence[int]
+    original: Any = None
+    settings: Any = None
+    cache: Any = None
+
+
 def run_attack(
     attack: Any,
     search: Search,
-    pipeline: Any,
-    prompts: Sequence[str],
+    inputs: AttackInputs,
     *,
-    detector: Any,
-    seeds: Sequence[int],
-    original: Any = None,
-    settings: Any = None,
-    cache: Any = None,
     needs_original: bool = False,
     ideal_only: bool = False,
 ) -> AttackResult:
@@ -143,12 +150,15 @@ def run_attack(
 
     from igmu_audit.pipelines.generation import GenerationSettings
 
-    items, seed_list, det = check_run_inputs(prompts, seeds, detector)
+    pipeline, original, cache = inputs.pipeline, inputs.original, inputs.cache
+    items, seed_list, det = check_run_inputs(
+        inputs.prompts, inputs.seeds, inputs.detector
+    )
     if needs_original and original is None:
         raise ConfigError(
             f"{attack.name} needs `original` (the model before unlearning) to compute its target"
         )
-    settings = settings or GenerationSettings()
+    settings = inputs.settings or GenerationSettings()
     pre = score_prompts(pipeline, items, seed_list, det, settings, cache)
     orig = (
         score_prompts(original, items, seed_list, det, settings, cache)
@@ -231,6 +241,8 @@ class SearchAttack:
         Raises:
             ConfigError: empty prompts, bad seeds, no detector, ``original`` missing where needed.
         """
-        return run_attack(self, self._search, pipeline, prompts, detector=detector, seeds=seeds, original=original,
-                          settings=settings, cache=cache, needs_original=self.needs_original,
+        inputs = AttackInputs(
+            pipeline, prompts, detector, seeds, original, settings, cache
+        )
+        return run_attack(self, self._search, inputs, needs_original=self.needs_original,
                           ideal_only=self.ideal_only)  # fmt: skip

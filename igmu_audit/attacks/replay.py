@@ -16,7 +16,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from igmu_audit.attacks._run import AttackContext, check_run_inputs, run_attack
+from igmu_audit.attacks._run import (
+    AttackContext,
+    AttackInputs,
+    check_run_inputs,
+    run_attack,
+)
 from igmu_audit.attacks._tokens import diffusers_pipe, prompt_ids
 from igmu_audit.attacks.base import (
     AttackBudget,
@@ -204,5 +209,7 @@ class Replay:
             ids = tuple(prompt_ids(diffusers_pipe(ctx.pipeline).tokenizer, row.prompt))
             return Candidate(ids, row.prompt, "replay")
 
-        return run_attack(self, search, pipeline, items, detector=detector, seeds=seeds, original=original,
-                          settings=settings, cache=cache)  # fmt: skip
+        inputs = AttackInputs(
+            pipeline, items, detector, seeds, original, settings, cache
+        )
+        return run_attack(self, search, inputs)

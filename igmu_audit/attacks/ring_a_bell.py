@@ -22,7 +22,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from igmu_audit.attacks._run import AttackContext, check_run_inputs, run_attack
+from igmu_audit.attacks._run import (
+    AttackContext,
+    AttackInputs,
+    check_run_inputs,
+    run_attack,
+)
 from igmu_audit.attacks._tokens import (
     compose,
     diffusers_pipe,
@@ -236,5 +241,7 @@ class RingABell:
             ctx.extra["concept"] = vector
             return self._search(ctx, meter)
 
-        return run_attack(self, search, pipeline, items, detector=detector, seeds=seeds, original=original,
-                          settings=settings, cache=cache)  # fmt: skip
+        inputs = AttackInputs(
+            pipeline, items, detector, seeds, original, settings, cache
+        )
+        return run_attack(self, search, inputs)

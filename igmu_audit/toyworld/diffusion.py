@@ -10,6 +10,7 @@ classifier-free guidance works.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -183,28 +184,40 @@ def encode_prompts(
     return hidden
 
 
+@dataclass(frozen=True)
+class UNetSchedule:
+    """One UNet training stage's optimiser settings, kept together so stages differ visibly.
+
+    ``text_lr`` 0 keeps the text encoder frozen (stage 1); above 0 it is fine-tuned with the
+    UNet (stage 2), which sharpens the conditioning cheaply.
+    """
+
+    steps: int
+    batch_size: int = 64
+    seed: int = 0
+    lr: float = 5e-4
+    text_lr: float = 0.0
+
+
 def train_unet(
     vae: AutoencoderKL,
     text_encoder: CLIPTextModel,
     tokenizer: CLIPTokenizer,
     images: torch.Tensor,
     labels: np.ndarray,
+    plan: UNetSchedule,
     *,
-    steps: int,
-    batch_size: int = 64,
-    seed: int = 0,
-    lr: float = 5e-4,
-    text_lr: float = 0.0,
     unet: UNet2DConditionModel | None = None,
     progress: Callable[[int, float], None] | None = None,
 ) -> tuple[UNet2DConditionModel, CLIPTextModel]:
     """Epsilon-prediction training on VAE latents; returns EMA copies of UNet and text encoder.
 
-    ``text_lr`` 0 keeps the text encoder frozen (stage 1); above 0 it is fine-tuned with the
-    UNet (stage 2, continuing from ``unet``), which sharpens the conditioning cheaply.
+    A ``plan`` with ``text_lr`` above 0 continues from ``unet`` (stage 2).
     """
     from diffusers import DDPMScheduler
 
+    steps, batch_size, seed = plan.steps, plan.batch_size, plan.seed
+    lr, text_lr = plan.lr, plan.text_lr
     unet = (unet if unet is not None else build_unet(seed)).train()
     joint = text_lr > 0
     text_encoder.train(joint).requires_grad_(joint)

@@ -153,7 +153,7 @@ def train_all(
             record, path, "unet", budget.unet_steps,
             lambda p: diffusion.train_unet(
                 vae, text_encoder, tokenizer, images, labels,
-                steps=budget.unet_steps, batch_size=budget.unet_batch, seed=seed,
+                diffusion.UNetSchedule(budget.unet_steps, budget.unet_batch, seed),
                 progress=p,
             ),
         )  # fmt: skip
@@ -166,8 +166,9 @@ def train_all(
             record, path, "joint", budget.joint_steps,
             lambda p: diffusion.train_unet(
                 vae, text_encoder, tokenizer, images, labels,
-                steps=budget.joint_steps, batch_size=budget.unet_batch, seed=seed,
-                lr=2e-4, text_lr=budget.joint_text_lr, unet=unet, progress=p,
+                diffusion.UNetSchedule(budget.joint_steps, budget.unet_batch, seed,
+                                       lr=2e-4, text_lr=budget.joint_text_lr),
+                unet=unet, progress=p,
             ),
         )  # fmt: skip
         unet.save_pretrained(joint_dir / "unet")

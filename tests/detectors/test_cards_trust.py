@@ -9,6 +9,7 @@ import pytest
 from igmu_audit._paths import fixtures_dir
 from igmu_audit.config import load_config
 from igmu_audit.detector_trust import (
+    DetectorScores,
     card_path,
     missing_card_check,
     trust_of,
@@ -85,8 +86,7 @@ def test_no_card_gives_the_raw_check_and_an_uncalibrated_record(tmp_path: Path) 
     assert check.verdict == "pass"
     block = trust_record(
         trust,
-        scores,
-        30,
+        DetectorScores(scores, 30),
         MAX_RATE,
         0.5,
         confidence=0.95,
@@ -121,8 +121,7 @@ def test_with_a_card_the_check_is_corrected_and_the_raw_rate_kept(
     assert "raw rate 0.040" in check.note
     block = trust_record(
         trust,
-        scores,
-        30,
+        DetectorScores(scores, 30),
         MAX_RATE,
         0.5,
         confidence=0.95,
@@ -144,8 +143,7 @@ def test_scores_bunched_at_the_threshold_are_detector_sensitive(tmp_path: Path) 
     scores = [0.55] * 60 + [0.1] * 240  # 20 % at 0.5, none above 0.55
     block = trust_record(
         trust,
-        scores,
-        30,
+        DetectorScores(scores, 30),
         MAX_RATE,
         0.5,
         confidence=0.95,
