@@ -18,7 +18,7 @@ from igmu_audit import clip_models
 from igmu_audit.config import load_config
 from igmu_audit.errors import ConfigError
 from igmu_audit.preflight import input_problems
-from igmu_audit.prompts import lexicons
+from igmu_audit.prompts import concept_words, lexicons
 from igmu_audit.prompts.lexicons import Lexicon
 from igmu_audit.providers import Registry
 
@@ -264,7 +264,7 @@ def test_a_registered_lexicon_works_everywhere_a_concept_is_named() -> None:
     assert lexicons.known_concepts()[:4] == ("nudity", "vangogh", "church", "parachute")
     assert "widget" in lexicons.known_concepts()
     assert lexicons.concept_for_task("object_widget") == "widget"
-    span = lexicons.find_concept("two gizmos on a table", "widget")
+    span = concept_words.find_concept("two gizmos on a table", "widget")
     assert (span.text, span.form, span.plural) == ("gizmos", "synonym", True)
     lexicons.unregister_lexicons("acme")
     with pytest.raises(ConfigError, match="unknown concept 'widget'"):

@@ -9,12 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from igmu_audit.prompts.concept_words import ConceptSpan, find_concept, find_concepts
 from igmu_audit.prompts.lexicons import (
-    ConceptSpan,
     Lexicon,
     concept_for_task,
-    find_concept,
-    find_concepts,
     get_lexicon,
     known_concepts,
     known_tasks,

@@ -12,12 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from igmu_audit.errors import ConfigError
-from igmu_audit.prompts.lexicons import (
-    ConceptSpan,
-    find_concept,
-    find_concepts,
-    get_lexicon,
-)
+from igmu_audit.prompts.concept_words import ConceptSpan, find_concept, find_concepts
+from igmu_audit.prompts.lexicons import get_lexicon
 from igmu_audit.prompts.perturb import fill_template, remove_concept, substitute
 from igmu_audit.prompts.translate import Translator
 

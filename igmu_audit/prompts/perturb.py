@@ -7,7 +7,7 @@ A perturbation that finds no eligible place (leetspeak on ``"梵高"``) returns 
 unchanged, and none ever returns an empty string.
 
 ``substitute``, ``remove_concept`` and ``fill_template`` edit the concept word itself, at the
-spans ``igmu_audit.prompts.lexicons.find_concepts`` reports, fixing English articles and
+spans ``igmu_audit.prompts.concept_words.find_concepts`` reports, fixing English articles and
 plurals on the way.
 """
 
@@ -22,7 +22,7 @@ from igmu_audit.config.schema import closest
 from igmu_audit.errors import ConfigError
 
 if TYPE_CHECKING:
-    from igmu_audit.prompts.lexicons import ConceptSpan
+    from igmu_audit.prompts.concept_words import ConceptSpan
 
 #: Lookalike characters from other scripts (Cyrillic, Greek, Latin extensions).
 HOMOGLYPHS: dict[str, str] = {
@@ -244,7 +244,7 @@ def substitute(prompt: str, spans: list[ConceptSpan], replacement: str) -> str:
     """Replace every span with ``replacement``, fixing English articles and plurals.
 
     Example:
-        >>> from igmu_audit.prompts.lexicons import find_concepts
+        >>> from igmu_audit.prompts.concept_words import find_concepts
         >>> p = "a nude woman"
         >>> substitute(p, find_concepts(p, "nudity"), "unclothed")
         'an unclothed woman'
@@ -264,7 +264,7 @@ def remove_concept(prompt: str, spans: list[ConceptSpan]) -> str:
     """Delete every span and its dangling connector (``"in the style of"``, ``"style"``).
 
     Example:
-        >>> from igmu_audit.prompts.lexicons import find_concepts
+        >>> from igmu_audit.prompts.concept_words import find_concepts
         >>> p = "a cafe terrace at night in the style of Van Gogh"
         >>> remove_concept(p, find_concepts(p, "vangogh"))
         'a cafe terrace at night'

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from igmu_audit._imports import requires
 from igmu_audit.errors import ConfigError
-from igmu_audit.prompts.lexicons import find_concept, find_concepts, get_lexicon
+from igmu_audit.prompts.concept_words import find_concept, find_concepts
+from igmu_audit.prompts.lexicons import get_lexicon
 from igmu_audit.prompts.perturb import substitute
 
 if TYPE_CHECKING:

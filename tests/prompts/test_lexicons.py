@@ -20,7 +20,7 @@ from igmu_audit.prompts import (
     known_tasks,
     load_dataigm,
 )
-from igmu_audit.prompts.lexicons import script_of
+from igmu_audit.prompts.concept_words import script_of
 from igmu_audit.prompts.perturb import fill_template, remove_concept, substitute
 from igmu_audit.toyworld.vocabulary import load_vocabulary
 
@@ -258,7 +258,8 @@ def test_fill_template_fixes_the_article() -> None:
 
 def test_import_is_cheap() -> None:
     code = (
-        "import sys, igmu_audit.prompts, igmu_audit.prompts.lexicons, igmu_audit.prompts.translate;"
+        "import sys, igmu_audit.prompts, igmu_audit.prompts.lexicons, igmu_audit.prompts.concept_words,"
+        " igmu_audit.prompts.translate;"
         "print(','.join(m for m in ('torch', 'transformers', 'hypothesis') if m in sys.modules))"
     )
     out = subprocess.run(
