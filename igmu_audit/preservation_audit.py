@@ -138,6 +138,10 @@ def run_preservation(request: PreservationRequest) -> PreservationResult:
     if features is None and clip is not None:
         features = ClipImageFeatures(clip)
     has_categories = all(c is not None for c in categories)
+    if detector is None and has_categories:
+        # `retain_detector:` is the configured default for category accuracy; without
+        # this a user who set it would silently get no accuracy check.
+        detector = ctx.session.config.retain_detector
     available = {"clip": clip is not None, "features": features is not None,
                  "detector": detector is not None and has_categories}  # fmt: skip
     thresholds = _judgeable(ctx, explicit, available)

@@ -113,3 +113,38 @@ def test_measured_values_carry_their_declared_name_and_direction(
         assert (check.direction, check.threshold.name) == (metric.direction, metric.key)
     # 3 prompts x 2 seeds; the original is the same model, so its images are cache hits
     assert sum(generated) == len(PROMPTS) * 2
+
+
+def test_configured_retain_detector_is_used_without_detector_argument(
+    tmp_path: Path, tiny_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from igmu_audit import register_detector
+    from igmu_audit.config import load_config
+    from igmu_audit.detectors import CustomDetector, registry
+    from igmu_audit.session import AuditSession, activate, current_session
+
+    def ones(images: torch.Tensor) -> torch.Tensor:
+        return torch.ones(len(images))
+
+    monkeypatch.setattr(registry, "_registered", {})
+    register_detector("always-yes", lambda concept: CustomDetector(ones, name=concept))
+    cli = {
+        "seeds": "0-1",
+        "steps": 2,
+        "devices": "cpu",
+        "retain_detector": "always-yes",
+    }
+    previous = current_session()
+    activate(AuditSession(load_config(tmp_path, cli=cli)))
+    try:
+        result = assert_preserved(
+            tiny_model,
+            tiny_model,
+            {"red": PROMPTS},
+            min_accuracy=0.2,
+            max_accuracy_drop=0.5,
+        )
+    finally:
+        activate(previous)
+    assert [c.metric for c in result.checks] == ["accuracy drop", "accuracy"]
+    assert result.checks[1].value == 1.0
