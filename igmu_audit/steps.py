@@ -240,9 +240,7 @@ def finish(ctx: AuditContext, result: R, allow_inconclusive: bool) -> R:
     if ctx.test is not None:
         result = replace(result, test_id=ctx.test.nodeid)
     if result.evidence_dir:
-        write_json(Path(result.evidence_dir) / "evidence.json", {
-            **result.to_json(), "evidence": [e.to_json() for e in result.evidence],
-        })  # fmt: skip
+        write_json(Path(result.evidence_dir) / "evidence.json", result.to_json())
     ctx.record(result)
     if result.verdict == "fail":
         raise AuditFailure("\n".join(result.explain()), result)

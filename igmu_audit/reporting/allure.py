@@ -218,11 +218,10 @@ def result_json(result: AuditResult, root: Path | None = None) -> str:
 
     Image paths are relative to ``root`` (the rootdir), as in the score table.
     """
-    evidence = [e.to_json() for e in result.evidence]
-    for entry in evidence:
+    data = result.to_json()  # its "evidence" holds every image's score and path
+    for entry in data["evidence"]:
         for image in entry.get("images", []):
             image["path"] = relative(image.get("path"), root) or None
-    data = {**result.to_json(), "evidence": evidence}
     return json.dumps(data, indent=2, ensure_ascii=False, default=str)
 
 
