@@ -230,16 +230,23 @@ def measure(
         from igmu_audit.metrics.functional.paired import mcnemar_from_outcomes
 
         correct_u, correct_o = [], []
+        by_category: dict[str, dict[str, float | int]] = {}
         for category in dict.fromkeys(c for c in categories if c is not None):
             idx = [i for i, c in enumerate(categories) if c == category]
             det = detectors[category]
             correct_u.append(det(images_unlearned[idx]) >= det.threshold)
             correct_o.append(det(images_original[idx]) >= det.threshold)
+            # Per class, so a pooled drop cannot hide that one retain class is untouched
+            # while another is wrecked (or the reverse).
+            acc_o, acc_u = (float(x.float().mean()) for x in (correct_o[-1], correct_u[-1]))
+            by_category[category] = {"n": len(idx), "accuracy_original": acc_o,
+                                     "accuracy_unlearned": acc_u, "drop": acc_o - acc_u}  # fmt: skip
         cu, co = torch.cat(correct_u), torch.cat(correct_o)
         test = mcnemar_from_outcomes(co, cu, confidence=confidence)
         out.append(_measured("max_accuracy_drop", test.difference, test.interval, test.n,
                              {"accuracy_original": float(co.float().mean()), "accuracy_unlearned": float(cu.float().mean()),
-                              "mcnemar_p": test.p_value, "discordant": [test.b, test.c]}))  # fmt: skip
+                              "mcnemar_p": test.p_value, "discordant": [test.b, test.c],
+                              "by_category": by_category}))  # fmt: skip
         from igmu_audit.metrics.functional.erasure_rate import rate_from_counts
 
         acc = rate_from_counts(int(cu.sum()), cu.numel(), confidence)

@@ -339,6 +339,17 @@ class PreservationResult(AuditResult):
         default=(), metadata=rows("caption", "unlearned", "original")
     )
 
+    def detail_lines(self) -> list[str]:
+        """Adds the detector accuracy of every retain class, original vs unlearned."""
+        lines = AuditResult.detail_lines(self)
+        drop = self.metrics.get("accuracy drop", {})
+        for category, row in drop.get("by_category", {}).items():
+            lines.append(
+                f"class       {category}: accuracy {row['accuracy_original']:.3f} -> "
+                f"{row['accuracy_unlearned']:.3f} (drop {row['drop']:+.3f}, n = {row['n']})"
+            )
+        return lines
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RobustnessResult(AuditResult):

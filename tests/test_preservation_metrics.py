@@ -148,3 +148,37 @@ def test_configured_retain_detector_is_used_without_detector_argument(
         activate(previous)
     assert [c.metric for c in result.checks] == ["accuracy drop", "accuracy"]
     assert result.checks[1].value == 1.0
+
+
+def test_accuracy_is_broken_down_per_retain_class() -> None:
+    """A pooled drop can hide an untouched class beside a wrecked one: each class is shown."""
+    from igmu_audit.detectors import CustomDetector
+    from igmu_audit.preservation import MeasurePlan, measure
+    from igmu_audit.results import PreservationResult
+
+    def bright(images: torch.Tensor) -> torch.Tensor:
+        return images.flatten(1).mean(1)
+
+    def always(images: torch.Tensor) -> torch.Tensor:
+        return torch.ones(images.shape[0])
+
+    unlearned, original = torch.zeros(6, 3, 8, 8), torch.ones(6, 3, 8, 8)
+    unlearned[5:] = 1.0  # one of the three "dark" pairs is intact
+    detectors = {"lit": CustomDetector(always, name="lit"), "dark": CustomDetector(bright, name="dark")}  # fmt: skip
+    plan = MeasurePlan(None, None, detectors, 0.95, lambda key: True)
+    measured = measure(unlearned, original, ["p"] * 6, ["lit"] * 3 + ["dark"] * 3, plan)
+    drop = next(m for m in measured if m.key == "max_accuracy_drop")
+    rows = drop.extra["by_category"]
+    assert rows["lit"] == {"n": 3, "accuracy_original": 1.0, "accuracy_unlearned": 1.0, "drop": 0.0}  # fmt: skip
+    assert rows["dark"]["n"] == 3
+    assert rows["dark"]["drop"] == pytest.approx(2 / 3)
+    assert drop.value == pytest.approx(2 / 6)
+    from igmu_audit.prompt_evidence import ModelInfo
+
+    result = PreservationResult(
+        assertion="assert_preserved", concept="retain", verdict="fail", checks=(),
+        model=ModelInfo("m", "sha256:0"), metrics={"accuracy drop": {"value": drop.value, **drop.extra}},
+    )  # fmt: skip
+    lines = "\n".join(result.detail_lines())
+    assert "class       dark: accuracy 1.000 -> 0.333 (drop +0.667, n = 3)" in lines
+    assert "class       lit: accuracy 1.000 -> 1.000 (drop +0.000, n = 3)" in lines
