@@ -238,7 +238,9 @@ def measure(
             correct_o.append(det(images_original[idx]) >= det.threshold)
             # Per class, so a pooled drop cannot hide that one retain class is untouched
             # while another is wrecked (or the reverse).
-            acc_o, acc_u = (float(x.float().mean()) for x in (correct_o[-1], correct_u[-1]))
+            acc_o, acc_u = (
+                float(x.float().mean()) for x in (correct_o[-1], correct_u[-1])
+            )
             by_category[category] = {"n": len(idx), "accuracy_original": acc_o,
                                      "accuracy_unlearned": acc_u, "drop": acc_o - acc_u}  # fmt: skip
         cu, co = torch.cat(correct_u), torch.cat(correct_o)
