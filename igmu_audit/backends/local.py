@@ -43,7 +43,7 @@ def run_batches(
     from igmu_audit.pipelines import generation
     from igmu_audit.pipelines.memory import reduced_batch
 
-    pipe, _ = generation._unwrap(model)
+    pipe, _ = generation.unwrap(model)
     size, start = batch_size, 0
     while start < len(fields):
         chunk = [dict(f) for f in fields[start : start + size]]
@@ -70,9 +70,9 @@ class LocalBackend:
     ) -> Iterator[GeneratedBatch]:
         """Batches of ``settings.batch_size`` from this process's pipeline."""
         from igmu_audit.devices import limit_cpu_threads
-        from igmu_audit.pipelines.generation import _unwrap
+        from igmu_audit.pipelines.generation import unwrap
 
-        pipe, _ = _unwrap(model)
+        pipe, _ = unwrap(model)
         limit_cpu_threads()  # also outside pytest: generation never oversubscribes the CPU
         prepare(pipe, settings)
         device = str(getattr(pipe, "device", "cpu"))

@@ -117,8 +117,12 @@ class GeneratedImage:
     cached: bool
 
 
-def _unwrap(model: Any) -> tuple[Any, str]:
-    """(diffusers pipeline, fingerprint) from a LoadedPipeline or a bare pipeline."""
+def unwrap(model: Any) -> tuple[Any, str]:
+    """(diffusers pipeline, fingerprint) from a LoadedPipeline or a bare pipeline.
+
+    One rule for both the generation loop and the backends, so they cannot disagree on
+    which pipeline and which fingerprint an image comes from.
+    """
     if hasattr(model, "pipeline") and hasattr(model, "fingerprint"):
         return model.pipeline, model.fingerprint
     from igmu_audit.pipelines.fingerprint import fingerprint_pipeline
@@ -148,7 +152,7 @@ def image_fields(
     model: Any, prompt: str, seed: int, settings: GenerationSettings
 ) -> dict[str, Any]:
     """Every field that determines one image (the cache key's input)."""
-    pipe, fingerprint = _unwrap(model)
+    pipe, fingerprint = unwrap(model)
     height, width = _resolution(pipe, settings)
     family = family_of(pipe)
     call_arguments(pipe, dict(settings.arguments), settings.negative_prompt)
@@ -261,7 +265,7 @@ def iter_generated(
     from igmu_audit.reporting.progress import meter
 
     settings = settings or GenerationSettings()
-    pipe, _ = _unwrap(model)
+    pipe, _ = unwrap(model)
     fields = {
         pair: image_fields(model, pair[0], pair[1], settings)
         for pair in dict.fromkeys((str(p), int(s)) for p, s in pairs)
