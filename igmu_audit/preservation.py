@@ -222,10 +222,11 @@ def measure(
                 cs_o[defined], cs_u[defined], confidence=confidence, prompts=kept,
                 aggregation=csdr_aggregation,
             )  # fmt: skip
+            by_category = _csdr_by_category(cs_o, cs_u, defined, ids, categories, plan)
             out.append(_measured("max_csdr", est.value, est.interval, est.n,
                                  {"clip": getattr(clip, "name", "clip"), "clip_score_original": float(cs_o.mean()),
                                   "clip_score_unlearned": float(cs_u.mean()), "aggregation": csdr_aggregation,
-                                  "pairs_without_ratio": int((~defined).sum())}))  # fmt: skip
+                                  "pairs_without_ratio": int((~defined).sum()), "by_category": by_category}))  # fmt: skip
     if detectors:
         from igmu_audit.metrics.functional.paired import mcnemar_from_outcomes
 
@@ -300,6 +301,34 @@ def _measured(
     return Measured(
         metric.label(space), value, interval, metric.direction, n, extra, key
     )
+
+
+def _csdr_by_category(
+    cs_o: torch.Tensor,
+    cs_u: torch.Tensor,
+    defined: torch.Tensor,
+    ids: Sequence[int],
+    categories: Sequence[str | None],
+    plan: MeasurePlan,
+) -> dict[str, dict[str, Any]]:
+    """CSDR of each retain class alone: a pooled CSDR under its threshold can hide one damaged class."""
+    import torch
+
+    from igmu_audit.metrics.functional.csdr import clip_score_difference_rate
+
+    out: dict[str, dict[str, Any]] = {}
+    for category in dict.fromkeys(c for c in categories if c is not None):
+        mask = torch.tensor([c == category for c in categories]) & defined
+        if not bool(mask.any()):
+            continue
+        kept = [g for g, m in zip(ids, mask.tolist(), strict=True) if m]
+        est = clip_score_difference_rate(
+            cs_o[mask], cs_u[mask], confidence=plan.confidence, prompts=kept,
+            aggregation=plan.csdr_aggregation,
+        )  # fmt: skip
+        out[category] = {"n": est.n, "csdr": est.value, "low": est.interval.low,
+                         "high": est.interval.high}  # fmt: skip
+    return out
 
 
 def _csdr_defined(

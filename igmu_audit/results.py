@@ -340,14 +340,24 @@ class PreservationResult(AuditResult):
     )
 
     def detail_lines(self) -> list[str]:
-        """Adds the detector accuracy of every retain class, original vs unlearned."""
+        """Adds every retain class alone: detector accuracy (original vs unlearned) and CSDR."""
         lines = AuditResult.detail_lines(self)
-        drop = self.metrics.get("accuracy drop", {})
-        for category, row in drop.get("by_category", {}).items():
-            lines.append(
-                f"class       {category}: accuracy {row['accuracy_original']:.3f} -> "
-                f"{row['accuracy_unlearned']:.3f} (drop {row['drop']:+.3f}, n = {row['n']})"
-            )
+        drop = self.metrics.get("accuracy drop", {}).get("by_category", {})
+        csdr = self.metrics.get("CSDR", {}).get("by_category", {})
+        for category in dict.fromkeys([*drop, *csdr]):
+            parts = []
+            if category in drop:
+                row = drop[category]
+                parts.append(
+                    f"accuracy {row['accuracy_original']:.3f} -> {row['accuracy_unlearned']:.3f} "
+                    f"(drop {row['drop']:+.3f}, n = {row['n']})"
+                )
+            if category in csdr:
+                row = csdr[category]
+                parts.append(
+                    f"CSDR {row['csdr']:.3f} [{row['low']:.3f}, {row['high']:.3f}] (n = {row['n']})"
+                )
+            lines.append(f"class       {category}: " + "; ".join(parts))
         return lines
 
 

@@ -182,3 +182,29 @@ def test_accuracy_is_broken_down_per_retain_class() -> None:
     lines = "\n".join(result.detail_lines())
     assert "class       dark: accuracy 1.000 -> 0.333 (drop +0.667, n = 3)" in lines
     assert "class       lit: accuracy 1.000 -> 1.000 (drop +0.000, n = 3)" in lines
+
+
+def test_csdr_is_broken_down_per_retain_class() -> None:
+    """A pooled CSDR under its threshold can hide one damaged class: each class is shown."""
+    import numpy as np
+
+    from igmu_audit.clip_models import load_clip
+    from igmu_audit.preservation import MeasurePlan, measure
+    from igmu_audit.toyworld.data import render, to_tensor
+
+    rng = np.random.default_rng(0)
+    prompts = ["a plain red circle"] * 2 + ["a dotted blue square"] * 2
+    drawn = [render("circle", "red", "plain", 0.5, rng) for _ in range(2)]
+    drawn += [render("square", "blue", "dotted", 0.5, rng) for _ in range(2)]
+    original = to_tensor(np.stack(drawn))
+    unlearned = original.clone()
+    unlearned[2:] = to_tensor(
+        np.stack([render("circle", "green", "striped", 0.5, rng)] * 2)
+    )
+    plan = MeasurePlan(load_clip("toyworld"), None, None, 0.95, lambda key: True, [0, 0, 1, 1], "per-prompt")  # fmt: skip
+    measured = measure(unlearned, original, prompts, ["plain", "plain", "dotted", "dotted"], plan)  # fmt: skip
+    rows = next(m for m in measured if m.key == "max_csdr").extra["by_category"]
+    assert rows["plain"]["csdr"] == 0.0
+    assert rows["plain"]["n"] == 1  # one prompt (per-prompt aggregation)
+    assert rows["dotted"]["csdr"] > 0.1
+    assert rows["dotted"]["low"] <= rows["dotted"]["csdr"] <= rows["dotted"]["high"]
