@@ -152,6 +152,8 @@ def caption_and_mentions(
     split: str = "train",
     words: str = "any",
     name_non_default: bool = False,
+    leave_default_unnamed: bool = False,
+    fewest_attributes: bool = False,
 ) -> tuple[str, tuple[str, ...]]:
     """Caption an image and say which attributes the caption names.
 
@@ -161,6 +163,11 @@ def caption_and_mentions(
         name_non_default: only use templates that name every attribute whose class is not
             its :data:`DEFAULT_CLASS` (the generator's training captions: an unnamed texture
             then always means plain).
+        leave_default_unnamed: only use templates that leave out every attribute whose class
+            is its :data:`DEFAULT_CLASS` (how the generator learns, from enough examples, that
+            a short prompt such as "a circle" means a plain one).
+        fewest_attributes: of the templates left, only those naming the fewest attributes
+            (the least specified captions, which a generator otherwise sees too rarely).
 
     Returns:
         ``(caption, mentioned)`` where ``mentioned`` lists the attributes the template uses
@@ -187,6 +194,27 @@ def caption_and_mentions(
                 f"no {language!r} {split!r} template names {must} for a "
                 f"{texture} {colour} {shape}: add one to vocabulary.json"
             )
+    if leave_default_unnamed:
+        absent = [
+            a
+            for a, c in zip(ATTRIBUTES, (shape, colour, texture), strict=True)
+            if a in DEFAULT_CLASS and c == DEFAULT_CLASS[a]
+        ]
+        templates = [
+            t for t in templates if not any("{" + a + "}" in t for a in absent)
+        ]
+        if not templates:
+            raise ValueError(
+                f"no {language!r} {split!r} template leaves out {absent} for a "
+                f"{texture} {colour} {shape}: add one to vocabulary.json"
+            )
+    if fewest_attributes:
+        fewest = min(sum("{" + a + "}" in t for a in ATTRIBUTES) for t in templates)
+        templates = [
+            t
+            for t in templates
+            if sum("{" + a + "}" in t for a in ATTRIBUTES) == fewest
+        ]
     template = str(rng.choice(templates))
     chosen: dict[str, str] = {}
     for attribute, concept in zip(ATTRIBUTES, (shape, colour, texture), strict=True):
@@ -211,6 +239,8 @@ def caption(
     split: str = "train",
     words: str = "any",
     name_non_default: bool = False,
+    leave_default_unnamed: bool = False,
+    fewest_attributes: bool = False,
 ) -> str:
     """A caption for an image with these attributes (see :func:`caption_and_mentions`)."""
     return caption_and_mentions(
@@ -222,6 +252,8 @@ def caption(
         split=split,
         words=words,
         name_non_default=name_non_default,
+        leave_default_unnamed=leave_default_unnamed,
+        fewest_attributes=fewest_attributes,
     )[0]
 
 

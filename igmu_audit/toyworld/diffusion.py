@@ -19,11 +19,11 @@ from torch import nn
 
 from igmu_audit.pipelines.tokenizer import MAX_LENGTH
 from igmu_audit.toyworld.clip import LANGUAGES, TEXT_DIM, text_config
-from igmu_audit.toyworld.data import caption
+from igmu_audit.toyworld.data import DEFAULT_CLASS, caption
 from igmu_audit.toyworld.vocabulary import ATTRIBUTES, load_vocabulary
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
@@ -149,13 +149,28 @@ def encode_latents(
 
 
 def training_captions(
-    labels: np.ndarray, rng: np.random.Generator, empty_rate: float = 0.1
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    empty_rate: float = 0.1,
+    unnamed_default_rate: float = 0.0,
+    fewest_rate: float = 0.0,
+    fillers: Sequence[str] = (),
 ) -> list[str]:
     """One caption per image: half English, the rest spread over six languages; some empty.
 
     A caption leaves the texture out only for a plain image (``name_non_default``), so the
     generator learns that a prompt naming no texture asks for plain; the empty captions keep
-    every texture (the unconditional branch of classifier-free guidance).
+    every texture (the unconditional branch of classifier-free guidance). With
+    ``unnamed_default_rate`` above 0, that share of images showing a default class gets a
+    caption leaving it out: with uniform templates a short caption ("a circle") is rare and
+    lies close to the empty one, so the generator drew a texture for it a third of the time.
+    ``fewest_rate`` of the captions name the fewest attributes their template set allows
+    ("a circle", "a striped circle"): the generator drew malformed, many-coloured blobs for
+    prompts naming no colour, which it saw in only a quarter of its captions.
+    With ``fillers`` (from :func:`filler_words`), a share ``FILLER_RATE`` of the captions gets
+    one of those words inserted at a random word boundary: a word the world never trained
+    ("photo" in a held-out template) is a random vector to the text tower, and a short
+    prompt holding one drew dots for one prompt in six.
     """
     vocab = load_vocabulary()
     texts = []
@@ -165,8 +180,49 @@ def training_captions(
             continue
         names = [vocab.classes(a)[int(i)] for a, i in zip(ATTRIBUTES, row, strict=True)]
         language = "en" if rng.random() < 0.5 else str(rng.choice(LANGUAGES[1:]))
-        texts.append(caption(*names, rng=rng, language=language, name_non_default=True))
+        shows_default = any(
+            DEFAULT_CLASS.get(a) == n for a, n in zip(ATTRIBUTES, names, strict=True)
+        )
+        # Draws nothing at rate 0, so stage 1 keeps the random stream it was trained with.
+        leave_out = (
+            unnamed_default_rate > 0
+            and shows_default
+            and rng.random() < unnamed_default_rate
+        )
+        fewest = fewest_rate > 0 and rng.random() < fewest_rate
+        text = caption(
+            *names,
+            rng=rng,
+            language=language,
+            name_non_default=True,
+            leave_default_unnamed=leave_out,
+            fewest_attributes=fewest,
+        )
+        if fillers and rng.random() < FILLER_RATE:
+            words = text.split(" ")
+            at = int(rng.integers(0, len(words) + 1))
+            text = " ".join([*words[:at], str(rng.choice(list(fillers))), *words[at:]])
+        texts.append(text)
     return texts
+
+
+#: Share of captions that get one filler word when ``fillers`` are given.
+FILLER_RATE = 0.3
+
+
+def filler_words(tokenizer: CLIPTokenizer) -> list[str]:
+    """Whole-word tokens of the tokenizer that no toy caption, train or test, contains.
+
+    Every template word of both splits is left out, so no held-out word is trained.
+    """
+    known = {w.lower() for w in load_vocabulary().all_words()}
+    out = []
+    for token in tokenizer.get_vocab():
+        word = token.removesuffix("</w>")
+        whole = token.endswith("</w>") and word.isascii() and word.isalpha()
+        if whole and len(word) >= 3 and word.lower() not in known:
+            out.append(word)
+    return sorted(out)
 
 
 def encode_prompts(
@@ -197,6 +253,9 @@ class UNetSchedule:
     seed: int = 0
     lr: float = 5e-4
     text_lr: float = 0.0
+    unnamed_default_rate: float = 0.0
+    fewest_rate: float = 0.0
+    fillers: bool = False
 
 
 def train_unet(
@@ -237,13 +296,17 @@ def train_unet(
         pct_start=0.05,
         final_div_factor=10,
     )
+    fillers = filler_words(tokenizer) if plan.fillers else []
     rng = np.random.default_rng(seed + (1 if joint else 0))
     generator = torch.Generator().manual_seed(seed + (1 if joint else 0))
     for step in range(steps):
         index = torch.from_numpy(rng.integers(0, len(images), size=batch_size))
         noise_latent = torch.randn(mean[index].shape, generator=generator)
         latents = (mean[index] + std[index] * noise_latent) * scale
-        texts = training_captions(labels[index.numpy()], rng)
+        texts = training_captions(
+            labels[index.numpy()], rng, unnamed_default_rate=plan.unnamed_default_rate,
+            fewest_rate=plan.fewest_rate, fillers=fillers,
+        )  # fmt: skip
         with torch.set_grad_enabled(joint):
             states = encode_prompts(text_encoder, tokenizer, texts)
         noise = torch.randn(latents.shape, generator=generator)

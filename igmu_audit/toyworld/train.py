@@ -40,8 +40,11 @@ class Budget:
     vae_steps: int = 1200
     unet_steps: int = 2000
     unet_batch: int = 64
-    joint_steps: int = 800
+    joint_steps: int = 1600
     joint_text_lr: float = 1e-4
+    joint_unnamed_default_rate: float = 0.7
+    joint_fewest_rate: float = 0.35
+    joint_fillers: bool = True
 
 
 QUICK = Budget(
@@ -166,8 +169,13 @@ def train_all(
             record, path, "joint", budget.joint_steps,
             lambda p: diffusion.train_unet(
                 vae, text_encoder, tokenizer, images, labels,
-                diffusion.UNetSchedule(budget.joint_steps, budget.unet_batch, seed,
-                                       lr=2e-4, text_lr=budget.joint_text_lr),
+                diffusion.UNetSchedule(
+                    budget.joint_steps, budget.unet_batch, seed, lr=2e-4,
+                    text_lr=budget.joint_text_lr,
+                    unnamed_default_rate=budget.joint_unnamed_default_rate,
+                    fewest_rate=budget.joint_fewest_rate,
+                    fillers=budget.joint_fillers,
+                ),
                 unet=unet, progress=p,
             ),
         )  # fmt: skip

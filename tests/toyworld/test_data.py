@@ -125,6 +125,76 @@ def test_a_caption_leaves_the_texture_out_only_for_plain_images():
         )  # fmt: skip
 
 
+def test_default_classes_can_be_left_unnamed_and_captions_made_shortest():
+    # The joint stage's caption mix: short prompts ("a circle") must be common enough to
+    # learn that they mean a plain shape of any colour.
+    from igmu_audit.toyworld.diffusion import training_captions
+
+    vocab = load_vocabulary()
+    rng = np.random.default_rng(0)
+    for language in vocab.languages:
+        for _ in range(10):
+            _, mentioned = caption_and_mentions(
+                "circle", "red", "plain", rng=rng, language=language,
+                name_non_default=True, leave_default_unnamed=True,
+            )  # fmt: skip
+            assert "texture" not in mentioned, language
+            _, mentioned = caption_and_mentions(
+                "circle", "red", "striped", rng=rng, language=language,
+                name_non_default=True, leave_default_unnamed=True, fewest_attributes=True,
+            )  # fmt: skip
+            assert "texture" in mentioned, language  # a non-default class stays named
+    shortest = {
+        caption_and_mentions("circle", "red", "plain", rng=rng, language="en",
+                             name_non_default=True, fewest_attributes=True)[1]
+        for _ in range(30)
+    }  # fmt: skip
+    assert shortest == {("shape",)}
+    data = sample_dataset(400, 2)
+    labels = data.labels
+
+    colour_words = {w for c in vocab.classes("colour") for lang in vocab.languages
+                    for w in vocab.words(c, lang)}  # fmt: skip
+
+    def colourless(texts: list[str]) -> int:
+        return sum(1 for t in texts if t and not any(w in t for w in colour_words))
+
+    plain_mix = training_captions(labels, np.random.default_rng(3))
+    short_mix = training_captions(labels, np.random.default_rng(3), unnamed_default_rate=0.7, fewest_rate=0.35)  # fmt: skip
+    assert colourless(short_mix) > 1.5 * colourless(plain_mix)
+    # rate 0 draws nothing extra: stage 1's captions are the ones it was trained on
+    assert training_captions(labels, np.random.default_rng(4)) == training_captions(
+        labels, np.random.default_rng(4), unnamed_default_rate=0.0, fewest_rate=0.0
+    )
+
+
+def test_filler_words_hold_no_word_of_any_caption_and_get_inserted():
+    # Fillers teach the text tower to ignore untrained words; a held-out template word
+    # among them would train the test split.
+    from igmu_audit.pipelines.tokenizer import build_clip_tokenizer
+    from igmu_audit.toyworld.diffusion import (
+        FILLER_RATE,
+        filler_words,
+        training_captions,
+    )
+
+    vocab = load_vocabulary()
+    fillers = filler_words(build_clip_tokenizer())
+    known = {w.lower() for w in vocab.all_words()}
+    assert len(fillers) > 10000
+    assert not known & {f.lower() for f in fillers}
+    assert "photo" in known  # a held-out template word: never a filler
+    labels = sample_dataset(400, 3).labels
+    plain = training_captions(labels, np.random.default_rng(5))
+    mixed = training_captions(labels, np.random.default_rng(5), fillers=fillers)
+    filler_set = set(fillers)
+    with_filler = sum(1 for t in mixed if filler_set & set(t.split(" ")))
+    assert (
+        0.5 * FILLER_RATE * len(labels) < with_filler < 1.5 * FILLER_RATE * len(labels)
+    )
+    assert not any(filler_set & set(t.split(" ")) for t in plain)
+
+
 def test_dots_are_large_enough_to_survive_the_vae():
     # 2.5 px dots on an 8 px grid: every dotted shape shows dark dots, not a plain fill.
     from igmu_audit.toyworld.data import DOT_PERIOD, DOT_RADIUS
