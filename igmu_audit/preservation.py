@@ -222,11 +222,11 @@ def measure(
                 cs_o[defined], cs_u[defined], confidence=confidence, prompts=kept,
                 aggregation=csdr_aggregation,
             )  # fmt: skip
-            by_category = _csdr_by_category(cs_o, cs_u, defined, ids, categories, plan)
+            csdr_by_class = _csdr_by_category(cs_o, cs_u, defined, ids, categories, plan)
             out.append(_measured("max_csdr", est.value, est.interval, est.n,
                                  {"clip": getattr(clip, "name", "clip"), "clip_score_original": float(cs_o.mean()),
                                   "clip_score_unlearned": float(cs_u.mean()), "aggregation": csdr_aggregation,
-                                  "pairs_without_ratio": int((~defined).sum()), "by_category": by_category}))  # fmt: skip
+                                  "pairs_without_ratio": int((~defined).sum()), "by_category": csdr_by_class}))  # fmt: skip
     if detectors:
         from igmu_audit.metrics.functional.paired import mcnemar_from_outcomes
 
