@@ -29,6 +29,14 @@ def test_rogan_gladen_clips_and_refuses_a_chance_detector() -> None:
         rogan_gladen(1.5, 0.9, 0.9)
 
 
+def test_a_zero_leak_pass_survives_a_near_perfect_card() -> None:
+    # 0 of 20 prompt clusters, threshold 0.2: the raw 95 % upper bound is 0.168; a card of
+    # 402 + 798 images without one error must not turn that PASS into INCONCLUSIVE.
+    out = corrected_rate(0.0, clopper_pearson_interval(0, 20, split_confidence(0.95)), (402, 402, 0, 798))  # fmt: skip
+    assert out.interval.high < 0.2
+    assert out.interval.high > clopper_pearson_interval(0, 20, 0.95).high
+
+
 def test_perfect_detector_leaves_the_rate_and_nearly_the_interval() -> None:
     level = split_confidence(0.95)
     observed = clopper_pearson_interval(6, 96, level)
@@ -64,12 +72,15 @@ def test_detector_no_better_than_chance_somewhere_in_the_box_gives_everything() 
 
 
 def test_the_box_level_sets_the_corrected_confidence() -> None:
-    # a sequential look's level carries through: box at 1 - 0.05/6 -> corrected at 1 - 0.05/2
-    box = clopper_pearson_interval(2, 50, 1 - 0.05 / 6)
+    # a sequential look's level carries through: box at 1 - 0.8 * 0.025 -> corrected at
+    # 1 - 0.025, and the card's intervals at 1 - 0.1 * 0.025 each
+    box = clopper_pearson_interval(2, 50, 1 - 0.8 * 0.025)
     out = corrected_rate(0.04, box, (95, 100, 1, 100))
-    assert out.interval.confidence == pytest.approx(1 - 0.05 / 2)
+    assert out.interval.confidence == pytest.approx(1 - 0.025)
+    assert out.sensitivity.confidence == pytest.approx(1 - 0.1 * 0.025)
+    assert out.specificity.confidence == pytest.approx(1 - 0.1 * 0.025)
     with pytest.raises(ValueError, match="split_confidence"):
-        corrected_rate(0.1, clopper_pearson_interval(1, 10, 0.6), (9, 10, 0, 10))
+        corrected_rate(0.1, clopper_pearson_interval(1, 10, 0.15), (9, 10, 0, 10))
 
 
 def test_coverage_holds_where_ignoring_calibration_error_does_not() -> None:

@@ -6,8 +6,11 @@ half the concept halves every leak it sees. Rogan-Gladen inverts that:
 ``p = (q + sp - 1) / (se + sp - 1)``, clipped to ``[0, 1]``.
 
 The interval carries all three uncertainties with a Bonferroni box: the observed rate's
-interval and the Clopper-Pearson intervals of ``se`` and ``sp`` (from the detector card's
-counts) are each built at ``1 - α/3``; ``p`` is monotone in each of the three when
+interval is built at ``1 - 0.8·α`` and the Clopper-Pearson intervals of ``se`` and ``sp``
+(from the detector card's counts) at ``1 - 0.1·α`` each. The split is unequal because the
+audit's own sample is almost always the smaller one: an equal ``α/3`` each turned a
+zero-leak PASS at 20 prompts into INCONCLUSIVE behind a detector with 400 + 800 perfect
+calibration images. ``p`` is monotone in each of the three when
 ``se + sp > 1``, so its extremes over the box lie at the box's corners. When all three
 intervals hold (probability ``>= 1 - α``) the true ``p`` lies inside, so the interval
 never under-covers whatever the observed interval's method (clustered, sequential),
@@ -23,16 +26,17 @@ from dataclasses import dataclass
 
 from igmu_audit.metrics.functional.intervals import Interval, clopper_pearson_interval
 
-#: how many intervals the Bonferroni box splits ``α`` over (observed rate, se, sp)
-PARTS = 3
+#: the share of ``α`` the observed rate's interval gets; se and sp get the rest, half each
+OBSERVED_SHARE = 0.8
+CARD_SHARE = (1.0 - OBSERVED_SHARE) / 2
 METHOD = "rogan-gladen"
 
 
 def split_confidence(confidence: float) -> float:
-    """The level each of the box's three intervals is built at: ``1 - (1 - c)/3``."""
+    """The level the observed rate's interval is built at: ``1 - 0.8·(1 - c)``."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"`confidence` must be in (0, 1), got {confidence!r}")
-    return 1.0 - (1.0 - confidence) / PARTS
+    return 1.0 - OBSERVED_SHARE * (1.0 - confidence)
 
 
 def rogan_gladen(q: float, sensitivity: float, specificity: float) -> float:
@@ -70,8 +74,8 @@ class CorrectedRate:
         raw: the apparent rate (images the detector flagged / images).
         value: the Rogan-Gladen estimate of the true rate.
         interval: the corrected interval (at the caller's confidence).
-        observed: the raw rate's interval at the box level ``1 - α/3``.
-        sensitivity, specificity: the card's intervals at the box level.
+        observed: the raw rate's interval at the box level ``1 - 0.8·α``.
+        sensitivity, specificity: the card's intervals, each at ``1 - 0.1·α``.
         sensitivity_value, specificity_value: the card's point estimates.
     """
 
@@ -110,10 +114,10 @@ def corrected_rate(
 ) -> CorrectedRate:
     """Correct ``raw`` for detector error with the card's calibration ``counts``.
 
-    The sensitivity and specificity intervals are built at ``observed``'s level ``L``,
-    so the corrected interval holds at ``1 - 3 (1 - L)``: pass the raw interval built at
-    ``split_confidence(c)`` to get one at ``c`` (a sequential look's Bonferroni level
-    carries through the same way).
+    ``observed``'s level ``L`` sets the corrected interval's confidence,
+    ``c = 1 - (1 - L) / 0.8``, and the sensitivity and specificity intervals are built at
+    ``1 - 0.1·(1 - c)`` each: pass the raw interval built at ``split_confidence(c)`` to get
+    one at ``c`` (a sequential look's Bonferroni level carries through the same way).
 
     Args:
         raw: the apparent leak rate.
@@ -125,16 +129,17 @@ def corrected_rate(
         ValueError: a box level too low for a corrected interval, or bad counts.
     """
     level = observed.confidence
-    confidence = round(1.0 - PARTS * (1.0 - level), 12)
+    confidence = round(1.0 - (1.0 - level) / OBSERVED_SHARE, 12)
     if not 0.0 < confidence < 1.0:
         raise ValueError(
-            f"`observed` is at level {level:.6g}; the box needs one above {1 - 1 / PARTS:.4g} "
-            "(build it at split_confidence(confidence))"
+            f"`observed` is at level {level:.6g}; the box needs one above "
+            f"{1 - OBSERVED_SHARE:.4g} (build it at split_confidence(confidence))"
         )
+    card_level = 1.0 - CARD_SHARE * (1.0 - confidence)
     tp, npos, fp, nneg = counts
-    se_iv = clopper_pearson_interval(tp, npos, level)
-    fpr_iv = clopper_pearson_interval(fp, nneg, level)
-    sp_iv = Interval(1.0 - fpr_iv.high, 1.0 - fpr_iv.low, level, "clopper-pearson")
+    se_iv = clopper_pearson_interval(tp, npos, card_level)
+    fpr_iv = clopper_pearson_interval(fp, nneg, card_level)
+    sp_iv = Interval(1.0 - fpr_iv.high, 1.0 - fpr_iv.low, card_level, "clopper-pearson")
     se, sp = tp / npos, 1.0 - fp / nneg
     method = f"{METHOD} box ({observed.method}, clopper-pearson se/sp)"
     if se_iv.low + sp_iv.low <= 1.0:
