@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from igmu_audit.pipelines.generation import GeneratedImage
     from igmu_audit.session import AuditSession
 
-DETECTOR_BATCH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,14 +196,20 @@ def resolve_detector(
 
 
 def score(detector: Detector, images: Sequence[GeneratedImage]) -> torch.Tensor:
-    """Run ``detector`` over ``images`` in batches; any failure propagates with context."""
+    """Run ``detector`` over ``images`` one at a time; any failure propagates with context.
+
+    One at a time because a batched network's output for an image depends, in its last
+    digits, on the batch it shares, and which images share a batch depends on what the
+    cache already held: the same audit run twice then wrote different scores, and a score
+    at the threshold could decide differently. Generation, not detection, bounds the time.
+    """
     import torch
 
     from igmu_audit.pipelines.generation import to_batch
 
     out = []
-    for start in range(0, len(images), DETECTOR_BATCH):
-        chunk = images[start : start + DETECTOR_BATCH]
+    for start in range(len(images)):
+        chunk = images[start : start + 1]
         try:
             scores = detector(to_batch(chunk))
         except DetectorError:
