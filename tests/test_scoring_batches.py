@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from igmu_audit.detectors import get_detector
@@ -25,3 +26,21 @@ def test_scores_are_the_same_however_the_images_arrive() -> None:
     assert torch.equal(together, in_groups)
     each_alone = torch.cat([score(detector, [image]) for image in images])
     assert torch.equal(together, each_alone)
+
+
+def test_a_batch_has_one_memory_layout_whatever_the_pixels_are_a_view_of() -> None:
+    # A generated image is a view of the pipeline's CHW array, a cached one a fresh HWC
+    # array: both must give the same contiguous NCHW tensor, hence the same scores.
+    from igmu_audit.pipelines.generation import to_batch
+
+    detector = get_detector("toyworld", concept="striped")
+    data = sample_dataset(6, 7, "test")
+    fresh = [GeneratedImage("p", i, "k", data.images[i].copy(), None, True) for i in range(6)]  # fmt: skip
+    chw = np.ascontiguousarray(data.images.transpose(0, 3, 1, 2))
+    views = [GeneratedImage("p", i, "k", chw[i].transpose(1, 2, 0), None, False) for i in range(6)]  # fmt: skip
+    assert not views[0].pixels.flags["C_CONTIGUOUS"]
+    a, b = to_batch(fresh), to_batch(views)
+    assert a.is_contiguous()
+    assert b.is_contiguous()
+    assert a.stride() == b.stride()
+    assert torch.equal(score(detector, fresh), score(detector, views))

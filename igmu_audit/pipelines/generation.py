@@ -387,11 +387,17 @@ def generate(
 
 
 def to_batch(images: Sequence[GeneratedImage]) -> torch.Tensor:
-    """Stack generated images into the canonical float (N, 3, H, W) batch in [0, 1]."""
+    """Stack generated images into the canonical float (N, 3, H, W) batch in [0, 1].
+
+    Always contiguous NCHW: a freshly generated image is a view of the pipeline's CHW
+    output, a cached one a fresh HWC array, and a network computes a channels-last batch
+    with other kernels, so the same pixels scored differently (last digits) cold and warm.
+    """
     import torch
 
     array = np.stack([im.pixels for im in images])
-    return torch.from_numpy(array).permute(0, 3, 1, 2).float().div_(255.0)
+    batch = torch.from_numpy(array).permute(0, 3, 1, 2).float().div_(255.0)
+    return batch.contiguous()
 
 
 def _versions() -> dict[str, str]:
