@@ -145,11 +145,6 @@ def test_card_shows_every_named_colour_and_texture_drawn(card_figures, attribute
         assert cell["rate"] >= 0.9, (name, cell)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured, not met: the shipped original adds a texture to 16 % of English prompts "
-    "naming none (MODEL_CARD.md says NOT met); strict, so meeting it flips this test",
-)
 def test_card_shows_no_texture_drawn_unprompted(card_figures):
     # Prompts naming no texture draw plain: any other texture for at most 5 % of them.
     unnamed = card_figures["generation"]["en"]["texture_when_unnamed"]

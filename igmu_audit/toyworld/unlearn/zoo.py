@@ -87,25 +87,24 @@ ZOO: tuple[ZooModel, ...] = (
         "esd-x-striped", "striped",
         ESDConfig(steps=400, lr=3e-4, eta=1.0, retain_weight=1.0, pool_size=64),
         {"forgetting": "pass", "preservation": "fail", "carrier": "fail", "robustness": "pass"},
-        "ESD-x with a retain term: striped 100 → 3 % on the audit prompts and robust to paraphrases and translations, "
-        "but the plain and dotted retain prompts lose CLIP alignment (CSDR 0.24) and detector accuracy (drop 15 pts), "
-        "and striped prompts lose their shapes (carrier drop 70 pts)",
+        "ESD-x with a retain term: striped 100 → 0 % on the audit prompts and robust to paraphrases and translations, "
+        "but both retain classes lose CLIP alignment (per-prompt CSDR 0.18; plain 0.20, dotted 0.17) and the dotted "
+        "ones detector accuracy (93 → 83 %), and striped prompts lose their shapes (carrier drop 68 pts)",
     ),
     _esd(
         "esd-u-striped-overerased", "striped",
         ESDConfig(steps=200, lr=1e-3, eta=3.0, retain_weight=0.0, pool_size=64, parameters="full"),
         {"forgetting": "pass", "preservation": "fail", "carrier": "fail", "robustness": "pass"},
-        "ESD-u (every UNet weight) without a retain term, η = 3, lr 1e-3: erases stripes (0 %) but also what the prompts "
-        "ask for besides: the plain and dotted retain prompts lose 50 pts of detector accuracy and their CLIP score "
-        "(CSDR 0.91), depicted shapes are lost (carrier drop 78 pts)",
+        "ESD-u (every UNet weight) without a retain term, η = 3, lr 1e-3: erases stripes (3 %) but also what the prompts "
+        "ask for besides: the retain prompts lose 49 pts of detector accuracy (plain 100 → 83 %, dotted 93 → 13 %) and "
+        "their CLIP score (CSDR 0.88), depicted shapes are lost (carrier drop 81 pts)",
     ),
     ZooModel(
         "uce-striped", "uce", "unet", "striped", "plain", UCEConfig().to_dict(),
-        {"forgetting": "pass", "preservation": "inconclusive", "carrier": "pass", "robustness": "pass"},
+        {"forgetting": "pass", "preservation": "pass", "carrier": "pass", "robustness": "pass"},
         "UCE (closed form, to_k/to_v) on the English name and synonyms, towards 'plain': striped 100 → 0 % on the audit "
         "prompts, robust to paraphrases and translations, shapes and retain accuracy kept; the closest to a clean erasure, "
-        "with a small CLIP-alignment cost (per-prompt CSDR 0.06 [0.04, 0.10]) that straddles the 10 % threshold, so "
-        "preservation stays INCONCLUSIVE at 48 retain prompts",
+        "with a small CLIP-alignment cost (per-prompt CSDR 0.04 [0.03, 0.05], under the 10 % threshold)",
     ),
     ZooModel(
         "token-edit-striped", "token_edit", "text_encoder", "striped", "plain",
