@@ -222,7 +222,9 @@ def measure(
                 cs_o[defined], cs_u[defined], confidence=confidence, prompts=kept,
                 aggregation=csdr_aggregation,
             )  # fmt: skip
-            csdr_by_class = _csdr_by_category(cs_o, cs_u, defined, ids, categories, plan)
+            csdr_by_class = _csdr_by_category(
+                cs_o, cs_u, defined, ids, categories, plan
+            )
             out.append(_measured("max_csdr", est.value, est.interval, est.n,
                                  {"clip": getattr(clip, "name", "clip"), "clip_score_original": float(cs_o.mean()),
                                   "clip_score_unlearned": float(cs_u.mean()), "aggregation": csdr_aggregation,

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from igmu_audit.session import AuditSession
 
 
-
 @dataclass(frozen=True, slots=True)
 class ScoredImages:
     """Images of prompts x seeds with the detector's scores, in prompt-major order."""
