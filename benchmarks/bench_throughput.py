@@ -1,7 +1,9 @@
 """Metric throughput on 500 images: igmu-audit's batched path vs a per-image reference loop.
 
 Not a test. The IGMU reference scripts read images in batches of 5 and push them through
-the detector and CLIP one image at a time; igmu-audit scores a whole tensor per call.
+the detector and CLIP one image at a time. The batched column is the detector's own
+throughput; igmu-audit's leak audits call it per image, for scores that do not depend on
+their batch (see igmu_audit/scoring.py).
 Both paths compute the same numbers (checked below), on the same 500 held-out toy-world
 images (real renders from ``igmu_audit.toyworld.data``, with their captions):
 
