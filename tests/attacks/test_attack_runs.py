@@ -38,15 +38,19 @@ def always(images: torch.Tensor) -> torch.Tensor:
     return torch.ones(len(images))
 
 
-class LeakAfterFirstCall:
-    """Nothing leaks in the first (pre-attack) batch; everything the search renders does."""
+class LeakAfterPreAttack:
+    """Nothing leaks in the first ``pre`` images scored (the pre-attack images); every
+    image the search renders after them does. Counted in images, not calls: audits score
+    one image per call."""
 
-    def __init__(self) -> None:
-        self.calls = 0
+    def __init__(self, pre: int) -> None:
+        self.pre = pre
+        self.seen = 0
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        return torch.zeros(len(images)) if self.calls == 1 else torch.ones(len(images))
+        index = torch.arange(self.seen, self.seen + len(images))
+        self.seen += len(images)
+        return (index >= self.pre).float()
 
 
 def _digest(pixels: Any) -> str:
@@ -201,7 +205,7 @@ def test_search_stops_at_the_first_leak(
     result = RandomSearch(AttackBudget(steps=10)).run(
         tiny_model,
         PROMPTS[:1],
-        detector=LeakAfterFirstCall(),
+        detector=LeakAfterPreAttack(len(SEEDS)),
         seeds=SEEDS,
         settings=settings,
     )
@@ -215,7 +219,7 @@ def test_search_stops_at_the_first_leak(
     assert (result.pre_successes, result.post_successes) == (0, 1)
     assert result.post_rate().interval.low > 0.0
     uda = _run(UnlearnDiffAtk(AttackBudget(steps=10), check_every=2), tiny_model, tiny_original, settings,
-               LeakAfterFirstCall())  # fmt: skip
+               LeakAfterPreAttack(len(PROMPTS) * len(SEEDS)))  # fmt: skip
     assert [(i.stopped_by, i.steps) for i in uda.items] == [("leak", 2), ("leak", 2)]
 
 
