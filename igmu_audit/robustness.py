@@ -169,7 +169,14 @@ def shrink_leak(
     from igmu_audit.prompts.strategies import profile_for_environment, register_profiles
 
     register_profiles()
-    profile = settings.get_profile(profile_for_environment())
+    # The profile in force (the plugin loads igmu-ci for --igmu-profile ci even without a
+    # CI variable; a user's --hypothesis-profile stays); the environment rule only when
+    # nothing was loaded. Re-deciding from the environment alone let a `--igmu-profile ci`
+    # run shrink with the example database on, so a second run replayed the first's leak.
+    current = settings.get_current_profile_name()
+    profile = settings.get_profile(
+        profile_for_environment() if current == "default" else current
+    )
     answers: dict[tuple[str, int], bool] = dict.fromkeys(known, True)
     trail: list[tuple[str, int]] = list(dict.fromkeys(known))
 

@@ -56,3 +56,33 @@ def test_dev_settings_profile_loads_igmu_dev_under_ci(
         "-p", "no:cacheprovider", "--igmu-profile=dev"
     )
     result.assert_outcomes(passed=1)
+
+
+def test_shrinking_uses_the_loaded_profile_not_only_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `--igmu-profile ci` without a CI variable loads igmu-ci; the shrinker used to
+    # re-decide from the environment (igmu-dev: example database on), so a second run
+    # replayed the first one's leak and wrote another shrink trail.
+    import hypothesis
+    from hypothesis import settings
+    from hypothesis import strategies as st
+
+    from igmu_audit.robustness import shrink_leak
+
+    monkeypatch.delenv("CI", raising=False)
+    seen: list[settings] = []
+
+    def fake_find(specifier: object, condition: object, *, settings: settings, **_: object) -> None:  # fmt: skip
+        seen.append(settings)
+        raise hypothesis.errors.NoSuchExample("x")
+
+    previous = settings.get_current_profile_name()
+    assert load_profile("ci", environ={}) == "igmu-ci"
+    try:
+        monkeypatch.setattr(hypothesis, "find", fake_find)
+        shrink_leak(st.just("a striped circle"), [0], lambda p, s: False, key="k")
+    finally:
+        settings.load_profile(previous)
+    assert seen
+    assert all(s.derandomize and s.database is None for s in seen)
