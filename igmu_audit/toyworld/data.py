@@ -20,6 +20,8 @@ import numpy.typing as npt
 from igmu_audit.toyworld.vocabulary import ATTRIBUTES, load_vocabulary
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import torch
 
 #: Side of every toy image in pixels.
@@ -182,39 +184,28 @@ def caption_and_mentions(
             f"`language` must be one of {list(vocab.languages)}, got {language!r}"
         )
     templates = vocab.templates[language][split]
+
+    def named(template: str) -> set[str]:
+        return {a for a in ATTRIBUTES if "{" + a + "}" in template}
+
+    classes = dict(zip(ATTRIBUTES, (shape, colour, texture), strict=True))
+    defaults = [a for a in DEFAULT_CLASS if classes[a] == DEFAULT_CLASS[a]]
+    others = [a for a in DEFAULT_CLASS if classes[a] != DEFAULT_CLASS[a]]
+    rules: list[tuple[str, Callable[[str], bool]]] = []
     if name_non_default:
-        must = [
-            a
-            for a, c in zip(ATTRIBUTES, (shape, colour, texture), strict=True)
-            if a in DEFAULT_CLASS and c != DEFAULT_CLASS[a]
-        ]
-        templates = [t for t in templates if all("{" + a + "}" in t for a in must)]
-        if not templates:
-            raise ValueError(
-                f"no {language!r} {split!r} template names {must} for a "
-                f"{texture} {colour} {shape}: add one to vocabulary.json"
-            )
+        rules.append((f"names {others}", lambda t: set(others) <= named(t)))
     if leave_default_unnamed:
-        absent = [
-            a
-            for a, c in zip(ATTRIBUTES, (shape, colour, texture), strict=True)
-            if a in DEFAULT_CLASS and c == DEFAULT_CLASS[a]
-        ]
-        templates = [
-            t for t in templates if not any("{" + a + "}" in t for a in absent)
-        ]
+        rules.append((f"leaves out {defaults}", lambda t: not set(defaults) & named(t)))
+    for what, keep in rules:
+        templates = [t for t in templates if keep(t)]
         if not templates:
             raise ValueError(
-                f"no {language!r} {split!r} template leaves out {absent} for a "
+                f"no {language!r} {split!r} template {what} for a "
                 f"{texture} {colour} {shape}: add one to vocabulary.json"
             )
     if fewest_attributes:
-        fewest = min(sum("{" + a + "}" in t for a in ATTRIBUTES) for t in templates)
-        templates = [
-            t
-            for t in templates
-            if sum("{" + a + "}" in t for a in ATTRIBUTES) == fewest
-        ]
+        fewest = min(len(named(t)) for t in templates)
+        templates = [t for t in templates if len(named(t)) == fewest]
     template = str(rng.choice(templates))
     chosen: dict[str, str] = {}
     for attribute, concept in zip(ATTRIBUTES, (shape, colour, texture), strict=True):
@@ -224,7 +215,7 @@ def caption_and_mentions(
         elif words == "synonyms":
             options = options[1:]
         chosen[attribute] = str(rng.choice(options))
-    mentioned = tuple(a for a in ATTRIBUTES if "{" + a + "}" in template)
+    mentioned = tuple(a for a in ATTRIBUTES if a in named(template))
     text = re.sub(r"\s+", " ", template.format(**chosen)).strip()
     return text, mentioned
 
